@@ -1,0 +1,13 @@
+"""The Continuous Thought Machine, in small modules with one concept each."""
+from .certainty import certainty, normalized_entropy
+from .compat import load_reference, load_tutorial
+from .model import ContinuousThoughtMachine
+from .nlm import SuperLinear, neuron_level_models
+from .synapses import SynapseUNet, make_synapses
+from .synchronisation import (pair_indices, pair_products, select_neurons, synch_size,
+                              synchronisation_closed_form, synchronisation_step)
+from .tracking import CTMTrack
+
+__all__ = ["ContinuousThoughtMachine", "CTMTrack", "SuperLinear", "SynapseUNet", "certainty", "load_reference",
+           "load_tutorial", "make_synapses", "neuron_level_models", "normalized_entropy", "pair_indices",
+           "pair_products", "select_neurons", "synch_size", "synchronisation_closed_form", "synchronisation_step"]

@@ -1,0 +1,438 @@
+"""MNIST and Fashion-MNIST as in-memory tensors, from wherever they can be found.
+
+:func:`load_mnist` and :func:`load_fashion_mnist` look for a split in this order and use the
+first one that holds it:
+
+1. ``root``, when given (with ``download=True`` a download into it is tried when it is empty);
+2. the folder named by the environment variable ``CTM_COURSE_DATA``;
+3. torchvision's usual cache, ``./data``;
+4. a download with torchvision into ``./data``, its files checked against the md5 sums in
+   torchvision's own resource list (``torchvision.datasets.MNIST.resources``);
+5. the small sample shipped inside this package (2,000 training and 1,000 test images).
+
+Each folder may use either layout::
+
+    <root>/mnist/t10k-images-idx3-ubyte.gz           the course's offline layout
+    <root>/mnist/train-images-idx3-ubyte.gz          (full training set: "offline-full")
+    <root>/mnist/train-5k-images-idx3-ubyte.gz       (5,000-image subset: "offline-subset")
+    <root>/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+    <root>/MNIST/raw/train-images-idx3-ubyte[.gz]    torchvision's layout ("download")
+    <root>/FashionMNIST/raw/...
+
+One printed note says which copy was used and what that means for the numbers; the same text is
+kept in :attr:`ImageData.note` and the kind of copy in :attr:`ImageData.source`.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .idx import read_idx_images, read_idx_labels
+
+ENV_VAR = "CTM_COURSE_DATA"
+"""Environment variable naming a folder with offline copies (``mnist/``, ``fashion-mnist/``)."""
+
+SOURCES = ("download", "offline-full", "offline-subset", "sample")
+"""Kinds of data a loader can return, from best to worst."""
+
+DOWNLOAD_TIMEOUT_S = 30.0
+"""Socket timeout while downloading, so that a blocked network fails instead of hanging."""
+
+
+# --------------------------------------------------------------------------------------------
+# The data container
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ImageData:
+    """A labelled image data set held in memory.
+
+    Attributes:
+        images: ``(N, C, H, W)`` float32 in ``[0, 1]`` (``C = 1`` for MNIST).
+        labels: ``(N,)`` int64 class indices into ``classes``.
+        classes: class names, ``classes[k]`` is the name of label ``k``.
+        source: ``"download"`` (torchvision's full set), ``"offline-full"``, ``"offline-subset"``
+            or ``"sample"`` (the small sample shipped with the package).
+        root: the folder (or, for the sample, the file) the data came from.
+        name: the data set, e.g. ``"MNIST"``.
+        split: ``"train"`` or ``"test"``.
+        note: the one-line note printed when the data were loaded.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    source: str
+    root: str | None
+    name: str = ""
+    split: str = ""
+    note: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"ImageData: source must be one of {SOURCES}, got {self.source!r}")
+        if self.images.ndim != 4:
+            raise ValueError(f"ImageData: images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+            raise ValueError(
+                f"ImageData: labels must be (N,) with N = {len(self.images)}, got shape {tuple(self.labels.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        c, h, w = self.images.shape[1:]
+        return (
+            f"ImageData({self.name or '?'} {self.split or '?'}: {len(self):,} images {c}x{h}x{w}, "
+            f"{len(self.classes)} classes, source={self.source!r}, root={self.root!r})"
+        )
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, ``len(classes)``."""
+        return len(self.classes)
+
+    def class_counts(self) -> torch.Tensor:
+        """``(num_classes,)`` int64: how many images each class has."""
+        return torch.bincount(self.labels.cpu(), minlength=self.num_classes)
+
+    def subset(self, n: int, seed: int = 0, balanced: bool = True) -> ImageData:
+        """A random subset of ``n`` images (kept in their original order).
+
+        Args:
+            n: how many images to keep (``n == len(self)`` returns ``self``).
+            seed: seed of the ``torch.Generator`` that draws them.
+            balanced: draw ``n // num_classes`` images per class (the first ``n % num_classes``
+                classes get one more); otherwise draw ``n`` images uniformly at random.
+
+        Raises:
+            ValueError: ``n`` is out of range, or ``balanced`` and a class has too few images.
+        """
+        if not 0 < n <= len(self):
+            raise ValueError(f"subset: n must be in 1..{len(self)}, got {n}")
+        if n == len(self):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        labels = self.labels.cpu()
+        if balanced:
+            per_class, extra = divmod(n, self.num_classes)
+            parts = []
+            for k in range(self.num_classes):
+                need = per_class + (1 if k < extra else 0)
+                members = (labels == k).nonzero().flatten()
+                if len(members) < need:
+                    raise ValueError(
+                        f"subset: class {k} ({self.classes[k]!r}) has {len(members)} images, "
+                        f"{need} needed for a balanced subset of {n}; use balanced=False"
+                    )
+                parts.append(members[torch.randperm(len(members), generator=g)[:need]])
+            index = torch.cat(parts)
+        else:
+            index = torch.randperm(len(self), generator=g)[:n]
+        index = index.sort().values.to(self.images.device)
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
+    def to(self, device: torch.device | str) -> ImageData:
+        """A copy with ``images`` and ``labels`` on ``device``."""
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+
+# --------------------------------------------------------------------------------------------
+# Data sets and where their files live
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Spec:
+    name: str  # for messages
+    offline_dir: str  # folder in the course's offline layout
+    tv_name: str  # torchvision class name = folder in torchvision's layout
+    classes: tuple[str, ...]
+    sample_file: str
+    full_train: int = 60_000
+    full_test: int = 10_000
+
+
+MNIST_SPEC = _Spec("MNIST", "mnist", "MNIST", tuple(str(d) for d in range(10)), "mnist_sample.npz")
+FASHION_MNIST_SPEC = _Spec(
+    "Fashion-MNIST",
+    "fashion-mnist",
+    "FashionMNIST",
+    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "fashion_mnist_sample.npz",
+)
+
+
+@dataclass(frozen=True)
+class _Found:
+    images: Path
+    labels: Path
+    source: str
+
+
+def _existing(folder: Path, stem: str) -> Path | None:
+    """``folder/stem`` or ``folder/stem.gz``, whichever exists first (plain is faster to read)."""
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _find(root: Path, spec: _Spec, train: bool) -> _Found | None:
+    """The files of one split under ``root`` in either layout, or ``None``."""
+    prefix = "train" if train else "t10k"
+    offline = root / spec.offline_dir
+    candidates = [(offline, prefix, "offline-full")]
+    if train:
+        candidates.append((offline, "train-5k", "offline-subset"))
+    candidates.append((root / spec.tv_name / "raw", prefix, "download"))
+    for folder, stem, source in candidates:
+        images = _existing(folder, f"{stem}-images-idx3-ubyte")
+        labels = _existing(folder, f"{stem}-labels-idx1-ubyte")
+        if images is not None and labels is not None:
+            return _Found(images, labels, source)
+    return None
+
+
+def _to_image_data(
+    images: np.ndarray, labels: np.ndarray, spec: _Spec, train: bool, source: str, root: str
+) -> ImageData:
+    """uint8 ``(N, H, W)`` images and ``(N,)`` labels -> :class:`ImageData` (float32 in [0, 1])."""
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(
+            f"{spec.name}: {len(images)} images of shape {images.shape[1:]} do not match {len(labels)} labels"
+        )
+    if labels.size and int(labels.max()) >= len(spec.classes):
+        raise ValueError(f"{spec.name}: label {int(labels.max())} out of range 0..{len(spec.classes) - 1}")
+    x = torch.from_numpy(images).unsqueeze(1).to(torch.float32).div_(255.0)
+    y = torch.from_numpy(labels).to(torch.int64)
+    return ImageData(x, y, list(spec.classes), source, root, spec.name, "train" if train else "test")
+
+
+def _read_found(found: _Found, spec: _Spec, train: bool, root: Path) -> ImageData:
+    images = read_idx_images(found.images)
+    labels = read_idx_labels(found.labels)
+    source = found.source
+    full = spec.full_train if train else spec.full_test
+    if source == "download" and len(images) != full:
+        source = "offline-subset"  # torchvision's layout, but not its full set
+    return _to_image_data(images, labels, spec, train, source, str(root))
+
+
+# --------------------------------------------------------------------------------------------
+# Download (torchvision's mirrors and checksums)
+# --------------------------------------------------------------------------------------------
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(spec: _Spec, root: Path) -> None:
+    """Download all four files of ``spec`` into ``root/<TorchvisionName>/raw`` (torchvision's layout).
+
+    Uses torchvision's mirrors and its ``download_and_extract_archive`` (which checks each file's
+    md5), then checks every ``.gz`` again against ``torchvision.datasets.<Name>.resources``.
+
+    Raises:
+        RuntimeError: a file could not be downloaded or has the wrong checksum.
+    """
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    cls = getattr(tvd, spec.tv_name)
+    raw = root / spec.tv_name / "raw"
+    created = [p for p in (raw, raw.parent, root) if not p.exists()]
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        for filename, md5 in cls.resources:
+            errors = []
+            for mirror in cls.mirrors:
+                try:
+                    download_and_extract_archive(mirror + filename, download_root=raw, filename=filename, md5=md5)
+                    break
+                except Exception as err:  # URLError, RuntimeError (bad md5), OSError, timeout
+                    errors.append(err)
+            else:
+                others = f" and {len(errors) - 1} other mirror(s)" if len(errors) > 1 else ""
+                raise RuntimeError(f"{filename} from {cls.mirrors[0]}{others}: {_short(errors[0], 80)}")
+        for filename, md5 in cls.resources:
+            got = _md5(raw / filename)
+            if got != md5:
+                raise RuntimeError(f"{raw / filename}: md5 {got} differs from torchvision's {md5}")
+    except BaseException:
+        for p in created:  # leave no empty folders behind after a failed download
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+        raise
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+
+
+def _short(err: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped sample
+# --------------------------------------------------------------------------------------------
+def _load_sample(spec: _Spec, train: bool) -> ImageData:
+    resource = importlib.resources.files("ctm_course.data").joinpath("sample", spec.sample_file)
+    split = "train" if train else "test"
+    with importlib.resources.as_file(resource) as path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"{spec.name}: the package's sample {path} is missing; regenerate it with "
+                "`python -m ctm_course.data.make_sample SRC_DIR`"
+            )
+        with np.load(path, allow_pickle=False) as z:
+            images, labels = z[f"{split}_images"], z[f"{split}_labels"]
+        return _to_image_data(images, labels, spec, train, "sample", str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# The note that tells the reader what the numbers mean
+# --------------------------------------------------------------------------------------------
+def _note(data: ImageData, spec: _Spec, where: str, reason: str = "") -> str:
+    n, split = len(data), data.split
+    full = spec.full_train if split == "train" else spec.full_test
+    head = f"{spec.name} {split}:"
+    if data.source == "sample":
+        meaning = (
+            f"accuracies will be clearly lower than with the full {full:,} images"
+            if split == "train"
+            else f"test accuracy on {n:,} images (not the official {full:,}) is noisier"
+        )
+        return (
+            f"WARNING: {head} only the {n:,}-image sample shipped with ctm_course ({reason}) - "
+            f"{meaning}; good for a smoke test only. For the real data, allow the download or set "
+            f"${ENV_VAR} to a folder holding {spec.offline_dir}/."
+        )
+    if data.source == "offline-subset":
+        return (
+            f"{head} {n:,}-image offline subset from {where} - accuracies are lower than with "
+            f"the full {full:,}."
+        )
+    if data.source == "download":
+        return f"{head} torchvision's full {n:,} images from {where}{reason}."
+    # offline-full
+    if n == full:
+        what = "official 10,000-image test set" if split == "test" else f"full {n:,}-image training set"
+        return f"{head} {what} (offline copy) from {where} - same data as the download."
+    return f"{head} {n:,} images (offline copy) from {where}; the full set has {full:,}."
+
+
+# --------------------------------------------------------------------------------------------
+# Public loaders
+# --------------------------------------------------------------------------------------------
+def _load(spec: _Spec, train: bool, root: str | Path | None, download: bool, verbose: bool) -> ImageData:
+    data: ImageData | None = None
+    where, reason = "", ""
+    if root is not None:
+        root = Path(root).expanduser()
+        found = _find(root, spec, train)
+        if found is None and download:
+            try:
+                _download(spec, root)
+            except Exception as err:
+                raise FileNotFoundError(
+                    f"{spec.name}: no {'train' if train else 't10k'} files under root={str(root)!r} "
+                    f"(looked for {spec.offline_dir}/ and {spec.tv_name}/raw/) and the download "
+                    f"into it failed: {_short(err)}"
+                ) from err
+            found, reason = _find(root, spec, train), " (just downloaded, checksums verified)"
+        if found is None:
+            raise FileNotFoundError(
+                f"{spec.name}: no {'train' if train else 't10k'} files under root={str(root)!r}; "
+                f"expected {root / spec.offline_dir}/<split>-images-idx3-ubyte.gz and "
+                f"-labels-idx1-ubyte.gz (split 'train', 'train-5k' or 't10k') or torchvision's "
+                f"layout {root / spec.tv_name / 'raw'}/"
+            )
+        data, where = _read_found(found, spec, train, root), str(root)
+    else:
+        candidates: list[tuple[Path, str]] = []
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            candidates.append((Path(env).expanduser(), f"${ENV_VAR} ({env})"))
+        cache = Path("data")
+        candidates.append((cache, f"./data ({cache.resolve()})"))
+        skipped: list[str] = []
+        for folder, label in candidates:
+            found = _find(folder, spec, train)
+            if found is None:
+                continue
+            try:
+                data, where = _read_found(found, spec, train, folder), label
+                break
+            except ValueError as err:  # a truncated or corrupt file: say so and look further
+                skipped.append(f"{label}: {_short(err)}")
+                if verbose:
+                    print(f"WARNING: skipping unreadable {spec.name} files in {label}: {_short(err)}")
+        if data is None and download:
+            try:
+                _download(spec, cache)
+                found = _find(cache, spec, train)
+                if found is None:
+                    raise RuntimeError(f"downloaded files not found in {cache.resolve()}")
+                data, where = _read_found(found, spec, train, cache), f"./data ({cache.resolve()})"
+                reason = " (just downloaded, checksums verified)"
+            except Exception as err:
+                reason = f"the download failed: {_short(err)}"
+        elif data is None:
+            reason = "download=False"
+        if data is None:
+            looked = ", ".join(label for _, label in candidates)
+            reason = f"nothing found in {looked}; {reason}"
+            data = _load_sample(spec, train)
+    data.note = _note(data, spec, where, reason)
+    if verbose:
+        print(data.note)
+    return data
+
+
+def load_mnist(
+    train: bool = True, root: str | Path | None = None, download: bool = True, verbose: bool = True
+) -> ImageData:
+    """Load the MNIST training (``train=True``) or test split as tensors.
+
+    See the module docstring for where the data are looked for. The test split is the official
+    10,000-image test set whenever it is available (only the shipped sample has fewer).
+
+    Args:
+        train: the training split (60,000 images; 5,000 in the offline subset) or the test split.
+        root: a folder to use instead of the search; with ``download=True`` the data are
+            downloaded into it when it holds nothing.
+        download: allow a download (into ``root``, or ``./data``) when no copy is found.
+        verbose: print the one-line note about which copy was used.
+
+    Returns:
+        :class:`ImageData`: images ``(N, 1, 28, 28)`` float32 in [0, 1], labels ``(N,)`` int64,
+        classes ``"0"`` ... ``"9"``.
+
+    Raises:
+        FileNotFoundError: only when ``root`` is given and holds no usable files.
+        ValueError: a file under an explicit ``root`` is corrupt or truncated.
+    """
+    return _load(MNIST_SPEC, train, root, download, verbose)
+
+
+def load_fashion_mnist(
+    train: bool = True, root: str | Path | None = None, download: bool = True, verbose: bool = True
+) -> ImageData:
+    """Load the Fashion-MNIST training (60,000) or test (10,000) split as tensors.
+
+    Same search, arguments and result as :func:`load_mnist`; the classes are torchvision's names
+    (``"T-shirt/top"``, ``"Trouser"``, ... ``"Ankle boot"``).
+    """
+    return _load(FASHION_MNIST_SPEC, train, root, download, verbose)

@@ -1,0 +1,43 @@
+"""Accuracy per tick, at the most certain tick, and with certainty-based early exit (adaptive compute)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def accuracy_per_tick(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) logits, (B,) targets -> (T,) accuracy of the argmax at every tick."""
+    return (predictions.argmax(1) == targets.unsqueeze(-1)).float().mean(0)
+
+
+def accuracy_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> float:
+    """Accuracy when sample b answers at tick ``ticks[b]``: (B, C, T), (B,), (B,) -> float."""
+    batch = torch.arange(predictions.shape[0], device=predictions.device)
+    return (predictions.argmax(1)[batch, ticks] == targets).float().mean().item()
+
+
+def most_certain_tick(certainties: torch.Tensor) -> torch.Tensor:
+    """(B, 2, T) -> (B,) tick of highest certainty (first on ties)."""
+    return certainties[:, 1].argmax(-1)
+
+
+def early_exit_ticks(certainties: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(B, 2, T), threshold in [0, 1] -> (B,) first tick whose certainty reaches ``threshold``, else the last tick."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    reached = certainties[:, 1] >= threshold  # (B, T)
+    last = certainties.shape[-1] - 1
+    first = reached.float().argmax(-1)  # first True, or 0 when none
+    return torch.where(reached.any(-1), first, torch.full_like(first, last))
+
+
+def early_exit_curve(predictions: torch.Tensor, certainties: torch.Tensor, targets: torch.Tensor,
+                     thresholds: Sequence[float]) -> dict[str, list[float]]:
+    """Accuracy and mean ticks used (1-based count) when every sample stops at its early-exit tick."""
+    accuracy, mean_ticks = [], []
+    for threshold in thresholds:
+        ticks = early_exit_ticks(certainties, float(threshold))
+        accuracy.append(accuracy_at(predictions, targets, ticks))
+        mean_ticks.append((ticks + 1).float().mean().item())
+    return {"threshold": [float(t) for t in thresholds], "accuracy": accuracy, "mean_ticks": mean_ticks}

@@ -1,0 +1,63 @@
+"""Small helpers that every lesson notebook calls in its first cells.
+
+- :func:`setup` prints one line saying where the lesson runs: device, profile and data.
+- :func:`glue` hands a number to the book (myst-nb ``glue``) and is a no-op elsewhere, so that
+  every number in a lesson's prose comes from the run that produced it, on the site, and
+  the notebook still runs in Colab or Jupyter where ``myst_nb`` is not installed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TypeVar
+
+from .profile import device, device_name, profile
+
+T = TypeVar("T")
+
+__all__ = ["glue", "in_colab", "setup"]
+
+
+def in_colab() -> bool:
+    """``True`` when running inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def glue(name: str, value: T, display: bool = False) -> T:
+    """Store ``value`` under ``name`` for the book's ``{glue}`` roles and return it unchanged.
+
+    When the notebook is executed by Jupyter Book, ``myst_nb.glue`` records the value's display
+    form in the cell output so that prose such as ``{glue:text}`acc:.3f``` shows the number
+    measured by this run. Outside the book (Colab, plain Jupyter) ``myst_nb`` is usually not
+    installed and this function does nothing but return ``value``.
+
+    Args:
+        name: a key unique within the notebook.
+        value: any object with a display form (numbers, strings, figures, DataFrames).
+        display: also show the value in the notebook's output.
+    """
+    try:
+        from myst_nb import glue as _myst_glue
+    except ImportError:
+        if display:
+            print(f"{name} = {value!r}")
+        return value
+    _myst_glue(name, value, display=display)
+    return value
+
+
+def _data_root() -> str:
+    root = os.environ.get("CTM_COURSE_DATA", "").strip()
+    return root if root else "downloads/torchvision cache"
+
+
+def setup(lesson: str) -> None:
+    """Print one line with the lesson, device, profile and data root (and a GPU hint on Colab).
+
+    Args:
+        lesson: the notebook's stem, e.g. ``"01_ctm_mnist"``.
+    """
+    print(f"{lesson} | device: {device_name()} | profile: {profile()} | data: {_data_root()}")
+    if in_colab() and device().type != "cuda":
+        print("Tip: this Colab runtime has no GPU. Choose Runtime -> Change runtime type -> GPU "
+              "(e.g. T4), then run the notebook again: the lesson will use the 'gpu' profile.")

@@ -1,0 +1,168 @@
+"""A small, honest training loop: progress bar, live curves, periodic evaluation, checkpoints, resume.
+
+``fit`` knows nothing about CTMs: it takes a model, an endless resumable batch source, a
+``step_fn(model, batch) -> (loss, metrics)`` and an optional ``evaluate(model) -> metrics``.
+A run interrupted anywhere (a Colab disconnect, a kernel restart) resumes from its last
+checkpoint with the same model, optimiser, schedule, batch order and random state.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, Mapping[str, float]]"]
+EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+class ResumableBatches(Protocol):
+    def __iter__(self) -> Iterator[Any]: ...
+    def __next__(self) -> Any: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: Mapping) -> None: ...
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+@dataclass
+class TrainConfig:
+    """What ``fit`` needs to know. ``checkpoint_path=None`` disables checkpoints."""
+
+    steps: int
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "cosine"  # "cosine" (to 1% of lr) or "constant", after the linear warm-up
+    grad_clip: float | None = None  # global gradient-norm clip
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    checkpoint_path: str | Path | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ValueError("eval_every and checkpoint_every must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``history['train']`` has one row per step, ``history['eval']`` one per evaluation."""
+
+    steps: int
+    seconds: float
+    history: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {"train": [], "eval": []})
+    resumed_from: int | None = None
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the base learning rate at ``step``: linear warm-up, then cosine or constant."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _save(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # atomic: an interrupted save never leaves a broken checkpoint
+
+
+def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: TrainConfig,
+        evaluate: EvalFn | None = None, on_log: Callable[[int, Mapping[str, float], Mapping[str, float] | None], None]
+        | None = None, optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
+    """Train ``model`` for ``config.steps`` optimiser steps (resuming from ``config.checkpoint_path`` if present).
+
+    Raises ``FloatingPointError`` (and keeps the last good checkpoint) when the loss is not finite.
+    """
+    from tqdm.auto import tqdm
+
+    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    result = TrainResult(steps=0, seconds=0.0)
+    path = Path(config.checkpoint_path) if config.checkpoint_path else None
+    seed_everything(config.seed)
+
+    if path is not None and path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["torch_rng"])
+        result.steps, result.seconds, result.history = state["step"], state["seconds"], state["history"]
+        result.resumed_from = result.steps
+        print(f"Resumed from {path} at step {result.steps:,} of {config.steps:,}.")
+
+    def checkpoint() -> None:
+        if path is not None:
+            _save(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "batches": batches.state_dict(),
+                         "torch_rng": torch.get_rng_state(), "step": result.steps, "seconds": result.seconds,
+                         "history": result.history, "config": {k: str(v) for k, v in asdict(config).items()}})
+
+    model.train()
+    bar = tqdm(total=config.steps, initial=result.steps, disable=not config.progress, dynamic_ncols=True)
+    started = time.perf_counter() - result.seconds
+    while result.steps < config.steps:
+        loss, metrics = step_fn(model, next(batches))
+        if not torch.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(
+                f"the loss became {loss.item()} at step {result.steps:,}; training stopped. The last checkpoint "
+                f"({path or 'none: checkpoints are off'}) holds the last good state. Try a smaller lr "
+                f"(now {config.lr:g}) or gradient clipping (grad_clip).")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        result.steps += 1
+        row = {"step": result.steps, "loss": loss.item(), "lr": scheduler.get_last_lr()[0], **dict(metrics)}
+        result.history["train"].append(row)
+
+        evaluated = None
+        if evaluate is not None and (result.steps % config.eval_every == 0 or result.steps == config.steps):
+            model.eval()
+            with torch.no_grad():
+                evaluated = {"step": result.steps, **dict(evaluate(model))}
+            model.train()
+            result.history["eval"].append(evaluated)
+        result.seconds = time.perf_counter() - started
+        if on_log is not None:
+            on_log(result.steps, row, evaluated)
+        shown = {"loss": f"{row['loss']:.3f}", **{k: f"{v:.3f}" for k, v in metrics.items()}}
+        if result.history["eval"]:
+            shown.update({f"eval_{k}": f"{v:.3f}" for k, v in result.history["eval"][-1].items() if k != "step"})
+        bar.set_postfix(shown, refresh=False)
+        bar.update(1)
+        if result.steps % config.checkpoint_every == 0 or result.steps == config.steps:
+            checkpoint()
+    bar.close()
+    model.eval()
+    return result

@@ -1,0 +1,64 @@
+"""ctm_course.notebook: the helpers every lesson's first cell uses."""
+from __future__ import annotations
+
+import sys
+import types
+
+import torch
+
+from ctm_course import notebook
+
+
+def test_glue_without_myst_nb_returns_the_value(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
+    value = {"a": 1}
+    assert notebook.glue("x", value) is value
+    assert capsys.readouterr().out == ""
+    assert notebook.glue("x", 0.5, display=True) == 0.5
+    assert "0.5" in capsys.readouterr().out
+
+
+def test_glue_with_myst_nb_calls_it(monkeypatch):
+    calls = []
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: calls.append((name, value, display))
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    assert notebook.glue("acc", 0.97) == 0.97
+    assert calls == [("acc", 0.97, False)]
+
+
+def test_setup_prints_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("CTM_COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("CTM_COURSE_DATA", "/data/offline")
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    notebook.setup("01_ctm_mnist")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert "01_ctm_mnist" in lines[0] and "profile: smoke" in lines[0] and "data: /data/offline" in lines[0]
+    assert "device: " in lines[0]
+
+
+def test_setup_without_data_folder_names_the_download(monkeypatch, capsys):
+    monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
+    monkeypatch.setenv("CTM_COURSE_PROFILE", "cpu")
+    notebook.setup("02_ctm_parity")
+    assert "data: downloads/torchvision cache" in capsys.readouterr().out
+
+
+def test_setup_on_a_colab_cpu_runtime_hints_at_the_gpu(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("CTM_COURSE_PROFILE", raising=False)
+    assert notebook.in_colab()
+    notebook.setup("01_ctm_mnist")
+    out = capsys.readouterr().out
+    assert "profile: cpu" in out
+    assert "Runtime -> Change runtime type -> GPU" in out
+
+
+def test_no_gpu_hint_outside_colab(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not notebook.in_colab()
+    notebook.setup("01_ctm_mnist")
+    assert "Runtime" not in capsys.readouterr().out
