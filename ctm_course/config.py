@@ -18,14 +18,14 @@ _MNIST_MODEL = dict(d_model=128, n_synch_out=16, n_synch_action=16, synapse_dept
 MNIST = {
     "smoke": dict(model={**_MNIST_MODEL, "iterations": 6, "d_model": 64, "d_input": 16, "heads": 2,
                          "n_synch_out": 8, "n_synch_action": 8, "memory_length": 4, "memory_hidden_dims": 4},
-                  steps=120, batch_size=64, lr=2e-3, warmup_steps=20, eval_every=60, max_shift=2,
-                  train_images=2000, test_images=1000, checkpoint_every=60),
+                  steps=300, batch_size=64, lr=2e-3, warmup_steps=30, eval_every=150, max_shift=2,
+                  train_images=2000, test_images=1000, checkpoint_every=150, ablation_steps=60),
     "cpu": dict(model={**_MNIST_MODEL, "iterations": 15, "d_input": 32, "heads": 2, "memory_length": 10},
-                steps=4000, batch_size=64, lr=1e-3, warmup_steps=200, eval_every=1000, max_shift=2,
-                train_images=None, test_images=None, checkpoint_every=500),
+                steps=3000, batch_size=64, lr=1e-3, warmup_steps=200, eval_every=1000, max_shift=2,
+                train_images=None, test_images=None, checkpoint_every=500, ablation_steps=500),
     "gpu": dict(model={**_MNIST_MODEL, "iterations": 15, "d_input": 128, "heads": 2, "memory_length": 10},
                 steps=6000, batch_size=256, lr=1e-3, warmup_steps=300, eval_every=1000, max_shift=2,
-                train_images=None, test_images=None, checkpoint_every=500),
+                train_images=None, test_images=None, checkpoint_every=500, ablation_steps=1500),
 }
 
 LESSONS: dict[str, dict[str, dict[str, Any]]] = {"01_ctm_mnist": MNIST}

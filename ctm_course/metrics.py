@@ -41,3 +41,18 @@ def early_exit_curve(predictions: torch.Tensor, certainties: torch.Tensor, targe
         accuracy.append(accuracy_at(predictions, targets, ticks))
         mean_ticks.append((ticks + 1).float().mean().item())
     return {"threshold": [float(t) for t in thresholds], "accuracy": accuracy, "mean_ticks": mean_ticks}
+
+
+def cheapest_exit(curve: dict[str, list[float]], target_accuracy: float, tolerance: float = 0.002
+                  ) -> dict[str, float]:
+    """The early-exit setting that uses the fewest ticks while matching ``target_accuracy`` (within ``tolerance``).
+
+    ``curve`` comes from :func:`early_exit_curve`. When no threshold reaches the target, the most
+    accurate setting is returned. Returns ``{"threshold", "accuracy", "mean_ticks"}``.
+    """
+    rows = list(zip(curve["threshold"], curve["accuracy"], curve["mean_ticks"]))
+    if not rows:
+        raise ValueError("the early-exit curve is empty")
+    good = [r for r in rows if r[1] >= target_accuracy - tolerance]
+    threshold, accuracy, mean_ticks = min(good, key=lambda r: r[2]) if good else max(rows, key=lambda r: r[1])
+    return {"threshold": threshold, "accuracy": accuracy, "mean_ticks": mean_ticks}

@@ -166,3 +166,33 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     bar.close()
     model.eval()
     return result
+
+
+def _package_digest() -> str:
+    """A hash of the ctm_course sources: a checkpoint made by other code is never resumed."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for source in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def checkpoint_path(lesson: str, profile_name: str, settings: Mapping[str, Any], folder: str | Path | None = None
+                    ) -> Path:
+    """``checkpoints/<lesson>-<profile>-<hash>.pt`` for a run with these settings and this package version.
+
+    The hash covers the settings and the package sources, so changing either starts a fresh run,
+    while re-running the same notebook (or resuming after a disconnect) picks up where it stopped.
+    ``folder`` defaults to ``<repository>/checkpoints`` (``./checkpoints`` outside the repository).
+    """
+    import hashlib
+    import json
+
+    from .results import repo_root
+
+    key = hashlib.sha1((json.dumps(settings, sort_keys=True, default=str) + _package_digest()).encode()).hexdigest()
+    if folder is None:
+        root = repo_root()
+        folder = (root if root is not None else Path.cwd()) / "checkpoints"
+    return Path(folder) / f"{lesson}-{profile_name}-{key[:10]}.pt"

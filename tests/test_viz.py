@@ -242,8 +242,10 @@ def test_live_curves_records_history_outside_ipython():
     assert h["test_step"] == [4] and h["test_loss"] == [0.3]
     assert math.isnan(h["test_accuracy"][0])
     assert all(isinstance(v, list) for v in h.values())
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(ValueError, match="none of the tracked metrics"):
         curves.update(5, train={"acc": 1.0})
+    curves.update(5, train={"loss": 0.1, "lr": 1e-3, "step": 5})  # extra keys are ignored
+    assert h["train_loss"][-1] == 0.1
     fig = curves.figure()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     curves.close()

@@ -101,10 +101,11 @@ class LiveCurves:
 
     # ------------------------------------------------------------------ recording
     def _record(self, split: str, step: int, values: Mapping[str, Any]) -> None:
-        unknown = sorted(set(values) - set(self.metrics))
-        if unknown:
+        # Extra keys (a training row's "step", "lr", ...) are ignored; a row with none of the
+        # tracked metrics is almost certainly a typo and raises.
+        if values and not set(values) & set(self.metrics):
             raise ValueError(
-                f"{split} has unknown metric(s) {unknown}; this LiveCurves tracks {list(self.metrics)}"
+                f"{split} has none of the tracked metrics {list(self.metrics)} (got {sorted(values)})"
             )
         self.history[f"{split}_step"].append(int(step))
         for m in self.metrics:

@@ -1,0 +1,585 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 1: A Continuous Thought Machine learns MNIST
+#
+# A feed-forward network answers in one pass: the image goes in, the answer comes out, and the
+# network has no notion of *time*. The **Continuous Thought Machine** (CTM; Darlow et al., 2025,
+# [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) gives a network an internal clock. It
+# looks at the same input for a number of internal **ticks**, and at every tick it decides where
+# to look, updates its neurons, and says what it thinks. In this lesson we build one, train it on
+# handwritten digits and watch it think.
+#
+# **Learning goals.** After this lesson you can
+# - explain the CTM's three ideas: internal ticks, neuron-level models, synchronisation as representation;
+# - write the synchronisation recurrence and check it against its closed form;
+# - explain and implement the certainty-based loss;
+# - train a CTM, read its accuracy and certainty tick by tick, and measure how many ticks a
+#   certainty threshold saves (adaptive compute).
+#
+# **Prerequisites.** Python, PyTorch basics (modules, autograd, an optimiser loop), softmax and
+# cross-entropy, and the idea of attention (a query, keys and values).
+#
+# **Time.** The lesson runs in three budgets (profiles): `smoke` (seconds, for tests), `cpu`
+# (a few minutes on a laptop) and `gpu` (Colab or a workstation GPU). The measured time of each is
+# on the [results page](../book/results.md).
+
+# %% tags=["hide-input"]
+import subprocess
+import sys
+
+REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
+if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ git+{REPO_URL}"], check=True)
+
+from ctm_course.notebook import glue, setup
+
+setup("01_ctm_mnist")
+
+# %%
+import inspect
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+import ctm_course
+from ctm_course.config import lesson_config
+from ctm_course.ctm import ContinuousThoughtMachine
+from ctm_course.data import InfiniteBatches, load_mnist, normalise, random_shift
+from ctm_course.evaluate import predict
+from ctm_course.losses import image_classification_loss
+from ctm_course.metrics import (accuracy_at, accuracy_per_tick, cheapest_exit, early_exit_curve,
+                                early_exit_ticks, most_certain_tick)
+from ctm_course.results import record
+from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
+from ctm_course import viz
+
+PROFILE = ctm_course.profile()
+CONFIG = lesson_config("01_ctm_mnist", PROFILE)
+DEVICE = ctm_course.device()
+seed_everything(0)
+print(f"profile {PROFILE!r} on {DEVICE}:")
+for key, value in CONFIG.items():
+    print(f"  {key:16s} {value}")
+
+# %% [markdown]
+# Every size in this lesson (ticks, neurons, training steps, data) comes from the profile table
+# printed above, kept in one place in `ctm_course/config.py`. Set the environment variable
+# `CTM_COURSE_PROFILE` to `smoke`, `cpu` or `gpu` to choose one; by default a machine with a GPU
+# runs `gpu` and any other runs `cpu`.
+#
+# ## 1. Why give a network time?
+#
+# Think of how you read a badly written digit: your eyes go to the loop, then to the tail, and
+# after a moment you are sure it is a 9. The CTM builds that moment into the model. It runs an
+# internal loop of $T$ **ticks** $t = 1, \dots, T$ that has nothing to do with any time axis of the
+# data: the image does not change, only the model's state does. At every tick the CTM
+#
+# 1. forms a **query** from its own state and **attends** to the image features,
+# 2. lets its neurons exchange information through the **synapses**, producing pre-activations $a^t$,
+# 3. lets every neuron update itself from the **history** of its own pre-activations with a tiny
+#    private MLP, the **neuron-level model** (NLM), producing post-activations $z^t$,
+# 4. reads out a prediction $y^t$ from how **synchronised** pairs of neurons have been so far.
+#
+# Because it predicts at every tick, it can also say at every tick how **certain** it is, and that
+# certainty drives both its training loss and, later, when it may stop thinking.
+#
+# ## 2. The data
+#
+# MNIST: 28x28 greyscale digits. `load_mnist` finds the data on its own (an explicit folder,
+# `$CTM_COURSE_DATA`, the torchvision cache `./data`, a download, or a small sample shipped with
+# the package, in that order) and says which copy it used, because that changes what the numbers
+# mean.
+
+# %%
+train_data = load_mnist(train=True)
+test_data = load_mnist(train=False)
+if CONFIG["train_images"]:
+    train_data = train_data.subset(CONFIG["train_images"], seed=0)
+if CONFIG["test_images"]:
+    test_data = test_data.subset(CONFIG["test_images"], seed=0)
+print(f"{len(train_data):,} training and {len(test_data):,} test images")
+viz.plot_examples(train_data.images[:16], train_data.labels[:16])
+
+# %% [markdown]
+# The original tutorial applied its random rotations and shifts to the **test** images too. That
+# measures accuracy on a different, harder and randomly changing test set, so its number cannot be
+# compared with anything else and changes from run to run. Here augmentation (random shifts of up
+# to a couple of pixels) is part of the training step only; the test set is the official one,
+# untouched, apart from the same normalisation as in training.
+#
+# ## 3. The building blocks, one at a time
+#
+# We build a small CTM with the lesson's settings and take it apart. The backbone is the
+# original tutorial's: two blocks of convolution, batch norm, max-pooling and ReLU turn a 28x28
+# image into a 7x7 grid of feature vectors. Each grid cell is one **token** the CTM can attend to.
+
+# %%
+model = ContinuousThoughtMachine(**CONFIG["model"]).to(DEVICE)
+x = normalise(test_data.images[:4]).to(DEVICE)
+tokens, grid = model.compute_features(x)
+print(f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} on a {grid[0]}x{grid[1]} grid")
+assert tokens.shape == (4, grid[0] * grid[1], CONFIG["model"]["d_input"])
+
+# %% [markdown]
+# ### 3.1 Neuron-level models: every neuron has its own MLP
+#
+# Each of the $D$ neurons keeps the last $M$ pre-activations it received, $A^t_d \in \mathbb{R}^M$,
+# and a private two-layer MLP turns that history into its post-activation:
+#
+# $$ z^t_d = \mathrm{GLU}\Big(\big(W^{(2)}_d \,\mathrm{GLU}\big((W^{(1)}_d A^t_d + b^{(1)}_d)/\tau_1\big) + b^{(2)}_d\big)/\tau_2\Big) $$
+#
+# with learnable temperatures $\tau$. "Private" means $D$ different weight matrices. A
+# `SuperLinear` layer holds all of them in one tensor `w1` of shape `(M, H, D)` and applies them
+# at once. Let us check that it really is one linear map per neuron:
+
+# %%
+nlm = model.trace_processor[0][0]  # the first SuperLinear of the neuron-level models
+history = torch.randn(3, model.d_model, model.memory_length, device=DEVICE)  # (B, D, M)
+one_by_one = torch.stack([(history[:, d] @ nlm.w1[:, :, d] + nlm.b1[0, d]) / nlm.T
+                          for d in range(model.d_model)], dim=1)
+assert torch.allclose(nlm(history), one_by_one, atol=1e-5)
+print(f"{model.d_model} neurons, each with its own {nlm.w1.shape[0]} -> {nlm.w1.shape[1]} map: checked")
+
+# %% [markdown]
+# The history window is a first-in-first-out buffer: at each tick the oldest column drops out and
+# the newest pre-activation $a^t$ comes in. Before the first tick the window holds a learned
+# `start_trace`, and the neurons start from a learned `start_activated_state` $z^0$.
+#
+# ### 3.2 Synchronisation: the representation
+#
+# The CTM does not read its answer off $z^t$ directly. It reads it off how pairs of neurons have
+# fired *together* over the ticks. For a selected pair $p = (i, j)$ with a learnable decay
+# $d_p \in [0, 15]$ and $r_p = e^{-d_p}$:
+#
+# $$ S^t_p = \frac{\sum_{\tau \le t} r_p^{\,t-\tau}\, z^\tau_i z^\tau_j}{\sqrt{\sum_{\tau \le t} r_p^{\,t-\tau}}} $$
+#
+# A decay of 0 weighs all ticks equally; a large decay looks only at the last few. Two sets of
+# pairs are used: $S_\text{out}$ feeds the output head, and $S_\text{action}$ (one tick behind)
+# forms the attention query. With "first-last" selection, the output pairs are all pairs among the
+# first $n_\text{out}$ neurons and the action pairs among the last $n_\text{action}$, so
+# $n(n+1)/2$ numbers each. The sum never has to be recomputed: two running sums $\alpha$ and
+# $\beta$ are enough.
+
+# %% [markdown]
+# ```{exercise}
+# :label: l01-synch
+#
+# Write one step of the synchronisation recurrence. Given post-activations `z` of shape `(B, D)`,
+# the running sums `alpha` (B, S) and `beta` (B, S) (both 0 before the first step), the decay
+# factors `r` (S,) and the neuron indices `i`, `j` (S,) of every pair, return the new
+# synchronisation `S`, `alpha` and `beta`. The cell after the solution checks your function
+# against the closed form above, tick by tick.
+# ```
+
+# %% tags=["exercise"]
+def synchronisation_update(z, alpha, beta, r, i, j):
+    """One tick of S_p = alpha_p / sqrt(beta_p); returns (S, alpha, beta)."""
+    raise NotImplementedError("Exercise: decay alpha and beta by r, add z_i * z_j to alpha and 1 to beta")
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l01-synch
+# :class: dropdown
+# ````
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def synchronisation_update(z, alpha, beta, r, i, j):
+    """One tick of S_p = alpha_p / sqrt(beta_p); returns (S, alpha, beta)."""
+    alpha = r * alpha + z[:, i] * z[:, j]  # decayed sum of co-activations
+    beta = r * beta + 1.0                  # decayed count of ticks
+    return alpha / torch.sqrt(beta), alpha, beta
+
+
+# %% [markdown] tags=["solution"]
+# Each step multiplies the old sums by $r$ (so a tick $k$ steps ago carries weight $r^k$) and adds
+# the newest term with weight 1. Dividing by $\sqrt{\beta}$ rather than $\beta$ is the paper's
+# choice: with no decay, $S$ grows like a $\sqrt{t}$-normalised dot product instead of a mean.
+#
+# ```{solution-end}
+# ```
+
+# %%
+from ctm_course.ctm import synchronisation_closed_form
+
+i, j = model.synch_pairs("out")
+decay = torch.rand(len(i), device=DEVICE) * 3
+zs = torch.randn(6, 2, model.d_model, device=DEVICE)  # six ticks of post-activations
+alpha = beta = 0.0
+for t in range(len(zs)):
+    S, alpha, beta = synchronisation_update(zs[t], alpha, beta, torch.exp(-decay), i, j)
+    assert torch.allclose(S, synchronisation_closed_form(zs[: t + 1], decay, i, j), atol=1e-5)
+print(f"recurrence == closed form for {len(zs)} ticks and {len(i)} pairs")
+
+# %% [markdown]
+# ### 3.3 Certainty
+#
+# At every tick the output head turns $S^t_\text{out}$ into logits $y^t$ over the 10 classes.
+# The CTM's **certainty** is one minus the normalised entropy of its prediction,
+# $c^t = 1 - H(\mathrm{softmax}(y^t)) / \ln 10$: 0 for a uniform guess, 1 for a one-hot answer.
+
+# %%
+uniform, sure = torch.zeros(1, 10), torch.tensor([[20.0] + [0.0] * 9])
+print("certainty of a uniform prediction:", model.compute_certainty(uniform)[0, 1].item())
+print("certainty of a confident prediction:", round(model.compute_certainty(sure)[0, 1].item(), 6))
+
+# %% [markdown]
+# ### 3.4 The whole forward pass
+#
+# Here is the package's forward pass, the one we train below. Each line of the loop is one of the
+# steps above; the comments use the paper's symbols.
+
+# %%
+print(inspect.getsource(ContinuousThoughtMachine.forward))
+
+# %% [markdown]
+# Two details worth noticing. The attention keys and values are projected once per image, not once
+# per tick (`attention_keys_values`), since the tokens never change during the loop. And the
+# query at tick $t$ comes from $S_\text{action}$, which has seen only $z^0, \dots, z^{t-1}$: the
+# model decides where to look from what it has thought so far.
+#
+# ### 3.5 The certainty-based loss
+#
+# The model answers at every tick, so which tick should the loss look at? The last one would force
+# every image to use all ticks. The CTM's answer: per image, take the cross-entropy at the tick
+# where it was **lowest** ($t_1$) and at the tick where the model was **most certain** ($t_2$),
+# and average the two. The first term lets the model be right at some point; the second teaches it
+# to be most sure when it is right.
+
+# %%
+print(inspect.getsource(image_classification_loss))
+print(inspect.getsource(ctm_course.losses.two_tick_selection))
+loss, _ = image_classification_loss(torch.zeros(8, 10, 5), torch.zeros(8, 2, 5), torch.arange(8))
+assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)  # knowing nothing costs ln(10)
+print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 10")
+
+# %% [markdown]
+# ## 4. Training
+#
+# One training step: shift the batch by a few random pixels, normalise, run the CTM, and apply
+# the certainty-based loss. We also report the training accuracy at the most certain tick.
+
+# %%
+def step_fn(model, batch):
+    images, labels = (t.to(DEVICE) for t in batch)
+    images = normalise(random_shift(images, CONFIG["max_shift"]))  # augmentation: training only
+    predictions, certainties, _ = model(images)
+    loss, t2 = image_classification_loss(predictions, certainties, labels)
+    return loss, {"accuracy": accuracy_at(predictions.detach(), labels, t2)}
+
+
+def evaluate(model):
+    """Accuracy at the most certain tick on the whole (un-augmented) test set."""
+    predictions, certainties = predict(model, normalise(test_data.images), device=DEVICE)
+    return {"accuracy": accuracy_at(predictions, test_data.labels, most_certain_tick(certainties))}
+
+
+def train_ctm(model_args, steps, curves=None, checkpoint=None):
+    """Train a fresh CTM with this lesson's recipe; returns (model, TrainResult)."""
+    seed_everything(0)
+    net = ContinuousThoughtMachine(**model_args).to(DEVICE)
+    config = TrainConfig(steps=steps, lr=CONFIG["lr"], warmup_steps=min(CONFIG["warmup_steps"], steps // 5),
+                         eval_every=CONFIG["eval_every"], checkpoint_every=CONFIG["checkpoint_every"],
+                         checkpoint_path=checkpoint, progress=curves is not None)
+    on_log = (lambda step, row, ev: curves.update(step, train=row, test=ev)) if curves else None
+    result = fit(net, InfiniteBatches(train_data, CONFIG["batch_size"], seed=0), step_fn, config,
+                 evaluate=evaluate, on_log=on_log)
+    return net, result
+
+
+# %% [markdown]
+# The run saves a checkpoint every few hundred steps under `checkpoints/`. If your Colab
+# session disconnects, run the notebook again: training resumes where it stopped, with the same
+# batches, and a finished run is not repeated.
+
+# %%
+n_params = sum(p.numel() for p in model.parameters())
+print(f"the CTM has {n_params:,} parameters and thinks for {CONFIG['model']['iterations']} ticks")
+curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="CTM on MNIST")
+ckpt = checkpoint_path("01_ctm_mnist", PROFILE, {**CONFIG, "train_images": len(train_data)})
+model, run = train_ctm(CONFIG["model"], CONFIG["steps"], curves=curves, checkpoint=ckpt)
+curves.close()
+glue("train_minutes", run.seconds / 60)
+print(f"trained {run.steps:,} steps in {run.seconds:.0f} s")
+
+# %% [markdown]
+# ## 5. How well, and at which tick?
+#
+# We run the trained model on the whole official test set and keep its output at every tick.
+
+# %%
+predictions, certainties = predict(model, normalise(test_data.images), device=DEVICE)
+labels = test_data.labels
+t2 = most_certain_tick(certainties)
+test_accuracy = accuracy_at(predictions, labels, t2)
+per_tick = accuracy_per_tick(predictions, labels)
+T = predictions.shape[-1]
+glue("test_accuracy", test_accuracy)
+glue("last_tick_accuracy", per_tick[-1].item())
+glue("first_tick_accuracy", per_tick[0].item())
+print(f"test accuracy at the most certain tick: {test_accuracy:.4f} "
+      f"(first tick {per_tick[0]:.4f}, last tick {per_tick[-1]:.4f})")
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+viz.plot_accuracy_per_tick(per_tick.tolist(), ax=axes[0], most_certain_accuracy=test_accuracy)
+correct = predictions.argmax(1) == labels.unsqueeze(-1)
+viz.plot_certainty_per_tick(certainties, correct=correct, ax=axes[1])
+axes[2].hist(t2.numpy(), bins=range(T + 1), color="tab:purple", rwidth=0.85)
+axes[2].set(title="Most certain tick per test image", xlabel="tick", ylabel="images")
+fig.tight_layout()
+plt.close(fig)  # shown once, as the cell's value
+fig
+
+# %% [markdown]
+# After training for {glue:text}`train_minutes:.1f` minutes, the CTM classifies
+# {glue:text}`test_accuracy:.4f` of the official test digits correctly at its most certain tick.
+# At the first tick it gets {glue:text}`first_tick_accuracy:.3f` right and at the last
+# {glue:text}`last_tick_accuracy:.3f`: the answer forms over the ticks. In the middle panel,
+# certainty rises for the images it gets right and stays lower for those it gets wrong: the
+# model's own certainty tells us when to trust it. The histogram shows that many images reach
+# their most certain tick well before the end.
+#
+# ## 6. Adaptive compute: stop thinking when sure
+#
+# If certainty tells us when the model is right, we can stop the loop as soon as the certainty
+# passes a threshold and save the remaining ticks. Nothing in the training asked for this; it is
+# a free consequence of the certainty-based loss.
+
+# %% [markdown]
+# ```{exercise}
+# :label: l01-early-exit
+#
+# Write `exit_ticks(certainties, threshold)`: for certainties of shape `(B, 2, T)` (index 1 is the
+# certainty), return a `(B,)` tensor with the **first** tick at which the certainty reaches
+# `threshold`, or the last tick `T - 1` if it never does. Then the cell below measures, for a range
+# of thresholds, the accuracy and the mean number of ticks used.
+# ```
+
+# %% tags=["exercise"]
+def exit_ticks(certainties, threshold):
+    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
+    raise NotImplementedError("Exercise: find the first tick whose certainty reaches the threshold")
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l01-early-exit
+# :class: dropdown
+# ````
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def exit_ticks(certainties, threshold):
+    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
+    reached = certainties[:, 1] >= threshold          # (B, T) booleans
+    first = reached.int().argmax(dim=-1)              # index of the first True (0 if there is none)
+    last = torch.full_like(first, certainties.shape[-1] - 1)
+    return torch.where(reached.any(dim=-1), first, last)
+
+
+# %% [markdown] tags=["solution"]
+# `argmax` on a boolean row returns the first maximum, i.e. the first `True`; rows without any
+# `True` would also give 0, which is why they are sent to the last tick explicitly.
+#
+# ```{solution-end}
+# ```
+
+# %%
+thresholds = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995]
+for threshold in thresholds:
+    assert torch.equal(exit_ticks(certainties, threshold), early_exit_ticks(certainties, threshold))
+curve = early_exit_curve(predictions, certainties, labels, thresholds)
+best = cheapest_exit(curve, target_accuracy=test_accuracy, tolerance=0.002)
+glue("exit_threshold", best["threshold"])
+glue("exit_ticks", best["mean_ticks"])
+glue("exit_accuracy", best["accuracy"])
+glue("ticks_saved", 1 - best["mean_ticks"] / T)
+print(f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with {best['mean_ticks']:.2f} of {T} "
+      f"ticks on average ({1 - best['mean_ticks'] / T:.0%} saved)")
+viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T)
+
+# %% [markdown]
+# With a certainty threshold of {glue:text}`exit_threshold:.3g`, the model stops after
+# {glue:text}`exit_ticks:.2f` ticks on average instead of all of them and still reaches
+# {glue:text}`exit_accuracy:.4f` (we ask for the accuracy at the most certain tick, within 0.2
+# percentage points): {glue:text}`ticks_saved:.0%` of the thinking is saved. Easy digits stop
+# early; hard ones keep thinking.
+#
+# ## 7. Watching the CTM think
+#
+# With `track=True` the model records everything it computes at every tick: pre- and
+# post-activations, attention weights and both synchronisations. The animation shows, per tick,
+# the input, where the model attends (averaged over heads), its class probabilities (the true
+# class in green), its certainty so far, and the traces of the most active neurons
+# (post-activations in colour, pre-activations dashed grey).
+
+# %%
+model.eval()
+with torch.no_grad():
+    _, _, track = model(normalise(test_data.images[:8]).to(DEVICE), track=True)
+example = int((track.predictions.argmax(1)[:, -1] == test_data.labels[:8]).float().argmax())  # a correct one
+frames = viz.tick_frames(track, test_data.images[:8], test_data.labels[:8], index=example)
+viz.show_animation(frames, fps=3)
+
+# %% [markdown]
+# The same panels behind a slider: in Colab or Jupyter you can move through the ticks (and
+# choose another test image by changing `index`). On this static page the slider shows its first
+# frame only, since there is no Python kernel behind it.
+
+# %%
+viz.tick_scrubber(track, test_data.images[:8], test_data.labels[:8], index=example)
+
+# %% [markdown]
+# Notice how the neurons' post-activations are not smooth curves but have their own dynamics,
+# produced by each neuron's private model of its history. It is the *relations* between such
+# traces, their synchronisation, that the output head reads.
+#
+# ## 8. Ablation: how much does memory matter?
+#
+# Each neuron sees the last $M$ pre-activations (`memory_length`). With $M = 1$ a neuron-level model
+# sees only the current input, like an ordinary activation function with private weights.
+
+# %% [markdown]
+# ```{exercise}
+# :label: l01-ablation
+#
+# Write `ablate(memory_lengths, steps)` that trains one CTM per value of `memory_length` (all other
+# settings as in `CONFIG["model"]`) for `steps` steps with `train_ctm`, and returns a dictionary
+# `{memory_length: test accuracy at the most certain tick}`. The cell below runs it with $M = 1$ and
+# the lesson's $M$ on a short budget and plots the result. Which would you expect to win, and why
+# might the short budget hide the difference?
+# ```
+
+# %% tags=["exercise"]
+def ablate(memory_lengths, steps):
+    """Train one CTM per memory length; return {memory_length: test accuracy}."""
+    raise NotImplementedError("Exercise: loop over memory_lengths, train with train_ctm, evaluate")
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l01-ablation
+# :class: dropdown
+# ````
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def ablate(memory_lengths, steps):
+    """Train one CTM per memory length; return {memory_length: test accuracy}."""
+    accuracies = {}
+    for m in memory_lengths:
+        net, _ = train_ctm({**CONFIG["model"], "memory_length": m}, steps)
+        accuracies[m] = evaluate(net)["accuracy"]
+    return accuracies
+
+
+# %% [markdown] tags=["solution"]
+# Every run starts from the same seed and sees the same batches, so the only difference is $M$.
+# With $M = 1$ the neurons cannot use their own recent past, and all temporal structure must come
+# from the recurrence through the synapses and from synchronisation. On a short budget both models
+# are still far from converged, so the gap measured here is noisy; rerun with more steps (or
+# several seeds) before concluding.
+#
+# ```{solution-end}
+# ```
+
+# %%
+memory_lengths = [1, CONFIG["model"]["memory_length"]]
+ablation = ablate(memory_lengths, CONFIG["ablation_steps"])
+glue("ablation_steps", CONFIG["ablation_steps"])
+glue("ablation_m1", ablation[1])
+glue("ablation_mfull", ablation[memory_lengths[-1]])
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.bar([f"M = {m}" for m in ablation], list(ablation.values()), color=["tab:gray", "tab:blue"])
+ax.set(ylabel="test accuracy (most certain tick)", title=f"{CONFIG['ablation_steps']} training steps each",
+       ylim=(0, 1))
+plt.close(fig)
+fig
+
+# %% [markdown]
+# On this budget ({glue:text}`ablation_steps` steps) the CTM with $M = 1$ reaches
+# {glue:text}`ablation_m1:.3f` and the one with the lesson's memory {glue:text}`ablation_mfull:.3f`.
+#
+# ## 9. More exercises
+#
+# ```{exercise}
+# :label: l01-synch-size
+#
+# Change `n_synch_out` from 16 to 4 in a copy of `CONFIG["model"]` and train it with `train_ctm` for
+# `CONFIG["ablation_steps"]` steps. How many numbers does the output head see now, and what happens
+# to the accuracy?
+# ```
+#
+# ```{solution} l01-synch-size
+# :class: dropdown
+#
+# With first-last selection the output synchronisation has $n(n+1)/2$ entries: 136 for $n = 16$,
+# only 10 for $n = 4$. `train_ctm({**CONFIG["model"], "n_synch_out": 4}, CONFIG["ablation_steps"])`
+# trains it; the head now reads 10 numbers, which is just enough for 10 classes, and accuracy
+# drops and training becomes less stable. The representation is the synchronisation, so its size
+# is the width of the model's "output layer".
+# ```
+#
+# ## 10. Recording the results
+#
+# The lesson writes its measured numbers to `results/<profile>/01_ctm_mnist.json`; the book's
+# results page is generated from these files. The last cell checks that learning really happened,
+# so a silent regression fails the notebook test.
+
+# %%
+metrics = {
+    "test_accuracy": test_accuracy,
+    "accuracy_per_tick": per_tick.tolist(),
+    "mean_ticks_early_exit": best["mean_ticks"],
+    "early_exit_accuracy": best["accuracy"],
+    "early_exit_threshold": best["threshold"],
+    "first_tick_accuracy": per_tick[0].item(),
+    "last_tick_accuracy": per_tick[-1].item(),
+    "ablation_memory_1_accuracy": ablation[1],
+    "ablation_memory_full_accuracy": ablation[memory_lengths[-1]],
+}
+path = record("01_ctm_mnist", metrics, train_seconds=run.seconds, steps=run.steps, data_source=train_data.source,
+              extra={"test_data_source": test_data.source, "train_images": len(train_data),
+                     "test_images": len(test_data), "ticks": T, "parameters": n_params, "model": CONFIG["model"]})
+print(f"recorded {path.name} ({PROFILE}): test accuracy {test_accuracy:.4f}, "
+      f"early exit {best['mean_ticks']:.2f}/{T} ticks at accuracy {best['accuracy']:.4f}")
+
+# %%
+minimum = {"smoke": 0.3, "cpu": 0.94, "gpu": 0.97}[PROFILE]
+assert test_accuracy >= minimum, f"test accuracy {test_accuracy:.4f} is below {minimum} for the {PROFILE} profile"
+assert best["mean_ticks"] <= T and 0 < best["accuracy"] <= 1
+assert per_tick.max() > 0.2, "no tick is better than chance"
+
+# %% [markdown]
+# ## Summary
+#
+# - A CTM thinks in **internal ticks**. At each tick it attends to the input with a query made
+#   from its own state, updates its neurons through synapses, and lets every neuron's **private
+#   model** turn its recent history into its next activation.
+# - Its representation is the **synchronisation** of neuron pairs over time. It can be updated
+#   recurrently with two running sums and equals a decayed, normalised sum of co-activations.
+# - The **certainty-based loss** trains on the best tick and on the most certain tick. The model
+#   learns to be sure when it is right, and a certainty threshold then saves ticks: adaptive
+#   compute for free.
+#
+# **Further reading.** The CTM paper (Darlow, Regan, Risi, Seely and Jones, 2025,
+# [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) and its interactive report; the
+# reference implementation (SakanaAI/continuous-thought-machines), whose MNIST tutorial this
+# lesson grew from. The next lesson trains the CTM on a task where thinking time is essential:
+# the parity of a sequence seen all at once.

@@ -1,0 +1,94 @@
+"""Certainty, the certainty-based losses and the per-tick / early-exit metrics, on inputs with known answers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ctm_course.ctm import certainty, normalized_entropy
+from ctm_course.losses import image_classification_loss, parity_loss, per_tick_cross_entropy
+from ctm_course.metrics import accuracy_at, accuracy_per_tick, early_exit_curve, early_exit_ticks, most_certain_tick
+
+
+def test_normalized_entropy_limits():
+    assert normalized_entropy(torch.zeros(3, 10)).tolist() == pytest.approx([1.0] * 3)
+    peaked = torch.tensor([[100.0, 0, 0, 0]])
+    assert normalized_entropy(peaked).item() == pytest.approx(0.0, abs=1e-6)
+    # (B, L, C): mean over the L positions
+    mixed = torch.stack([torch.zeros(2), torch.tensor([100.0, 0.0])]).unsqueeze(0)
+    assert normalized_entropy(mixed).item() == pytest.approx(0.5, abs=1e-6)
+    c = certainty(torch.zeros(4, 8), reshaper=(4, 2))
+    assert c.shape == (4, 2) and torch.allclose(c[:, 1], torch.zeros(4))
+
+
+def test_classification_loss_on_zero_logits_is_log_classes():
+    loss, t2 = image_classification_loss(torch.zeros(5, 10, 4), torch.zeros(5, 2, 4), torch.arange(5))
+    assert loss.item() == pytest.approx(math.log(10), abs=1e-6)
+    assert t2.tolist() == [0] * 5  # ties: the first tick
+
+
+def test_parity_loss_on_zero_logits_is_log_two():
+    loss, _ = parity_loss(torch.zeros(3, 8, 6), torch.zeros(3, 2, 6), torch.randint(0, 2, (3, 4)))
+    assert loss.item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_identical_ticks_give_single_tick_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 10, 1)
+    targets = torch.randint(0, 10, (6,))
+    repeated = logits.expand(-1, -1, 5)
+    loss, _ = image_classification_loss(repeated, torch.rand(6, 2, 5), targets)
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits[..., 0], targets).item(), abs=1e-6)
+
+
+def test_two_tick_selection_uses_best_and_most_certain_ticks():
+    targets = torch.tensor([0])
+    logits = torch.zeros(1, 2, 3)
+    logits[0, 0, 1] = 4.0  # tick 1 is right and sure
+    logits[0, 1, 2] = 9.0  # tick 2 is wrong and surer
+    cert = certainty(logits[..., 2]), certainty(logits[..., 1])
+    certainties = torch.stack([certainty(logits[..., t]) for t in range(3)], -1)
+    loss, t2 = image_classification_loss(logits, certainties, targets)
+    ce = per_tick_cross_entropy(logits, targets)[0]
+    assert t2.item() == 2
+    assert loss.item() == pytest.approx(((ce[1] + ce[2]) / 2).item(), abs=1e-6)
+    loss_last, _ = image_classification_loss(logits, certainties, targets, use_most_certain=False)
+    assert loss_last.item() == pytest.approx(loss.item())  # the last tick is also the most certain here
+    assert cert[0].shape == (1, 2)
+
+
+def test_loss_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="certainties"):
+        image_classification_loss(torch.zeros(2, 10, 3), torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
+
+
+def test_accuracies_and_early_exit():
+    predictions = torch.zeros(2, 3, 4)
+    predictions[0, 1, :] = 1.0  # sample 0 says class 1 at every tick
+    predictions[1, 2, 2:] = 1.0  # sample 1 says class 0 (ties) at ticks 0-1, class 2 from tick 2
+    targets = torch.tensor([1, 2])
+    assert accuracy_per_tick(predictions, targets).tolist() == [0.5, 0.5, 1.0, 1.0]
+    certainties = torch.zeros(2, 2, 4)
+    certainties[0, 1] = torch.tensor([0.2, 0.95, 0.5, 0.99])
+    certainties[1, 1] = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    assert most_certain_tick(certainties).tolist() == [3, 3]
+    assert early_exit_ticks(certainties, 0.9).tolist() == [1, 3]  # never certain enough: the last tick
+    assert accuracy_at(predictions, targets, torch.tensor([0, 0])) == 0.5
+    curve = early_exit_curve(predictions, certainties, targets, [0.0, 0.9])
+    assert curve["mean_ticks"] == [1.0, 3.0]
+    assert curve["accuracy"] == [0.5, 1.0]
+    with pytest.raises(ValueError, match="threshold"):
+        early_exit_ticks(certainties, 1.5)
+
+
+def test_cheapest_exit_matches_accuracy_with_fewest_ticks():
+    from ctm_course.metrics import cheapest_exit
+
+    curve = {"threshold": [0.5, 0.8, 0.9, 0.99], "accuracy": [0.90, 0.948, 0.951, 0.952],
+             "mean_ticks": [2.0, 3.5, 5.0, 9.0]}
+    assert cheapest_exit(curve, 0.95)["threshold"] == 0.8
+    assert cheapest_exit(curve, 0.95, tolerance=0.0)["threshold"] == 0.9
+    assert cheapest_exit(curve, 0.99)["threshold"] == 0.99  # unreachable: the most accurate setting
+    with pytest.raises(ValueError, match="empty"):
+        cheapest_exit({"threshold": [], "accuracy": [], "mean_ticks": []}, 0.9)

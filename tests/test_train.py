@@ -1,0 +1,105 @@
+"""The training loop: it learns, it resumes exactly, it stops clearly on a non-finite loss."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ctm_course.config import lesson_config
+from ctm_course.data import ImageData, InfiniteBatches
+from ctm_course.train import TrainConfig, fit, lr_factor
+
+
+def toy_data(n: int = 256) -> ImageData:
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 1, 4, 4, generator=g)
+    labels = (images.mean((1, 2, 3)) > 0.5).long()
+    return ImageData(images=images, labels=labels, classes=["low", "high"], source="sample", root=None)
+
+
+def step_fn(model, batch):
+    x, y = batch
+    logits = model(x)
+    loss = nn.functional.cross_entropy(logits, y)
+    return loss, {"accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+
+def make_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+
+def test_training_reduces_loss():
+    data = toy_data()
+    model = make_model()
+    result = fit(model, InfiniteBatches(data, 32, seed=0), step_fn,
+                 TrainConfig(steps=150, lr=0.5, eval_every=50, progress=False),
+                 evaluate=lambda m: {"accuracy": (m(data.images).argmax(1) == data.labels).float().mean().item()})
+    losses = [row["loss"] for row in result.history["train"]]
+    assert sum(losses[-20:]) / 20 < 0.7 * sum(losses[:20]) / 20
+    assert [row["step"] for row in result.history["eval"]] == [50, 100, 150]
+    assert result.history["eval"][-1]["accuracy"] > 0.8
+    assert not model.training
+
+
+def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
+    data = toy_data()
+    config = dict(steps=40, lr=0.05, warmup_steps=5, checkpoint_every=10, progress=False, eval_every=1000)
+    straight = make_model()
+    fit(straight, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**config))
+
+    path = tmp_path / "run.pt"
+    first = make_model()
+    fit(first, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**{**config, "steps": 40}, checkpoint_path=path))
+    # simulate an interruption: roll back to the checkpoint written at step 20 by re-running 20 steps fresh
+    interrupted = make_model()
+    path2 = tmp_path / "interrupted.pt"
+    with pytest.raises(KeyboardInterrupt):
+        def stopping_step(model, batch, calls=[0]):
+            calls[0] += 1
+            if calls[0] > 23:
+                raise KeyboardInterrupt
+            return step_fn(model, batch)
+        fit(interrupted, InfiniteBatches(data, 32, seed=3), stopping_step,
+            TrainConfig(**config, checkpoint_path=path2))
+    resumed = make_model()  # a fresh process: new model, new batch source
+    result = fit(resumed, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**config, checkpoint_path=path2))
+    assert result.resumed_from == 20 and result.steps == 40
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(straight.parameters(), first.parameters()):
+        torch.testing.assert_close(a, b)
+    # a finished run resumes to "done" without training again
+    again = fit(make_model(), InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**config, checkpoint_path=path))
+    assert again.resumed_from == 40 and len(again.history["train"]) == 40
+
+
+def test_non_finite_loss_stops_with_clear_message(tmp_path):
+    data = toy_data()
+
+    def exploding(model, batch):
+        loss, metrics = step_fn(model, batch)
+        return loss * float("nan"), metrics
+
+    with pytest.raises(FloatingPointError, match="loss became nan at step 0"):
+        fit(make_model(), InfiniteBatches(data, 32), exploding, TrainConfig(steps=5, progress=False))
+
+
+def test_schedule_and_config_validation():
+    config = TrainConfig(steps=100, warmup_steps=10)
+    assert lr_factor(0, config) == pytest.approx(0.1)
+    assert lr_factor(10, config) == pytest.approx(1.0)
+    assert lr_factor(100, config) == pytest.approx(0.01)
+    for bad in (dict(steps=0), dict(steps=5, lr=0), dict(steps=5, schedule="step")):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)
+
+
+def test_lesson_config_rows():
+    smoke, cpu = lesson_config("01_ctm_mnist", "smoke"), lesson_config("01_ctm_mnist", "cpu")
+    assert smoke["steps"] < cpu["steps"]
+    assert smoke["model"]["iterations"] <= cpu["model"]["iterations"]
+    with pytest.raises(ValueError, match="unknown lesson"):
+        lesson_config("99_nothing", "cpu")
+    with pytest.raises(ValueError, match="profile"):
+        lesson_config("01_ctm_mnist", "tpu")
