@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TypeVar
 
 from .profile import device, device_name, profile
@@ -48,7 +49,8 @@ def glue(name: str, value: T, display: bool = False) -> T:
 
 def _data_root() -> str:
     root = os.environ.get("CTM_COURSE_DATA", "").strip()
-    return root if root else "downloads/torchvision cache"
+    # only the last two folder names: the built site should not show a machine's full paths
+    return f"$CTM_COURSE_DATA (.../{'/'.join(Path(root).parts[-2:])})" if root else "downloads/torchvision cache"
 
 
 def setup(lesson: str) -> None:

@@ -75,9 +75,11 @@ def test_accuracies_and_early_exit():
     assert most_certain_tick(certainties).tolist() == [3, 3]
     assert early_exit_ticks(certainties, 0.9).tolist() == [1, 3]  # never certain enough: the last tick
     assert accuracy_at(predictions, targets, torch.tensor([0, 0])) == 0.5
-    curve = early_exit_curve(predictions, certainties, targets, [0.0, 0.9])
-    assert curve["mean_ticks"] == [1.0, 3.0]
-    assert curve["accuracy"] == [0.5, 1.0]
+    curve = early_exit_curve(predictions, certainties, targets, [0.0, 0.9, 0.999])
+    assert curve["mean_ticks"] == [1.0, 3.0, 4.0]
+    assert curve["accuracy"] == [0.5, 1.0, 1.0]  # never sure enough: answer at the most certain tick
+    certainties[1, 1, 0] = 0.5  # sample 1 is now most certain at tick 0, where it is wrong
+    assert early_exit_curve(predictions, certainties, targets, [0.999])["accuracy"] == [0.5]
     with pytest.raises(ValueError, match="threshold"):
         early_exit_ticks(certainties, 1.5)
 

@@ -34,7 +34,7 @@ def test_setup_prints_one_line(monkeypatch, capsys):
     notebook.setup("01_ctm_mnist")
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    assert "01_ctm_mnist" in lines[0] and "profile: smoke" in lines[0] and "data: /data/offline" in lines[0]
+    assert "01_ctm_mnist" in lines[0] and "profile: smoke" in lines[0] and "data: $CTM_COURSE_DATA (.../data/offline)" in lines[0]
     assert "device: " in lines[0]
 
 

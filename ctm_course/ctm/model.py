@@ -162,33 +162,38 @@ class ContinuousThoughtMachine(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, track: bool = False):
-        kv, grid = self.compute_features(x)
-        k, v = self.attention_keys_values(kv)
+        kv, grid = self.compute_features(x)              # tokens (B, N, d_input)
+        k, v = self.attention_keys_values(kv)            # projected once, used every tick
         B = kv.shape[0]
         self.clamp_decay()
-        r_out, r_action = torch.exp(-self.decay_params_out), torch.exp(-self.decay_params_action)
+        r_out = torch.exp(-self.decay_params_out)        # r = exp(-d), one per pair
+        r_action = torch.exp(-self.decay_params_action)
         out_i, out_j = self.synch_pairs("out")
         act_i, act_j = self.synch_pairs("action")
 
-        z = self.start_activated_state.expand(B, -1)                       # z^0        (B, D)
-        trace = self.start_trace.expand(B, -1, -1)                          # A^0        (B, D, M)
-        _, alpha_out, beta_out = synchronisation_step(z, 0.0, 0.0, r_out, out_i, out_j)  # S_out includes z^0
+        z = self.start_activated_state.expand(B, -1)     # z^0 (B, D)
+        trace = self.start_trace.expand(B, -1, -1)       # A^0 (B, D, M)
+        # S_out includes z^0; the action stream starts empty
+        _, alpha_out, beta_out = synchronisation_step(z, 0.0, 0.0, r_out, out_i, out_j)
         alpha_act, beta_act = 0.0, 0.0
         predictions, certainties, record = [], [], []
         for _ in range(self.iterations):
-            s_action, alpha_act, beta_act = synchronisation_step(z, alpha_act, beta_act, r_action, act_i, act_j)
-            o, attn = self.attend(self.q_proj(s_action), k, v, need_weights=track)   # o^t = Attn(q^t, kv)
-            a = self.synapses(torch.cat((o, z), dim=-1))                           # a^t pre-activations
-            trace = torch.cat((trace[:, :, 1:], a.unsqueeze(-1)), dim=-1)           # A^t: drop oldest, append a^t
-            z = self.trace_processor(trace)                                        # z^t = NLM_d(A^t_d)
-            s_out, alpha_out, beta_out = synchronisation_step(z, alpha_out, beta_out, r_out, out_i, out_j)
-            y = self.output_projector(s_out)                                       # y^t logits
+            # S_action^t from z^0..z^(t-1) -> query -> attention output o^t
+            s_action, alpha_act, beta_act = synchronisation_step(
+                z, alpha_act, beta_act, r_action, act_i, act_j)
+            o, attn = self.attend(self.q_proj(s_action), k, v, need_weights=track)
+            a = self.synapses(torch.cat((o, z), dim=-1))  # pre-activations a^t (B, D)
+            trace = torch.cat((trace[:, :, 1:], a.unsqueeze(-1)), dim=-1)  # A^t: FIFO
+            z = self.trace_processor(trace)               # z^t = NLM_d(A^t_d), per neuron
+            s_out, alpha_out, beta_out = synchronisation_step(
+                z, alpha_out, beta_out, r_out, out_i, out_j)
+            y = self.output_projector(s_out)              # logits y^t
             predictions.append(y)
             certainties.append(self.compute_certainty(y))
             if track:
                 record.append((a, z, attn, s_out, s_action))
-        predictions = torch.stack(predictions, -1).float()                        # (B, out_dims, T)
-        certainties = torch.stack(certainties, -1).float()                        # (B, 2, T)
+        predictions = torch.stack(predictions, -1).float()   # (B, out_dims, T)
+        certainties = torch.stack(certainties, -1).float()   # (B, 2, T)
         if not track:
             return predictions, certainties, s_out
         return predictions, certainties, self._track(predictions, certainties, record, grid)
