@@ -250,3 +250,33 @@ def test_loaders_reject_unknown_arguments_and_misfit_weights():
     with pytest.raises(ValueError, match="does not fit"):
         load_tutorial(config, {"start_trace": torch.zeros(32, 3)})
     assert math.isclose(load_tutorial(config).trace_processor[0][0].T.item(), 1.0)
+
+
+def test_gradients_match_the_tutorial_reference(tutorial_module):
+    """The course CTM's faster formulation (indexed pair products, keys/values projected once,
+    bmm neuron-level models, channels-last convolutions) leaves the gradients unchanged."""
+    config = dict(iterations=6, d_model=48, d_input=16, memory_length=5, heads=2, n_synch_out=6, n_synch_action=6,
+                  memory_hidden_dims=4, out_dims=10)
+    torch.manual_seed(1)
+    reference = tutorial_module.ContinuousThoughtMachine(**config)
+    x, y = torch.randn(12, 1, 28, 28), torch.arange(12) % 10
+    with torch.no_grad():
+        reference(x[:2])
+        reference.decay_params_out.uniform_(0, 2)
+        reference.decay_params_action.uniform_(0, 2)
+    ours = load_tutorial(config, reference.state_dict()).train()
+    reference.train()
+    for model, loss_fn in ((reference, tutorial_module.get_loss), (ours, None)):
+        p, c, _ = model(x)
+        if loss_fn is None:
+            from ctm_course.losses import image_classification_loss as loss_fn
+        loss, _ = loss_fn(p, c, y)
+        loss.backward()
+    theirs = {name: param.grad for name, param in reference.named_parameters()}
+    largest = max(g.abs().max().item() for g in theirs.values())
+    for name, param in ours.named_parameters():
+        if name.endswith(".T"):  # the tutorial's NLMs have no temperature
+            continue
+        other = theirs[name.replace("trace_processor.0.", "trace_processor.")]
+        # relative to the largest gradient: a conv bias before BatchNorm has a true gradient of ~0
+        torch.testing.assert_close(param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name)

@@ -84,6 +84,8 @@ class ContinuousThoughtMachine(nn.Module):
 
         # --- input: backbone features -> tokens (B, N, d_input) ---
         self.backbone = make_backbone(backbone_type, d_input, in_channels)
+        if backbone_type == "tutorial-conv":
+            self.backbone.to(memory_format=torch.channels_last)
         d_features = d_input if backbone_type != "none" else d_backbone
         self.positional_embedding = make_positional_embedding(positional_embedding_type, d_input)
         kv_in = nn.Linear(d_features, d_input) if d_features else nn.LazyLinear(d_input)
@@ -116,6 +118,8 @@ class ContinuousThoughtMachine(nn.Module):
     # ----------------------------------------------------------------------------------------------
     def compute_features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
         """Input -> tokens (B, N, d_input) and the spatial shape of the feature map."""
+        if x.dim() == 4 and self.backbone_type == "tutorial-conv":
+            x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions, same values
         features = self.backbone(x)
         features = features + self.positional_embedding(features)
         grid = tuple(features.shape[2:])
@@ -140,10 +144,11 @@ class ContinuousThoughtMachine(nn.Module):
         w_q, b_q = self.attention.in_proj_weight[:d], self.attention.in_proj_bias[:d]
         q = F.linear(query, w_q, b_q).view(B, self.heads, 1, d // self.heads)
         p = self.attention.dropout if self.training else 0.0
-        if need_weights:
+        if need_weights or q.device.type == "cpu":  # one query: plain matmuls beat the fused kernel on a CPU
             weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
             out = F.dropout(weights, p) @ v if p > 0 else weights @ v
-        else:  # fused kernel, no weights materialised
+            weights = weights if need_weights else None
+        else:  # fused kernel on the GPU, no weights materialised
             weights, out = None, F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.attention.out_proj(out.reshape(B, d)), weights
 
