@@ -19,14 +19,20 @@ export CTM_COURSE_DATA := $(abspath ../shared/data)
 endif
 endif
 
+# `time` in the recipes prints each step's wall time like this.
+export TIMEFORMAT := ---- %0R s
+
 LESSON_PY := $(sort $(wildcard notebooks/*.py))
 LESSON_NB := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv notebooks book test student clean
+.PHONY: help venv notebooks book test student clean browser
 
 help:
 	@echo "make book       create .venv, execute every lesson in this machine's profile, build _build/html"
-	@echo "make test       everything CI runs: unit tests, notebook pairs, nbval (smoke), smoke book build"
+	@echo "make test       everything CI runs: unit tests, notebook pairs, nbval (smoke) of the lessons and of"
+	@echo "                their student copies, lesson 1 in a fresh Colab-like venv, a smoke book build, and"
+	@echo "                the built site checked for broken links and read in headless Chromium (screenshots"
+	@echo "                in _build/screenshots/)"
 	@echo "make notebooks  copy repository.url from _config.yml into the lessons, regenerate notebooks/*.ipynb"
 	@echo "make student    student copies of the lessons without solutions, in student/"
 	@echo "make venv       only create .venv and install requirements.txt and the ctm_course package"
@@ -46,7 +52,7 @@ notebooks: $(STAMP)
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 
 # Execute the lessons (results/<profile>/*.json), then rebuild only the pages that show the results.
-book: $(STAMP)
+book: $(STAMP) student
 	python -m ctm_course.book_results
 	python -m ctm_course.tools.book_cache _build
 	jupyter-book build . -W -n --keep-going
@@ -54,23 +60,39 @@ book: $(STAMP)
 	jupyter-book build . -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
-test: $(STAMP)
+# tests/test_site.py reads the built book in Debian's Chromium: install it where it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make test needs Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: $(STAMP) browser
 	@echo "== unit and book checks"
-	pytest tests/
+	time pytest tests/
 	@echo "== notebook pairs: regenerate every .ipynb from its .py, then git diff"
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 	git diff --exit-code -- 'notebooks/*.ipynb'
 	@echo "== every lesson under nbval, smoke profile"
-	$(if $(LESSON_NB),CTM_COURSE_PROFILE=smoke pytest --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
+	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke pytest --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
+	@echo "== student copies: solutions removed, calls of the stubs raise, the fallbacks carry on (nbval, smoke)"
+	$(MAKE) --no-print-directory student
+	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/student-results \
+	  pytest -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
+	@echo "== lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
+	time CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py
 	@echo "== smoke book build from a fresh output folder"
 	rm -rf _build/smoke
-	CTM_COURSE_PROFILE=smoke jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
+	time CTM_COURSE_PROFILE=smoke jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
+	@echo "== the built site: internal links and images, then a reader in headless Chromium"
+	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA tests/test_links.py tests/test_site.py
 
+# Student copies: notebooks/NN_slug.ipynb -> student/NN_slug.ipynb without the worked solutions
+# (see ctm_course/tools/make_student.py). The book offers them for download from each lesson.
 student: $(STAMP)
 	rm -rf student
-	$(if $(LESSON_NB),jupyter nbconvert $(LESSON_NB) --to notebook --output-dir student \
-	  --ClearOutputPreprocessor.enabled=True \
-	  --TagRemovePreprocessor.enabled=True --TagRemovePreprocessor.remove_cell_tags=solution,@echo "no notebooks/*.ipynb yet")
+	python -m ctm_course.tools.make_student
 
 clean:
 	rm -rf _build student .pytest_cache results/smoke

@@ -22,31 +22,44 @@
 # A feed-forward network answers in one pass: the image goes in, the answer comes out, and the
 # network has no notion of *time*. The **Continuous Thought Machine** (CTM; Darlow et al., 2025,
 # [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) gives a network an internal clock. It
-# looks at the same input for a number of internal **ticks**, and at every tick it decides where
+# looks at the same input for a number of internal **{term}`ticks <tick>`**, and at every tick it decides where
 # to look, updates its neurons, and says what it thinks. In this lesson we build one, train it on
 # handwritten digits and watch it think.
 #
 # **Learning goals.** After this lesson you can
-# - explain the CTM's three ideas: internal ticks, neuron-level models, synchronisation as representation;
+# - explain the CTM's three ideas: internal ticks, {term}`neuron-level models <neuron-level model>`,
+#   {term}`synchronisation` as representation;
 # - write the synchronisation recurrence and check it against its closed form;
-# - explain and implement the certainty-based loss;
+# - explain and implement the {term}`certainty`-based loss;
 # - train a CTM, read its accuracy and certainty tick by tick, and measure how many ticks a
 #   certainty threshold saves (adaptive compute).
 #
 # **Prerequisites.** Python, PyTorch basics (modules, autograd, an optimiser loop), softmax and
 # cross-entropy, and the idea of attention (a query, keys and values).
 #
-# **Time.** The lesson runs in three budgets (profiles): `smoke` (seconds, for tests), `cpu`
-# (a few minutes on a laptop) and `gpu` (Colab or a workstation GPU). The measured time of each is
-# on the [results page](../book/results.md).
+# **Time.** The lesson runs in three budgets (profiles): `smoke` (for tests), `cpu` (a laptop
+# without a GPU) and `gpu` (Colab or a workstation GPU). Training time as measured by the lesson
+# itself in each profile (executing the whole notebook takes a little longer; more on the
+# [results page](../book/results.md)):
+#
+# ```{include} ../book/results.md
+# :start-after: <!-- lesson-times:01_ctm_mnist:start -->
+# :end-before: <!-- lesson-times:01_ctm_mnist:end -->
+# ```
+#
+# **Exercises.** The lesson has four; each solution is collapsed under its exercise. To work on them
+# without the solutions in sight, download the {download}`student copy <../student/01_ctm_mnist.ipynb>` and open
+# it in Jupyter or upload it to Colab. Terms in the text link to the [glossary](../book/glossary.md).
 
 # %% tags=["hide-input"]
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
 if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ git+{REPO_URL}"], check=True)
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
 from ctm_course.notebook import glue, setup
 
@@ -59,6 +72,7 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown
 
 import ctm_course
 from ctm_course.config import lesson_config
@@ -342,7 +356,7 @@ glue("last_tick_accuracy", per_tick[-1].item())
 glue("first_tick_accuracy", per_tick[0].item())
 print(f"test accuracy at the most certain tick: {test_accuracy:.4f} "
       f"(first tick {per_tick[0]:.4f}, last tick {per_tick[-1]:.4f})")
-fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
 viz.plot_accuracy_per_tick(per_tick.tolist(), ax=axes[0], most_certain_accuracy=test_accuracy)
 correct = predictions.argmax(1) == labels.unsqueeze(-1)
 viz.plot_certainty_per_tick(certainties, correct=correct, ax=axes[1])
@@ -416,7 +430,7 @@ glue("exit_threshold", best["threshold"])
 glue("exit_ticks", best["mean_ticks"])
 glue("exit_accuracy", best["accuracy"])
 glue("ticks_saved", 1 - best["mean_ticks"] / T)
-glue("exit_verdict", "matches" if best["accuracy"] >= test_accuracy - 0.002 else "does not quite reach")
+glue("exit_verdict", Markdown("matches" if best["accuracy"] >= test_accuracy - 0.002 else "does not quite reach"))
 print(f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with {best['mean_ticks']:.2f} of {T} "
       f"ticks on average ({1 - best['mean_ticks'] / T:.0%} saved)")
 viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T)
@@ -425,7 +439,7 @@ viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], 
 # We look for the cheapest threshold whose accuracy is within 0.2 percentage points of the accuracy
 # at the most certain tick. With a threshold of {glue:text}`exit_threshold:.4g` the model stops after
 # {glue:text}`exit_ticks:.2f` ticks on average and reaches {glue:text}`exit_accuracy:.4f`, which
-# {glue:text}`exit_verdict` the full run's {glue:text}`test_accuracy:.4f`: it saves
+# {glue:md}`exit_verdict` the full run's {glue:text}`test_accuracy:.4f`: it saves
 # {glue:text}`ticks_saved:.0%` of the ticks. Easy digits stop early; hard ones keep thinking. The
 # curve shows the trade-off: lower thresholds save more ticks and cost accuracy.
 #

@@ -141,3 +141,25 @@ def test_committed_results_page_is_generated():
     assert page.startswith(book_results.GENERATED_NOTE)
     assert TIMES_START in page and TIMES_END in page
     assert README_START in (ROOT / "README.md").read_text()
+
+
+def test_each_lesson_gets_its_own_time_table(repo):
+    """Each lesson includes its block (``lesson_times_markers``) from the results page in its first cell."""
+    (repo / "notebooks").mkdir()
+    for stem in ("01_ctm_mnist", "02_ctm_parity"):
+        (repo / "notebooks" / f"{stem}.ipynb").write_text("{}")
+    (repo / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: notebooks/01_ctm_mnist\n"
+                                   "- file: notebooks/02_ctm_parity\n")
+    record_mnist("cpu", 0.9812, 252.0)
+    assert run(repo) == 0
+    page = (repo / "book" / "results.md").read_text()
+    start, end = book_results.lesson_times_markers("01_ctm_mnist")
+    block = page[page.index(start) + len(start):page.index(end)]
+    assert "| profile | training time | device | steps |" in block
+    assert "| cpu | 4.2 min | " in block and "| 1,500 |" in block
+    assert "| gpu | not measured yet | — | — |" in block
+    start, end = book_results.lesson_times_markers("02_ctm_parity")  # in the book, nothing recorded yet
+    block = page[page.index(start) + len(start):page.index(end)]
+    assert block.count("not measured yet") == 3
+    assert "## 04 · " not in page  # neither recorded nor in the book: no section
+

@@ -229,6 +229,9 @@ def test_first_cell_is_the_hidden_setup_cell(stem):
     install = [line for line in text.splitlines() if "pip" in line]
     assert install and not any(re.search(r"\btorch(vision)?\b", line) for line in install), (
         f"{stem}: the install cell must install only the course package, never torch")
+    # tests/test_colab_like.py installs a local wheel in place of the repository through this variable
+    assert 'os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")' in text, (
+        f"{stem}: the install cell must read its pip target from CTM_COURSE_INSTALL_URL (copy lesson 1's cell)")
 
 
 def test_sync_tool_rewrites_and_checks(tmp_path, capsys):

@@ -140,16 +140,16 @@ def _gif_html(frames: Sequence[np.ndarray], fps: float) -> str:
     return f'<img src="data:image/gif;base64,{data}" style="max-width:100%; height:auto;"/>'
 
 
-def show_animation(frames: Sequence[np.ndarray], fps: float = 4) -> Any:
-    """Show frames inline in a notebook as a looping GIF; return the displayed object.
+def show_animation(frames: Sequence[np.ndarray], fps: float = 4) -> None:
+    """Show frames inline in a notebook as a looping GIF.
 
     Uses ``mediapy.show_video(frames, codec="gif")`` (which needs the ``ffmpeg`` program, present
     on Colab); without ffmpeg it embeds a GIF encoded by imageio instead. The output is plain
     HTML, so it also shows in a statically rendered page (Jupyter Book).
 
-    Returns:
-        The displayed :class:`IPython.display.HTML` object, or ``None`` outside IPython (plain
-        Python, tests), where nothing is shown and a warning suggests :func:`save_animation`.
+    Returns ``None``, like ``plt.show()``: the GIF is displayed here, and a returned object would
+    be displayed a second time when the call is a cell's last line. Outside IPython (plain
+    Python, tests) nothing is shown and a warning suggests :func:`save_animation`.
     """
     clean = _check_frames(frames)
     if not in_ipython():
@@ -169,6 +169,5 @@ def show_animation(frames: Sequence[np.ndarray], fps: float = 4) -> Any:
         html = mediapy.show_video(clean, fps=fps, codec="gif", return_html=True)
     except (ImportError, RuntimeError, OSError):  # no mediapy or no ffmpeg program
         html = None
-    obj = HTML(html if html else _gif_html(clean, fps))
-    display(obj)
-    return obj
+    display(HTML(html if html else _gif_html(clean, fps)))
+    return None

@@ -1,0 +1,284 @@
+"""The built site in a real browser: headless Chromium (Debian's), driven by Playwright.
+
+The test serves the built site with Python's ``http.server`` on 127.0.0.1 (a free port), opens
+every page in Chromium and checks what a reader sees:
+
+- every page loads without a console error, an uncaught exception or a failed request, except
+  the external CDN scripts listed in ``IGNORED_EXTERNAL`` (they cannot load offline; the test
+  blocks every request that leaves 127.0.0.1, so none of them can even be tried);
+- every image (files and ``data:`` URIs, the animations included) is decoded by the browser
+  with a non-zero size;
+- each lesson shows its exercises, keeps its solutions collapsed, and opens one when its title
+  is clicked; its Colab button points at the lesson's ``.ipynb`` under ``repository.url``; it
+  links the glossary and offers its student copy for download;
+- the results page lists every lesson with recorded results;
+- a full-page screenshot of every page goes to ``_build/screenshots/`` for review.
+
+Runs after the smoke book build (``CTM_COURSE_SITE``; see ``sitecheck.py``). Chromium is
+``$CTM_COURSE_CHROMIUM``, else ``chromium`` on the PATH (Debian package ``chromium``).
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from sitecheck import ROOT, colab_url, lessons, pages, recorded_lessons, site_dir
+
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+#: External resources the pages ask for and that cannot load without the internet, with the reason
+#: each one is allowed to fail here. Nothing else may fail.
+IGNORED_EXTERNAL = {
+    "https://cdn.jsdelivr.net/npm/mathjax@3/": "MathJax 3 (myst-nb's math renderer) from its CDN: "
+                                               "offline the formulas stay as TeX source",
+    "https://cdnjs.cloudflare.com/ajax/libs/require.js/": "require.js, which myst-nb loads for the "
+                                                          "embedded ipywidgets (the tick slider)",
+    "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@": "the ipywidgets HTML manager that "
+                                                                   "renders the embedded slider",
+}
+
+
+def ignored(url: str) -> bool:
+    return any(url.startswith(prefix) for prefix in IGNORED_EXTERNAL)
+
+
+def chromium() -> str:
+    path = os.environ.get("CTM_COURSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium not found: install Debian's `chromium` (apt-get install chromium; .ci/run does "
+                    "it on CI) or set CTM_COURSE_CHROMIUM to a Chromium binary")
+    return path
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    return site_dir()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright  # requirements.txt; uses Debian's Chromium, downloads none
+
+    with sync_playwright() as playwright:
+        # Playwright gives each launch a fresh, empty profile (its own --user-data-dir)
+        browser = playwright.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots():
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+class Visit:
+    """One page opened in a fresh browser context, with everything that went wrong on the way."""
+
+    def __init__(self, browser, server: str, path: str):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        self.problems: list[str] = []
+        self.ignored: list[str] = []
+        self.context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), self._block_external)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught exception: {error}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        response = self.page.goto(f"{server}/{path}", wait_until="load")
+        assert response is not None and response.ok, f"{path}: {response.status if response else 'no response'}"
+        self.page.wait_for_load_state("networkidle")
+
+    def _block_external(self, route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+            return
+        (self.ignored if ignored(url) else self.problems).append(f"external request blocked: {url}")
+        route.abort("internetdisconnected")
+
+    def _console(self, message):
+        if message.type not in ("error", "assert"):
+            return
+        url = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and ignored(url):
+            self.ignored.append(f"console: {message.text} ({url})")
+        else:
+            self.problems.append(f"console {message.type}: {message.text} ({url})")
+
+    def _failed(self, request):
+        if not ignored(request.url):
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def close(self):
+        self.context.close()
+
+
+def page_paths(site: Path) -> list[str]:
+    return [p.relative_to(site).as_posix() for p in pages(site)]
+
+
+def screenshot_name(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", path.removesuffix(".html")) + ".png"
+
+
+def images_ok(page) -> list[str]:
+    """Images the browser could not decode, or that are empty, on the current page."""
+    page.evaluate("""async () => { for (const img of document.images) { img.loading = 'eager';
+        try { await img.decode(); } catch (e) {} } }""")
+    return page.evaluate("""() => Array.from(document.images)
+        .filter(img => !(img.complete && img.naturalWidth > 0 && img.naturalHeight > 0))
+        .map(img => img.src.slice(0, 120))""")
+
+
+# ----------------------------------------------------------------------------- every page
+def test_every_page_loads_cleanly_and_is_photographed(site, server, browser, screenshots):
+    failures, ignored_seen, shots = [], set(), []
+    for path in page_paths(site):
+        visit = Visit(browser, server, path)
+        try:
+            broken = images_ok(visit.page)
+            failures += [f"{path}: {p}" for p in visit.problems]
+            failures += [f"{path}: image not shown: {src}" for src in broken]
+            ignored_seen.update(i.split(": ", 1)[1].split(" (")[0] for i in visit.ignored)
+            target = screenshots / screenshot_name(path)
+            visit.page.screenshot(path=str(target), full_page=True)
+            assert target.stat().st_size > 10_000, f"{path}: screenshot is (nearly) empty"
+            shots.append(target.name)
+        finally:
+            visit.close()
+    print(f"{len(shots)} screenshots in {screenshots}: {shots}")
+    print("ignored (offline CDN):", *sorted(ignored_seen), sep="\n  ")
+    assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures)
+
+
+# ----------------------------------------------------------------------------- lessons
+@pytest.mark.parametrize("stem", lessons())
+def test_lesson_page_as_a_reader_sees_it(stem, site, server, browser):
+    path = f"notebooks/{stem}.html"
+    assert (site / path).is_file(), f"{stem} has no page (is it in _toc.yml?)"
+    visit = Visit(browser, server, path)
+    page = visit.page
+    try:
+        assert page.locator("h1").first.inner_text().strip(), f"{stem}: no title"
+
+        # exercises visible, solutions collapsed, a click opens one
+        exercises = page.locator("div.exercise")
+        assert exercises.count() >= 3, f"{stem}: {exercises.count()} exercises (the course asks for 3)"
+        for i in range(exercises.count()):
+            assert exercises.nth(i).is_visible(), f"{stem}: exercise {i + 1} is not visible"
+        solutions = page.locator("div.solution")
+        assert solutions.count() >= exercises.count(), f"{stem}: fewer solutions than exercises"
+        for i in range(solutions.count()):
+            solution = solutions.nth(i)
+            assert solution.locator(".admonition-title").is_visible(), f"{stem}: solution {i + 1} has no title"
+            body = solution.locator(":scope > :not(.admonition-title)")
+            assert body.count() and not any(body.nth(k).is_visible() for k in range(body.count())), (
+                f"{stem}: solution {i + 1} is not collapsed")
+        code_solutions = page.locator(".cell.tag_solution")
+        assert code_solutions.count() and not code_solutions.first.is_visible(), (
+            f"{stem}: solution code is visible before a click")
+        first = solutions.first
+        first.locator(".admonition-title").click()
+        first.locator(":scope > :not(.admonition-title)").first.wait_for(state="visible", timeout=5000)
+        assert first.locator(".cell.tag_solution, pre").first.is_visible(), f"{stem}: the opened solution is empty"
+
+        # Colab launch button
+        expected = colab_url(stem)
+        hrefs = page.locator("a[href*='colab.research.google.com']").evaluate_all("es => es.map(e => e.href)")
+        assert expected in hrefs, f"{stem}: Colab links {hrefs}, expected {expected}"
+
+        # glossary links and the student copy
+        glossary = page.locator("a[href*='glossary.html#term-']")
+        assert glossary.count() >= 1, f"{stem}: no link to the glossary"
+        downloads = page.locator("a.download[href$='/" + stem + ".ipynb']")
+        assert downloads.count() >= 1, f"{stem}: no download link of its student copy"
+        href = downloads.first.get_attribute("href")
+        notebook = (site / Path(path).parent / href).resolve()
+        copy = json.loads(notebook.read_text())
+        tags = [t for cell in copy["cells"] for t in cell.get("metadata", {}).get("tags", [])]
+        assert "solution" not in tags and "raises-exception" in tags, (
+            f"{stem}: the downloadable student copy still has its solutions")
+
+        # no output shown twice (e.g. an object displayed and also returned as the cell's value)
+        repeated = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output')).flatMap(out => {
+            const srcs = Array.from(out.querySelectorAll('img')).map(i => i.src);
+            return srcs.filter((s, k) => srcs.indexOf(s) !== k).map(s => s.slice(0, 60)); })""")
+        assert not repeated, f"{stem}: a cell shows the same image twice: {repeated}"
+
+        assert not visit.problems, "\n".join(visit.problems)
+    finally:
+        visit.close()
+
+
+#: Figures knowingly too wide for the page, with what would fix them; the check below xfails for
+#: these (and reports XPASS once they are fixed: then remove the entry).
+KNOWN_SMALL_FONTS = {
+    "02_ctm_parity": "two figures drawn 13.9 and 15.9 in wide (shown at 49 % and 43 %): use at most 11 in",
+    "03_ctm_reconstruction": "six figures drawn 12.5-14.9 in wide (shown at 46-55 %): use at most 11 in",
+}
+
+
+@pytest.mark.parametrize("stem", lessons())
+def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browser, request):
+    """A figure drawn wider than the page is scaled down, and its 10 pt labels with it.
+
+    The page's text column is about 690 px wide at a 1280 px window; matplotlib draws 100 px per
+    inch, so a figure wider than about 11.5 inches is shown below 60 % of its size and its
+    default 10 pt labels below 8 px: unreadable. (The animation frames are 10 in wide: 69 %.)
+    """
+    if stem in KNOWN_SMALL_FONTS:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_SMALL_FONTS[stem], strict=False))
+    visit = Visit(browser, server, f"notebooks/{stem}.html")
+    try:
+        images = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+            .map(i => [i.src.slice(-40), i.naturalWidth, i.getBoundingClientRect().width])""")
+    finally:
+        visit.close()
+    shrunk = [f"{src} drawn {natural} px, shown {shown:.0f} px ({shown / natural:.0%})"
+              for src, natural, shown in images if natural and shown / natural < 0.6]
+    assert not shrunk, f"{stem}: figures shrunk below 60 % (labels unreadable):\n" + "\n".join(shrunk)
+
+
+# ----------------------------------------------------------------------------- results page
+def test_results_page_lists_every_recorded_lesson(site, server, browser):
+    visit = Visit(browser, server, "book/results.html")
+    try:
+        headings = [h.strip() for h in visit.page.locator("h2").all_inner_texts()]
+        text = visit.page.locator("main").inner_text()
+    finally:
+        visit.close()
+    recorded = recorded_lessons()
+    assert recorded, "no results/*/*.json recorded (besides smoke)"
+    for lesson in recorded:
+        assert any(h.startswith(f"{lesson[:2]} ·") for h in headings), (
+            f"results page has no section for {lesson} (run `python -m ctm_course.book_results`): {headings}")
+    assert "training time" in text.lower()
+
