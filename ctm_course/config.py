@@ -28,7 +28,69 @@ MNIST = {
                 train_images=None, test_images=None, checkpoint_every=500, ablation_steps=1500),
 }
 
-LESSONS: dict[str, dict[str, dict[str, Any]]] = {"01_ctm_mnist": MNIST}
+# Lesson 2: CTM on parity. `model` holds ContinuousThoughtMachine arguments; the lesson adds the parity
+# backbone, the 1-D rotational positional embedding, out_dims = 2 * length and prediction_reshaper [length, 2]
+# (ctm_course.parity.parity_model_args). The LSTM baseline gets the same ticks, d_input and heads and a width
+# chosen so that its parameter count matches the CTM's (ctm_course.parity.matched_lstm).
+_PARITY_MODEL = dict(synapse_depth=1, deep_nlms=True, neuron_select_type="random-pairing", n_random_pairing_self=0,
+                     dropout=0.0)
+PARITY = {
+    "smoke": dict(length=16, model={**_PARITY_MODEL, "iterations": 6, "d_model": 32, "d_input": 16, "heads": 2,
+                                    "n_synch_out": 16, "n_synch_action": 16, "memory_length": 4,
+                                    "memory_hidden_dims": 4},
+                  steps=300, batch_size=64, lr=2e-3, warmup_steps=30, grad_clip=1.0, eval_every=150,
+                  checkpoint_every=150, eval_sequences=256, test_sequences=1000, ticks_compare=(1, 3, 6),
+                  ticks_steps=30, cpu_threads=1),
+    # Tuned on 2 shared CPU cores, one thread (about 0.08 s per step at batch 32 when the machine is quiet).
+    # Tuning runs, per-position accuracy on 10,000 test sequences: 32/32 pairs, lr 1e-3, batch 64, 3,500 steps
+    # -> 0.79; 128/64 pairs, lr 2e-3, batch 64, 3,000 steps -> 0.84-0.90 (two seeds); the same with batch 32,
+    # 4,000 steps -> 0.90 in 311 s. results/cpu/02_ctm_parity.json holds the lesson's last run.
+    "cpu": dict(length=16, model={**_PARITY_MODEL, "iterations": 24, "d_model": 128, "d_input": 32, "heads": 4,
+                                  "n_synch_out": 128, "n_synch_action": 64, "memory_length": 8,
+                                  "memory_hidden_dims": 8},
+                steps=3500, batch_size=32, lr=2e-3, warmup_steps=100, grad_clip=1.0, eval_every=500,
+                checkpoint_every=250, eval_sequences=1000, test_sequences=10000, ticks_compare=(1, 4, 24),
+                ticks_steps=500, cpu_threads=1),
+    # NOT MEASURED (no GPU was available when this profile was written): a guess for one H100/H200, scaled up
+    # from the cpu row. The eager CTM is launch-bound on a GPU (many small kernels per tick), so it stays lean
+    # (synapse depth 1) rather than the original tutorial's U-Net depth 8 and 50 ticks.
+    "gpu": dict(length=16, model={**_PARITY_MODEL, "iterations": 32, "d_model": 256, "d_input": 64, "heads": 4,
+                                  "n_synch_out": 256, "n_synch_action": 128, "memory_length": 16,
+                                  "memory_hidden_dims": 16},
+                steps=10000, batch_size=128, lr=1e-3, warmup_steps=500, grad_clip=1.0, eval_every=1000,
+                checkpoint_every=500, eval_sequences=2000, test_sequences=10000, ticks_compare=(1, 8, 32),
+                ticks_steps=1000, cpu_threads=None),
+}
+
+# Lesson 3: CTM time-series reconstruction. `data` holds ctm_course.timeseries.generate arguments (the same
+# data in every profile), `ctm` holds ContinuousThoughtMachine arguments; the wrapper
+# (ctm_course.timeseries.ReconstructionCTM) adds the temporal backbone (width d_backbone), the 1-D rotational
+# position and out_dims = window * channels + 1. The autoencoder baseline gets a width that matches the CTM's
+# parameter count and the same steps and batches; PCA and the z-score pick their one knob on validation.
+_RECON_DATA = dict(train_steps=8 * 336, validation_steps=4 * 336, test_steps=8 * 336, n_channels=6,
+                   validation_anomalies=5, test_anomalies=10, seed=0)
+_RECON_CTM = dict(synapse_depth=1, deep_nlms=True, neuron_select_type="first-last", dropout=0.0)
+_RECON_COMMON = dict(data=_RECON_DATA, window=32, eval_stride=4, lr=1e-3, grad_clip=1.0,
+                     pca_components=(2, 4, 8, 16, 32), zscore_windows=(12, 24, 48, 96), ae_bottleneck=16)
+RECONSTRUCTION = {
+    "smoke": dict(_RECON_COMMON, d_backbone=16, steps=300, batch_size=16, warmup_steps=30, eval_every=150,
+                  checkpoint_every=150, cpu_threads=1,
+                  ctm={**_RECON_CTM, "iterations": 4, "d_model": 32, "d_input": 16, "heads": 2, "n_synch_out": 8,
+                       "n_synch_action": 8, "memory_length": 4, "memory_hidden_dims": 4}),
+    # Measured on 2 shared CPU cores (results/cpu/03_ctm_reconstruction.json has the last run's numbers).
+    "cpu": dict(_RECON_COMMON, d_backbone=32, steps=3000, batch_size=32, warmup_steps=100, eval_every=500,
+                checkpoint_every=500, cpu_threads=1,
+                ctm={**_RECON_CTM, "iterations": 10, "d_model": 128, "d_input": 32, "heads": 2, "n_synch_out": 32,
+                     "n_synch_action": 16, "memory_length": 8, "memory_hidden_dims": 8}),
+    # NOT MEASURED (no GPU was available when this profile was written): a guess for one H100/H200.
+    "gpu": dict(_RECON_COMMON, d_backbone=64, steps=8000, batch_size=128, warmup_steps=300, eval_every=1000,
+                checkpoint_every=500, cpu_threads=None,
+                ctm={**_RECON_CTM, "iterations": 16, "d_model": 256, "d_input": 64, "heads": 4, "n_synch_out": 64,
+                     "n_synch_action": 32, "memory_length": 16, "memory_hidden_dims": 16}),
+}
+
+LESSONS: dict[str, dict[str, dict[str, Any]]] = {"01_ctm_mnist": MNIST, "02_ctm_parity": PARITY,
+                                                    "03_ctm_reconstruction": RECONSTRUCTION}
 
 
 def lesson_config(lesson: str, profile_name: str | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
     "05_recurrent_cnn_lab": ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
                              "aux_decoding_through_depth"),
 }
-DATA_SOURCES = ("download", "offline-full", "offline-subset", "sample")
+DATA_SOURCES = ("download", "offline-full", "offline-subset", "sample", "synthetic")
 REQUIRED_KEYS = ("lesson", "profile", "device", "torch", "data_source", "train_seconds", "steps", "commit",
                  "date", "metrics")
 
