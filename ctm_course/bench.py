@@ -145,9 +145,8 @@ def main(argv: list[str] | None = None) -> Path:
         ratio = f"  reference {row['reference_step_s']:.4f} s  speed-up {row['speedup']:.2f}x" if reference else ""
         print(f"{name:13s} batch {batch:4d}  course {row['course_step_s']:.4f} s/step{ratio}", flush=True)
     dev = device_name(device)
-    slug = re.sub(r"[^a-z0-9]+", "-", (dev.split(" (")[0] if device.type == "cpu" else dev).lower()).strip("-")
-    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}-{args.device.split(':')[0]}"\
-        f"{'-compile' if args.compile else ''}.json"
+    slug = re.sub(r"[^a-z0-9]+", "-", dev.lower()).strip("-")  # e.g. cpu-x86-64-2-cores-2-threads
+    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}{'-compile' if args.compile else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": dev, "torch": torch.__version__, "python": platform.python_version(),
                                "threads": torch.get_num_threads(), "steps_per_round": args.steps,
