@@ -121,6 +121,7 @@ def record(lesson: str, metrics: Mapping[str, Any], *, train_seconds: float, ste
 def load_all(root: Path | None = None) -> list[dict[str, Any]]:
     """Every recorded result under ``root`` (default :func:`results_dir`), sorted by lesson and profile."""
     root = root or results_dir()
-    entries = [json.loads(p.read_text()) for p in sorted(root.glob("*/*.json"))]
+    # one folder per profile; others (results/bench/) hold other kinds of measurement
+    entries = [json.loads(p.read_text()) for prof in PROFILES for p in sorted((root / prof).glob("*.json"))]
     order = {p: i for i, p in enumerate(PROFILES)}
     return sorted(entries, key=lambda e: (e["lesson"], order.get(e["profile"], 9)))

@@ -116,7 +116,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         torch.set_rng_state(state["torch_rng"])
         result.steps, result.seconds, result.history = state["step"], state["seconds"], state["history"]
         result.resumed_from = result.steps
-        print(f"Resumed from {path} at step {result.steps:,} of {config.steps:,}.")
+        print(f"Resumed from checkpoint {path.name} at step {result.steps:,} of {config.steps:,}.")
 
     def checkpoint() -> None:
         if path is not None:

@@ -93,3 +93,15 @@ def test_load_all_sorts_by_lesson_then_profile(results):
     record("00_extra", {"x": 1}, train_seconds=1, steps=1, data_source="sample", profile_name="cpu")
     order = [(e["lesson"], e["profile"]) for e in load_all()]
     assert order == [("00_extra", "cpu"), ("01_ctm_mnist", "smoke"), ("01_ctm_mnist", "cpu"), ("01_ctm_mnist", "gpu")]
+
+
+def test_load_all_reads_only_profile_folders(tmp_path, monkeypatch):
+    from ctm_course.results import load_all, record
+
+    monkeypatch.setenv("CTM_COURSE_RESULTS", str(tmp_path))
+    record("01_ctm_mnist", {"test_accuracy": 0.9, "accuracy_per_tick": [0.5, 0.9], "mean_ticks_early_exit": 1.5,
+                            "early_exit_accuracy": 0.9}, train_seconds=1, steps=1, data_source="sample",
+           profile_name="cpu")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "cpu.json").write_text('{"device": "CPU", "configs": []}')
+    assert [e["lesson"] for e in load_all(tmp_path)] == ["01_ctm_mnist"]
