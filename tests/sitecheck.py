@@ -64,7 +64,7 @@ def recorded_lessons() -> list[str]:
     ``results/smoke/`` is left out: the smoke runs of ``make test`` write it (it is not committed),
     so a lesson's first smoke run would otherwise ask for a page that no commit has generated yet.
     """
-    return sorted({p.stem for p in (ROOT / "results").glob("*/*.json") if p.parent.name != "smoke"})
+    return sorted({p.stem for prof in ("cpu", "gpu") for p in (ROOT / "results" / prof).glob("*.json")})
 
 
 class PageParser(HTMLParser):
