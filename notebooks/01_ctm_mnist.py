@@ -5,7 +5,9 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
+#     cell_metadata_filter: tags,cellView,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
