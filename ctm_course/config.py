@@ -101,3 +101,15 @@ def lesson_config(lesson: str, profile_name: str | None = None) -> dict[str, Any
     if prof not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {prof!r}")
     return copy.deepcopy(LESSONS[lesson][prof])
+
+
+def describe(config: dict[str, Any], model_key: str = "model", model_args: dict[str, Any] | None = None) -> str:
+    """A profile row as aligned text for the reader: the settings, then the model's arguments one per line.
+
+    ``model_args`` replaces ``config[model_key]`` when a lesson completes the arguments first (lesson 2).
+    """
+    lines = [f"  {key:16s} {value}" for key, value in config.items() if key != model_key]
+    lines.append(f"  {model_key} (ContinuousThoughtMachine arguments):")
+    args = config[model_key] if model_args is None else model_args
+    lines += [f"    {key:26s} {value}" for key, value in args.items()]
+    return "\n".join(lines)

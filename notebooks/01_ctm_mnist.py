@@ -77,7 +77,7 @@ import torch
 from IPython.display import Markdown
 
 import ctm_course
-from ctm_course.config import lesson_config
+from ctm_course.config import describe, lesson_config
 from ctm_course.ctm import ContinuousThoughtMachine
 from ctm_course.data import InfiniteBatches, load_mnist, normalise, random_shift
 from ctm_course.evaluate import predict
@@ -93,12 +93,7 @@ CONFIG = lesson_config("01_ctm_mnist", PROFILE)
 DEVICE = ctm_course.device()
 seed_everything(0)
 print(f"profile {PROFILE!r} on {DEVICE}")
-for key, value in CONFIG.items():
-    if key != "model":
-        print(f"  {key:16s} {value}")
-print("  model (ContinuousThoughtMachine arguments):")
-for key, value in CONFIG["model"].items():
-    print(f"    {key:24s} {value}")
+print(describe(CONFIG))
 
 # %% [markdown]
 # Every size in this lesson (ticks, neurons, training steps, data) comes from the profile table

@@ -82,7 +82,7 @@ import torch
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import lesson_config
+from ctm_course.config import describe, lesson_config
 from ctm_course.ctm import ContinuousThoughtMachine, SynapseUNet, synchronisation_closed_form
 from ctm_course.losses import parity_loss
 from ctm_course.parity import (ParityBatches, ParityLSTM, attention_order, count_parameters, evaluate_parity,
@@ -101,12 +101,7 @@ MODEL_ARGS = parity_model_args(L, **CONFIG["model"])
 T = MODEL_ARGS["iterations"]
 seed_everything(0)
 print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} CPU threads)")
-for key, value in CONFIG.items():
-    if key != "model":
-        print(f"  {key:16s} {value}")
-print("  model (ContinuousThoughtMachine arguments):")
-for key, value in MODEL_ARGS.items():
-    print(f"    {key:26s} {value}")
+print(describe(CONFIG, model_args=MODEL_ARGS))
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`ctm_course/config.py`);

@@ -78,7 +78,7 @@ from IPython.display import Markdown, display
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import lesson_config
+from ctm_course.config import describe, lesson_config
 from ctm_course.results import record
 from ctm_course.timeseries import (ANOMALY_KINDS, ReconstructionCTM, WindowBatches, errors_at, generate,
                                    per_tick_mse, reconstruct, reconstruction_loss, regression_certainty,
@@ -97,13 +97,7 @@ if DEVICE.type == "cpu" and CONFIG["cpu_threads"]:
     torch.set_num_threads(CONFIG["cpu_threads"])  # this model's per-tick operations are tiny: one thread is faster
 seed_everything(0)
 print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} threads)")
-for key, value in CONFIG.items():
-    if key not in ("ctm", "data"):
-        print(f"  {key:16s} {value}")
-print("  data (generate arguments):", CONFIG["data"])
-print("  ctm (ContinuousThoughtMachine arguments):")
-for key, value in CONFIG["ctm"].items():
-    print(f"    {key:24s} {value}")
+print(describe(CONFIG, model_key="ctm"))
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`ctm_course/config.py`);

@@ -103,3 +103,16 @@ def test_lesson_config_rows():
         lesson_config("99_nothing", "cpu")
     with pytest.raises(ValueError, match="profile"):
         lesson_config("01_ctm_mnist", "tpu")
+
+
+def test_describe_lists_settings_then_model_arguments():
+    from ctm_course.config import describe
+
+    text = describe(lesson_config("01_ctm_mnist", "smoke"))
+    lines = text.splitlines()
+    assert lines[0].split()[0] == "steps"
+    model_line = lines.index("  model (ContinuousThoughtMachine arguments):")
+    assert all(line.startswith("    ") for line in lines[model_line + 1:])
+    assert any(line.split()[0] == "iterations" for line in lines[model_line + 1:])
+    assert describe({"steps": 3, "ctm": {"d_model": 8}}, model_key="ctm").splitlines() == [
+        "  steps            3", "  ctm (ContinuousThoughtMachine arguments):", f"    {'d_model':26s} 8"]
