@@ -11,10 +11,18 @@ def accuracy_per_tick(predictions: torch.Tensor, targets: torch.Tensor) -> torch
     return (predictions.argmax(1) == targets.unsqueeze(-1)).float().mean(0)
 
 
+def correct_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> torch.Tensor:
+    """Whether sample b is right at tick ``ticks[b]``: (B, C, T), (B,), (B,) -> (B,) bool.
+
+    No host synchronisation, so a CUDA-graphed train step can report it.
+    """
+    batch = torch.arange(predictions.shape[0], device=predictions.device)
+    return predictions.argmax(1)[batch, ticks] == targets
+
+
 def accuracy_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> float:
     """Accuracy when sample b answers at tick ``ticks[b]``: (B, C, T), (B,), (B,) -> float."""
-    batch = torch.arange(predictions.shape[0], device=predictions.device)
-    return (predictions.argmax(1)[batch, ticks] == targets).float().mean().item()
+    return correct_at(predictions, targets, ticks).float().mean().item()
 
 
 def most_certain_tick(certainties: torch.Tensor) -> torch.Tensor:

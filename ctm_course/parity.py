@@ -155,6 +155,15 @@ def _most_certain(certainties: torch.Tensor) -> torch.Tensor:
     return certainties[:, 1].argmax(-1)
 
 
+def parity_correct_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> torch.Tensor:
+    """(B, 2L, T) logits, (B, L) parities, (B,) ticks -> (B, L) bool: each position right at its sequence's tick.
+
+    No checks and no host synchronisation, so a CUDA-graphed train step can report it.
+    """
+    read = parity_predictions(predictions)[torch.arange(predictions.shape[0], device=predictions.device), :, ticks]
+    return read == targets.to(read.device)
+
+
 def parity_accuracy(predictions: torch.Tensor, targets: torch.Tensor, certainties: torch.Tensor | None = None,
                     ticks: torch.Tensor | None = None) -> dict[str, float]:
     """Per-position and whole-sequence accuracy, each sequence read at one tick.
@@ -177,8 +186,7 @@ def parity_accuracy(predictions: torch.Tensor, targets: torch.Tensor, certaintie
     ticks = ticks.to(predictions.device)
     if ticks.shape != (B,) or bool((ticks < 0).any()) or bool((ticks >= T).any()):
         raise ValueError(f"ticks must be (B,) = ({B},) with values in 0..{T - 1}")
-    read = parity_predictions(predictions)[torch.arange(B, device=predictions.device), :, ticks]  # (B, L)
-    correct = read == targets.to(read.device)
+    correct = parity_correct_at(predictions, targets, ticks)
     return {"per_position": correct.float().mean().item(), "sequence": correct.all(1).float().mean().item()}
 
 

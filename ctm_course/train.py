@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cuda_graph import GraphedTrainStep, capturable_adamw
+
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, Mapping[str, float]]"]
 EvalFn = Callable[[nn.Module], Mapping[str, float]]
 
@@ -53,6 +55,7 @@ class TrainConfig:
     checkpoint_path: str | Path | None = None
     seed: int = 0
     progress: bool = True
+    cuda_graph: bool = True  # on a CUDA device, replay each step as one captured graph (ctm_course.cuda_graph)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -101,7 +104,12 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     """
     from tqdm.auto import tqdm
 
+    device = next(model.parameters()).device
+    graphed = config.cuda_graph and device.type == "cuda"
+    if optimizer is None and graphed:
+        optimizer = capturable_adamw(model.parameters(), config.lr, config.weight_decay, device)
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    graphed = graphed and all(group.get("capturable", False) for group in optimizer.param_groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     result = TrainResult(steps=0, seconds=0.0)
     path = Path(config.checkpoint_path) if config.checkpoint_path else None
@@ -111,6 +119,9 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # a capturable optimiser keeps its tensor lr on the device
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"] = group["lr"].to(device)
         scheduler.load_state_dict(state["scheduler"])
         batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["torch_rng"])
@@ -126,24 +137,30 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
                          "history": result.history, "config": {k: str(v) for k, v in asdict(config).items()}})
 
     model.train()
+    step = GraphedTrainStep(model, optimizer, step_fn, config.grad_clip) if graphed else None
     bar = tqdm(total=config.steps, initial=result.steps, disable=not config.progress, dynamic_ncols=True)
     started = time.perf_counter() - result.seconds
     while result.steps < config.steps:
-        loss, metrics = step_fn(model, next(batches))
+        if step is not None:  # forward, backward, clipping and optimiser step replayed as one CUDA graph
+            loss, metrics = step(next(batches))
+        else:
+            loss, metrics = step_fn(model, next(batches))
         if not torch.isfinite(loss):
             bar.close()
             raise FloatingPointError(
                 f"the loss became {loss.item()} at step {result.steps:,}; training stopped. The last checkpoint "
                 f"({path or 'none: checkpoints are off'}) holds the last good state. Try a smaller lr "
                 f"(now {config.lr:g}) or gradient clipping (grad_clip).")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        if step is None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
         scheduler.step()
         result.steps += 1
-        row = {"step": result.steps, "loss": loss.item(), "lr": scheduler.get_last_lr()[0], **dict(metrics)}
+        metrics = {k: float(v) for k, v in metrics.items()}
+        row = {"step": result.steps, "loss": loss.item(), "lr": float(scheduler.get_last_lr()[0]), **metrics}
         result.history["train"].append(row)
 
         evaluated = None

@@ -82,7 +82,7 @@ from ctm_course.ctm import ContinuousThoughtMachine
 from ctm_course.data import InfiniteBatches, load_mnist, normalise, random_shift
 from ctm_course.evaluate import predict
 from ctm_course.losses import image_classification_loss
-from ctm_course.metrics import (accuracy_at, accuracy_per_tick, cheapest_exit, early_exit_curve,
+from ctm_course.metrics import (accuracy_at, accuracy_per_tick, correct_at, cheapest_exit, early_exit_curve,
                                 early_exit_ticks, most_certain_tick)
 from ctm_course.results import record
 from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
@@ -299,7 +299,7 @@ def step_fn(model, batch):
     images = normalise(random_shift(images, CONFIG["max_shift"]))  # augmentation: training only
     predictions, certainties, _ = model(images)
     loss, t2 = image_classification_loss(predictions, certainties, labels)
-    return loss, {"accuracy": accuracy_at(predictions.detach(), labels, t2)}
+    return loss, {"accuracy": correct_at(predictions.detach(), labels, t2).float().mean()}
 
 
 def evaluate(model):

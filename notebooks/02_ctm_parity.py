@@ -86,7 +86,8 @@ from ctm_course.config import describe, lesson_config
 from ctm_course.ctm import ContinuousThoughtMachine, SynapseUNet, synchronisation_closed_form
 from ctm_course.losses import parity_loss
 from ctm_course.parity import (ParityBatches, ParityLSTM, attention_order, count_parameters, evaluate_parity,
-                               matched_lstm, parity_accuracy, parity_model_args, parity_targets, parity_test_set)
+                               matched_lstm, parity_accuracy, parity_correct_at, parity_model_args, parity_targets,
+                               parity_test_set)
 from ctm_course.results import record
 from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
 from ctm_course.viz import parity as parity_viz
@@ -379,7 +380,7 @@ def step_fn(model, batch):
     x, y = batch
     predictions, certainties, _ = model(x)
     loss, t2 = parity_loss(predictions, certainties, y)
-    return loss, {"accuracy": parity_accuracy(predictions.detach(), y, ticks=t2)["per_position"]}
+    return loss, {"accuracy": parity_correct_at(predictions.detach(), y, t2).float().mean()}
 
 
 def evaluate(model):

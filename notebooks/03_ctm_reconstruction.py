@@ -254,7 +254,7 @@ def step_fn(model, x):
     x = x.to(DEVICE)
     reconstructions, _, log_var = model(x)
     loss, t2 = reconstruction_loss(reconstructions, log_var, x)
-    mse = per_tick_mse(reconstructions.detach(), x)[torch.arange(len(x)), t2].mean().item()
+    mse = per_tick_mse(reconstructions.detach(), x)[torch.arange(len(x), device=x.device), t2].mean()
     return loss, {"mse": mse}
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 Range = float | tuple[float, float] | Sequence[float]
 
 
-def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int | None = None) -> torch.Tensor:
     """Translate each image by whole pixels, filling with zeros.
 
     Args:
@@ -23,6 +23,8 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
         shifts: ``(B, 2)`` integer ``(dy, dx)`` per image; the pixel at ``(i, j)`` moves to
             ``(i + dy, j + dx)`` (down and right for positive values). Pixels moved off the
             image are lost.
+        max_shift: a bound on ``|shifts|`` when known; it saves reading the shifts back from the
+            device (a host synchronisation that a CUDA graph cannot capture).
 
     Returns:
         ``(B, C, H, W)``, same dtype and device as ``images``.
@@ -33,7 +35,7 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     if shifts.shape != (b, 2):
         raise ValueError(f"shift_images: shifts must be ({b}, 2), got shape {tuple(shifts.shape)}")
     shifts = shifts.to(device=images.device, dtype=torch.long)
-    pad = int(shifts.abs().max()) if shifts.numel() else 0
+    pad = max_shift if max_shift is not None else (int(shifts.abs().max()) if shifts.numel() else 0)
     if pad == 0:
         return images.clone()
     padded = F.pad(images, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p), zeros outside
@@ -58,7 +60,7 @@ def random_shift(
         images: ``(B, C, H, W)``.
         max_shift: largest shift in pixels along each axis (``0`` returns a copy).
         generator: a seeded ``torch.Generator`` for reproducible shifts (on the CPU or on the
-            images' device); the global RNG when ``None``.
+            images' device); the global RNG of the images' device when ``None``.
 
     Returns:
         ``(B, C, H, W)``, same dtype and device.
@@ -67,9 +69,9 @@ def random_shift(
         raise ValueError(f"random_shift: max_shift must be >= 0, got {max_shift}")
     if max_shift == 0:
         return images.clone()
-    gen_device = generator.device if generator is not None else torch.device("cpu")
+    gen_device = generator.device if generator is not None else images.device  # on a GPU: no host copy
     shifts = torch.randint(-max_shift, max_shift + 1, (images.shape[0], 2), generator=generator, device=gen_device)
-    return shift_images(images, shifts)
+    return shift_images(images, shifts, max_shift)
 
 
 def _uniform(lo_hi: tuple[float, float], n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
