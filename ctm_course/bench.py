@@ -1,12 +1,14 @@
 """Train-step benchmark of the course CTM against the original tutorial's CTM, in one run.
 
     python -m ctm_course.bench                       # configs 000 and 001 and the lesson profiles, CPU or CUDA
-    python -m ctm_course.bench --configs 000 --steps 10 --compile
+    python -m ctm_course.bench --configs 000 001 --compile-reference   # on a GPU: also the compiled reference
 
 A train step is forward, certainty-based loss, backward and an AdamW step on synthetic
 MNIST-shaped input. Where the tutorial reference is available (``../shared/bench`` beside the
 checkout, or ``--reference DIR``), both models are timed at the same configuration, alternating
-in rounds so that a noisy machine affects both alike, and the ratio reference/course is printed.
+in rounds so that a noisy machine affects both alike, and the ratio reference/course is printed. On a
+GPU the course's step is also timed as one captured CUDA graph (``ctm_course.cuda_graph``, what ``fit``
+uses there), and ``--compile-reference`` adds the reference under ``torch.compile``.
 Results go to ``results/bench/<device>.json``.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 
 from .config import lesson_config
 from .ctm import load_tutorial
+from .cuda_graph import GraphedTrainStep, capturable_adamw
 from .losses import image_classification_loss
 from .profile import device_name
 from .results import results_dir
@@ -65,7 +68,7 @@ def find_reference(explicit: str | None = None) -> Any | None:
 
 
 def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> Callable[[], None]:
-    """A closure doing one full train step (forward, loss, backward, AdamW)."""
+    """A closure doing one full eager train step (forward, loss, backward, AdamW)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-8)
 
     def step() -> None:
@@ -74,6 +77,24 @@ def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn:
         loss.backward()
         opt.step()
         opt.zero_grad()
+
+    return step
+
+
+def make_graphed_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """The same train step replayed as one CUDA graph (``ctm_course.cuda_graph``), as ``fit`` does on a GPU."""
+    opt = capturable_adamw(model.parameters(), lr=1e-4, device=x.device, eps=1e-8)
+
+    def loss_and_metrics(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+        predictions, certainties, _ = net(batch[0])
+        return image_classification_loss(predictions, certainties, batch[1])[0], {}
+
+    graphed = GraphedTrainStep(model, opt, loss_and_metrics)
+
+    def step() -> None:
+        graphed((x, y))
+        if graphed.eager:
+            raise RuntimeError("the CUDA graph capture failed (see the message above)")
 
     return step
 
@@ -91,30 +112,53 @@ def time_steps(step: Callable[[], None], n: int, device: torch.device) -> float:
 
 
 def bench_config(name: str, config: dict[str, Any], batch: int, device: torch.device, steps: int, rounds: int,
-                 reference: Any | None, compile_: bool) -> dict[str, Any]:
+                 reference: Any | None, compile_reference: bool = False, graphs: bool | None = None
+                 ) -> dict[str, Any]:
+    """Time every variant at one configuration, alternating rounds; the median per variant is reported.
+
+    Variants: ``course`` (eager), ``course-graph`` (one CUDA graph per step; CUDA only, on by default there),
+    ``reference`` (the tutorial's CTM, eager) and ``reference-compile`` (``torch.compile``, on request).
+    ``speedup`` compares the course's fastest variant with the eager reference, ``speedup_vs_compile``
+    with the compiled one.
+    """
+    graphs = device.type == "cuda" if graphs is None else graphs
     torch.manual_seed(0)
     x = torch.randn(batch, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
-    ours = load_tutorial(config).to(device).train()
-    steps_fns = {"course": make_step(torch.compile(ours) if compile_ else ours, x, y, image_classification_loss)}
+    variants = {"course": make_step(load_tutorial(config).to(device).train(), x, y, image_classification_loss)}
+    if graphs:
+        variants["course-graph"] = make_graphed_step(load_tutorial(config).to(device).train(), x, y)
     if reference is not None:
         ref = reference.ContinuousThoughtMachine(**config).to(device)
         with torch.no_grad():
             ref(x[:1])  # materialise its lazy layers
         ref.register_forward_pre_hook(reference.clamp_decay_params)
-        steps_fns["reference"] = make_step(torch.compile(ref) if compile_ else ref, x, y, reference.get_loss)
-    for fn in steps_fns.values():  # warm-up (and compilation)
-        for _ in range(3):
+        variants["reference"] = make_step(ref, x, y, reference.get_loss)
+        if compile_reference:
+            variants["reference-compile"] = make_step(torch.compile(ref), x, y, reference.get_loss)
+    warmup: dict[str, float] = {}
+    for key, fn in variants.items():  # warm-up (graph capture, compilation)
+        started = time.perf_counter()
+        for _ in range(5):
             fn()
-    samples: dict[str, list[float]] = {k: [] for k in steps_fns}
-    for _ in range(rounds):  # alternate, so that machine noise hits both
-        for key, fn in steps_fns.items():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        warmup[key] = time.perf_counter() - started
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):  # alternate, so that machine noise hits every variant alike
+        for key, fn in variants.items():
             samples[key].append(time_steps(fn, steps, device))
-    row: dict[str, Any] = {"config": name, "batch": batch, "model": config, "compile": compile_,
-                           "course_step_s": statistics.median(samples["course"]), "samples": samples}
-    if reference is not None:
-        row["reference_step_s"] = statistics.median(samples["reference"])
-        row["speedup"] = row["reference_step_s"] / row["course_step_s"]
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    best = min((k for k in median if k.startswith("course")), key=median.get)
+    row: dict[str, Any] = {"config": name, "batch": batch, "model": config, "step_s": median,
+                           "course_step_s": median[best], "course_variant": best, "samples": samples,
+                           "warmup_s": warmup}
+    if "reference" in median:
+        row["reference_step_s"] = median["reference"]
+        row["speedup"] = median["reference"] / median[best]
+    if "reference-compile" in median:
+        row["reference_compile_step_s"] = median["reference-compile"]
+        row["speedup_vs_compile"] = median["reference-compile"] / median[best]
     return row
 
 
@@ -124,7 +168,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    parser.add_argument("--compile-reference", action="store_true",
+                        help="also time the tutorial reference under torch.compile")
+    parser.add_argument("--no-graphs", action="store_true", help="on CUDA, skip the course's CUDA-graph step")
     parser.add_argument("--reference", default=None, help="folder holding tutorial_reference_ctm.py")
     parser.add_argument("--output", default=None, help="JSON path (default results/bench/<device>.json)")
     args = parser.parse_args(argv)
@@ -140,17 +186,21 @@ def main(argv: list[str] | None = None) -> Path:
     rows = []
     for name in names:
         config, batch = available[name]
-        row = bench_config(name, config, batch, device, args.steps, args.rounds, reference, args.compile)
+        row = bench_config(name, config, batch, device, args.steps, args.rounds, reference,
+                           args.compile_reference, False if args.no_graphs else None)
         rows.append(row)
-        ratio = f"  reference {row['reference_step_s']:.4f} s  speed-up {row['speedup']:.2f}x" if reference else ""
-        print(f"{name:13s} batch {batch:4d}  course {row['course_step_s']:.4f} s/step{ratio}", flush=True)
+        times = "  ".join(f"{k} {v * 1e3:.1f} ms" for k, v in row["step_s"].items())
+        ratios = "".join(f"  {label} {row[key]:.2f}x" for key, label in
+                         (("speedup", "vs reference"), ("speedup_vs_compile", "vs compiled reference")) if key in row)
+        print(f"{name:13s} batch {batch:4d}  {times}{ratios}", flush=True)
     dev = device_name(device)
     slug = re.sub(r"[^a-z0-9]+", "-", dev.lower()).strip("-")  # e.g. cpu-x86-64-2-cores-2-threads
-    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}{'-compile' if args.compile else ''}.json"
+    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": dev, "torch": torch.__version__, "python": platform.python_version(),
                                "threads": torch.get_num_threads(), "steps_per_round": args.steps,
-                               "rounds": args.rounds, "compile": args.compile, "configs": rows}, indent=2) + "\n")
+                               "rounds": args.rounds, "compile_reference": args.compile_reference,
+                               "configs": rows}, indent=2) + "\n")
     print(f"wrote {out}")
     return out
 
