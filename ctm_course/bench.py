@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> Path:
     reference = find_reference(args.reference)
     if reference is None:
         print("tutorial reference not found (../shared/bench): timing the course CTM only")
+    dev = device_name(device)
+    slug = re.sub(r"[^a-z0-9]+", "-", dev.lower()).strip("-")  # e.g. cpu-x86-64-2-cores-2-threads
+    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
         config, batch = available[name]
@@ -193,14 +197,10 @@ def main(argv: list[str] | None = None) -> Path:
         ratios = "".join(f"  {label} {row[key]:.2f}x" for key, label in
                          (("speedup", "vs reference"), ("speedup_vs_compile", "vs compiled reference")) if key in row)
         print(f"{name:13s} batch {batch:4d}  {times}{ratios}", flush=True)
-    dev = device_name(device)
-    slug = re.sub(r"[^a-z0-9]+", "-", dev.lower()).strip("-")  # e.g. cpu-x86-64-2-cores-2-threads
-    out = Path(args.output) if args.output else results_dir() / "bench" / f"{slug}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": dev, "torch": torch.__version__, "python": platform.python_version(),
-                               "threads": torch.get_num_threads(), "steps_per_round": args.steps,
-                               "rounds": args.rounds, "compile_reference": args.compile_reference,
-                               "configs": rows}, indent=2) + "\n")
+        out.write_text(json.dumps({"device": dev, "torch": torch.__version__, "python": platform.python_version(),
+                                   "threads": torch.get_num_threads(), "steps_per_round": args.steps,
+                                   "rounds": args.rounds, "compile_reference": args.compile_reference,
+                                   "configs": rows}, indent=2) + "\n")  # after each config: a cut run keeps its rows
     print(f"wrote {out}")
     return out
 
