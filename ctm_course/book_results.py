@@ -263,7 +263,7 @@ def lesson_table(lesson: str, runs: dict[str, dict[str, Any]]) -> list[str]:
     return _table(["", *(PROFILE_LABELS.get(p, p) for p in profiles)], rows)
 
 
-def results_page(entries: list[dict[str, Any]], root: Path) -> str:
+def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None) -> str:
     """The Markdown (MyST) text of ``book/results.md``."""
     lines = [
         GENERATED_NOTE,
@@ -297,6 +297,8 @@ def results_page(entries: list[dict[str, Any]], root: Path) -> str:
         lines += [*lesson_table(lesson, runs), ""] if runs else ["No results recorded yet.", ""]
     if not entries:
         lines += ["No results recorded yet.", ""]
+    if benches:
+        lines += ["## Speed of the CTM", "", BENCH_INTRO, "", *bench_table(benches), ""]
     lines += [
         "## How to read these tables",
         "",
@@ -315,9 +317,48 @@ def results_page(entries: list[dict[str, Any]], root: Path) -> str:
     return "\n".join(lines)
 
 
-def readme_block(entries: list[dict[str, Any]], root: Path) -> str:
-    """The README's lesson table (GitHub-flavoured Markdown), without the markers."""
-    return "\n".join(times_table(entries, root, flavour="gfm"))
+def load_bench(results: Path) -> list[dict[str, Any]]:
+    """Every ``results/bench/<device>.json`` written by ``python -m ctm_course.bench``, sorted by device."""
+    import json
+
+    folder = results / "bench"
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def bench_table(benches: list[dict[str, Any]]) -> list[str]:
+    """One row per device and configuration: the course's fastest step against the tutorial's CTM."""
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value * 1e3:.1f} ms"
+
+    def ratio(value: float | None) -> str:
+        return "–" if value is None else f"**{value:.2f}x**"
+
+    rows = []
+    for bench in benches:
+        for row in bench.get("configs", []):
+            rows.append([f"{bench['device']} (torch {bench['torch'].split('+')[0]})", f"`{row['config']}`",
+                         row["batch"], f"{ms(row['course_step_s'])} ({row.get('course_variant', 'course')})",
+                         ms(row.get("reference_step_s")), ratio(row.get("speedup")),
+                         ms(row.get("reference_compile_step_s")), ratio(row.get("speedup_vs_compile"))])
+    if not rows:
+        return ["No benchmark recorded yet (`python -m ctm_course.bench`)."]
+    return _table(["device", "config", "batch", "course step", "tutorial step", "speed-up",
+                   "tutorial compiled", "speed-up vs compiled"], rows)
+
+
+BENCH_INTRO = ("Train step (forward, certainty-based loss, backward, AdamW) of the course CTM against the original "
+               "tutorial's CTM at the same configuration, timed in one run by `python -m ctm_course.bench` "
+               "(`results/bench/<device>.json`). `course-graph` is the step replayed as one CUDA graph, as "
+               "`ctm_course.train.fit` does on a GPU; `000` is T = 15, d_input 128, batch 256 and `001` is "
+               "T = 30, d_input 32, batch 64 (D = 128 for both).")
+
+
+def readme_block(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None) -> str:
+    """The README's lesson table and benchmark table (GitHub-flavoured Markdown), without the markers."""
+    lines = times_table(entries, root, flavour="gfm")
+    if benches:
+        lines += ["", BENCH_INTRO, "", *bench_table(benches)]
+    return "\n".join(lines)
 
 
 def replace_block(text: str, block: str, start: str = README_START, end: str = README_END) -> str:
@@ -352,14 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     root = (args.root or default_root()).resolve()
     results = args.results or results_dir()
     entries = load_all(results) if results.is_dir() else []
+    benches = load_bench(results)
     book = args.book or root / "book" / "results.md"
     readme = args.readme or root / "README.md"
 
     stale = []
-    if _write_if_changed(book, results_page(entries, root) + "\n", args.check):
+    if _write_if_changed(book, results_page(entries, root, benches) + "\n", args.check):
         stale.append(book)
     if readme.is_file() and README_START in readme.read_text():
-        if _write_if_changed(readme, replace_block(readme.read_text(), readme_block(entries, root)), args.check):
+        if _write_if_changed(readme, replace_block(readme.read_text(), readme_block(entries, root, benches)), args.check):
             stale.append(readme)
     verb = "out of date" if args.check else "written"
     for path in stale:

@@ -163,3 +163,21 @@ def test_each_lesson_gets_its_own_time_table(repo):
     assert block.count("not measured yet") == 3
     assert "## 04 · " not in page  # neither recorded nor in the book: no section
 
+
+
+def test_bench_table_reads_the_benchmark_json(tmp_path):
+    """The speed table comes from results/bench/*.json: fastest course variant, both reference timings, ratios."""
+    import json
+
+    from ctm_course.book_results import bench_table, load_bench
+
+    (tmp_path / "bench").mkdir()
+    row = {"config": "000", "batch": 256, "course_step_s": 0.0135, "course_variant": "course-graph",
+           "reference_step_s": 0.0747, "speedup": 5.53, "reference_compile_step_s": 0.0378, "speedup_vs_compile": 2.8}
+    (tmp_path / "bench" / "gpu.json").write_text(json.dumps({"device": "GPU X", "torch": "2.11.0+cu130",
+                                                            "configs": [row]}))
+    lines = bench_table(load_bench(tmp_path))
+    assert lines[0].startswith("| device |") and len(lines) == 3
+    assert "13.5 ms (course-graph)" in lines[2] and "**5.53x**" in lines[2] and "**2.80x**" in lines[2]
+    assert "GPU X (torch 2.11.0)" in lines[2]
+    assert bench_table([])[0].startswith("No benchmark")
