@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,cellView,-all
+#     cell_metadata_filter: tags,cellView,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
@@ -124,7 +124,7 @@ print(describe(CONFIG))
 # the package, in that order) and says which copy it used, because that changes what the numbers
 # mean.
 
-# %%
+# %% mystnb={"figure": {"caption": "Sixteen training digits and their labels, as the CTM receives them (before normalisation)."}}
 train_data = load_mnist(train=True)
 test_data = load_mnist(train=False)
 if CONFIG["train_images"]:
@@ -341,7 +341,7 @@ print(f"trained {run.steps:,} steps in {run.seconds:.0f} s")
 #
 # We run the trained model on the whole official test set and keep its output at every tick.
 
-# %%
+# %% mystnb={"figure": {"caption": "Left: test accuracy at each tick, and at each image's most certain tick (line). Middle: certainty at each tick, for images the model gets right and wrong. Right: the tick at which each test image is most certain."}}
 predictions, certainties = predict(model, normalise(test_data.images), device=DEVICE)
 labels = test_data.labels
 t2 = most_certain_tick(certainties)
@@ -417,7 +417,7 @@ def exit_ticks(certainties, threshold):
 # ```{solution-end}
 # ```
 
-# %%
+# %% mystnb={"figure": {"caption": "Early exit: for each certainty threshold, the accuracy (left axis) and the mean number of ticks used (right axis); the horizontal line is the accuracy of the full run."}}
 thresholds = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 0.9999]
 for threshold in thresholds:
     assert torch.equal(exit_ticks(certainties, threshold), early_exit_ticks(certainties, threshold))
@@ -448,7 +448,7 @@ viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], 
 # class in green), its certainty so far, and the traces of the most active neurons
 # (post-activations in colour, pre-activations dashed grey).
 
-# %%
+# %% mystnb={"figure": {"caption": "One correctly classified test digit, tick by tick: the attention over the image, the prediction and its certainty, and the activity of a few neurons."}}
 model.eval()
 with torch.no_grad():
     _, _, track = model(normalise(test_data.images[:8]).to(DEVICE), track=True)
@@ -461,7 +461,7 @@ viz.show_animation(frames, fps=3)
 # choose another test image by changing `index`). On this static page the slider shows its first
 # frame only, since there is no Python kernel behind it.
 
-# %%
+# %% mystnb={"figure": {"caption": "The same ticks behind a slider (interactive in Colab or Jupyter; this page shows the first frame)."}}
 viz.tick_scrubber(track, test_data.images[:8], test_data.labels[:8], index=example)
 
 # %% [markdown]
@@ -517,7 +517,7 @@ def ablate(memory_lengths, steps):
 # ```{solution-end}
 # ```
 
-# %%
+# %% mystnb={"figure": {"caption": "Test accuracy after the same short training with a memory of one tick (M = 1) and with the lesson's memory length."}}
 memory_lengths = [1, CONFIG["model"]["memory_length"]]
 ablation = ablate(memory_lengths, CONFIG["ablation_steps"])
 glue("ablation_steps", CONFIG["ablation_steps"])

@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,cellView,-all
+#     cell_metadata_filter: tags,cellView,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
@@ -122,7 +122,7 @@ print(describe(CONFIG, model_args=MODEL_ARGS))
 # so $y_l = 1$ exactly when the product $x_0 x_1 \cdots x_l$ is $-1$. There are $L$ answers, each
 # one of two classes. We draw the sequences on a $4 \times 4$ grid, read row by row.
 
-# %%
+# %% mystnb={"figure": {"caption": "Four input sequences of ±1 values and, under each, its cumulative parity: 1 where an odd number of −1 has been seen so far."}}
 x, y = parity_test_set(8, L, seed=0)
 parity_viz.plot_parity_examples(x, y, n=4)
 
@@ -426,7 +426,7 @@ print(f"trained {run.steps:,} steps in {run.seconds:.0f} s")
 # %% [markdown]
 # ## 4. How well, at which tick, at which position?
 
-# %%
+# %% mystnb={"figure": {"caption": "Left: per-position test accuracy at each tick, and at each sequence's most certain tick (line). Middle: certainty at each tick. Right: accuracy of each of the L positions at the most certain tick."}}
 ctm_result = evaluate_parity(model, x_test, y_test)
 per_tick = ctm_result["per_position_per_tick"]
 by_position = ctm_result["by_position"]
@@ -441,7 +441,7 @@ solved = int((by_position >= 0.9).sum())
 glue("solved_positions", solved)
 print(f"per position {ctm_result['per_position']:.4f}, whole sequence {ctm_result['sequence']:.4f} "
       f"(first tick {per_tick[0]:.3f}, last tick {per_tick[-1]:.3f})")
-fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
 viz.plot_accuracy_per_tick(per_tick, ax=axes[0], most_certain_accuracy=ctm_result["per_position"],
                            title="Per-position accuracy at each tick")
 viz.plot_certainty_per_tick(ctm_result["certainties"], ax=axes[1], title="Certainty at each tick")
@@ -469,7 +469,7 @@ fig
 # framed), the target parities, the model's answers (✗ marks a wrong one) and the attention over
 # the {glue:text}`length` positions, with the certainty and the fraction of right answers below.
 
-# %%
+# %% mystnb={"figure": {"caption": "One test sequence, tick by tick: the input, the attention over its positions, and the predicted parities with the model's certainty."}}
 model.eval()
 x_show, y_show = x_test[:16], y_test[:16]
 with torch.no_grad():
@@ -491,7 +491,7 @@ viz.show_animation(frames, fps=3)
 # take the most attended position (attention averaged over heads) and correlate it with the tick:
 # a correlation near $+1$ means a forward sweep, near $-1$ a backward one.
 
-# %%
+# %% mystnb={"figure": {"caption": "How often each position is the most attended one at each tick, over the test sequences, with the mean attended position on top."}}
 with torch.no_grad():
     _, _, order_track = model(x_test[:1000].to(DEVICE), track=True)
 order = attention_order(order_track.attention)
@@ -551,7 +551,7 @@ lstm_order = attention_order(lstm_attention)
 glue("lstm_order", lstm_order["strategy"])
 glue("lstm_order_correlation", lstm_order["mean_correlation"])
 
-# %%
+# %% mystnb={"figure": {"caption": "The CTM against the LSTM with the same number of parameters: per-position accuracy at each tick (left) and the accuracy of each position (right)."}}
 glue("lstm_per_position_accuracy", lstm_result["per_position"])
 glue("lstm_sequence_accuracy", lstm_result["sequence"])
 glue("lstm_train_minutes", lstm_run.seconds / 60)
@@ -565,7 +565,7 @@ rows = [("parameters", f"{n_params:,}", f"{n_lstm:,}"),
 print(f"{'':24s}{'CTM':>10s}{'LSTM':>10s}")
 for name, a, b in rows:
     print(f"{name:24s}{a:>10s}{b:>10s}")
-fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 parity_viz.plot_per_tick({"CTM": per_tick, "LSTM": lstm_result["per_position_per_tick"]}, ax=axes[0],
                          title="Per-position accuracy at each tick")
 parity_viz.plot_by_position({"CTM": by_position, "LSTM": lstm_result["by_position"]}, ax=axes[1])
@@ -637,7 +637,7 @@ def compare_ticks(ticks, steps):
 # ```{solution-end}
 # ```
 
-# %%
+# %% mystnb={"figure": {"caption": "Per-position test accuracy of CTMs with different numbers of ticks, each trained for the same short budget; the dotted line is chance."}}
 tick_accuracy = compare_ticks(CONFIG["ticks_compare"], CONFIG["ticks_steps"])
 for t, accuracy in tick_accuracy.items():
     glue(f"ticks_{t}_accuracy", accuracy)

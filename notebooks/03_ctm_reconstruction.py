@@ -5,7 +5,7 @@
 #     gpuType: T4
 #     provenance: []
 #   jupytext:
-#     cell_metadata_filter: tags,cellView,-all
+#     cell_metadata_filter: tags,cellView,mystnb,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: accelerator,colab,kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
@@ -126,7 +126,7 @@ print(describe(CONFIG, model_key="ctm"))
 # The training split is clean (the detectors learn normal behaviour only); the validation and test
 # splits carry anomalies. The three splits follow each other in time.
 
-# %%
+# %% mystnb={"figure": {"caption": "The first four weeks of the test split, every channel normalised; shaded stretches are the anomalies."}}
 data = generate(**CONFIG["data"])
 data, normaliser = data.normalised()  # mean and standard deviation of the *training* split only
 train, validation, test = data.train, data.validation, data.test
@@ -322,7 +322,7 @@ final.figure() if run.resumed_from is not None else None  # a resumed run drew n
 #
 # We reconstruct every test window and keep the output of every tick.
 
-# %%
+# %% mystnb={"figure": {"caption": "One normal test window (solid) and the CTM's reconstruction of it (dashed) at its first, middle and last tick."}}
 test_recon, test_cert = reconstruct(model, test_windows)
 t2 = test_cert[:, 1].argmax(-1)
 normal = torch.as_tensor(np.array([test.labels[s:s + W].max() == 0 for s in test_starts]))
@@ -341,8 +341,8 @@ example = int(normal_index[len(normal_index) // 3])
 plots.plot_reconstruction_ticks(test_windows[example].numpy(), test_recon[example].numpy(),
                                 ticks=sorted({0, T // 2, T - 1}), channels=test.channels)
 
-# %%
-fig = new_figure((15, 3.6))
+# %% mystnb={"figure": {"caption": "Tick by tick, on normal test windows: reconstruction error (left), certainty (middle), and the test ROC-AUC of anomaly scores read at that tick (right)."}}
+fig = new_figure((11, 3.4))
 axes = fig.subplots(1, 3)
 ticks = np.arange(1, T + 1)
 axes[0].plot(ticks, mse_per_tick.numpy(), "o-")
@@ -438,7 +438,7 @@ print(f"test ROC-AUC at the chosen tick: predicted variance {roc_variance:.3f}, 
 # The CTM's anomaly score of a time step is its squared reconstruction error, averaged over the
 # channels and over all the windows that contain the step, each at its most certain tick.
 
-# %%
+# %% mystnb={"figure": {"caption": "The CTM's anomaly score over the first four weeks of the test split (one channel of the series drawn above it); shaded stretches are the anomalies."}}
 ctm_test_scores = ctm_scores(model, test, test_starts, test_windows)
 plots.plot_scores(test, {"CTM": ctm_test_scores}, 0, 4 * 336, channel=2)
 
@@ -589,7 +589,7 @@ for name, m in table.items():
     rows.append(f"| {name} | {m['roc_auc']:.3f} | {m['pr_auc']:.3f} | {m['best_f1']:.3f} | {m['pa_f1']:.3f} |")
 display(Markdown("\n".join(rows)))
 
-# %%
+# %% mystnb={"figure": {"caption": "The anomaly scores of every detector over the same four weeks; shaded stretches are the anomalies."}}
 detectors = [name for name in table if name != "random"]
 winner = max(detectors, key=lambda name: table[name]["roc_auc"])
 runner_up = max((d for d in detectors if d != winner), key=lambda name: table[name]["roc_auc"])

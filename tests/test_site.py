@@ -238,24 +238,14 @@ def test_lesson_page_as_a_reader_sees_it(stem, site, server, browser):
         visit.close()
 
 
-#: Figures knowingly too wide for the page, with what would fix them; the check below xfails for
-#: these (and reports XPASS once they are fixed: then remove the entry).
-KNOWN_SMALL_FONTS = {
-    "02_ctm_parity": "two figures drawn 13.9 and 15.9 in wide (shown at 49 % and 43 %): use at most 11 in",
-    "03_ctm_reconstruction": "six figures drawn 12.5-14.9 in wide (shown at 46-55 %): use at most 11 in",
-}
-
-
 @pytest.mark.parametrize("stem", lessons())
-def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browser, request):
+def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browser):
     """A figure drawn wider than the page is scaled down, and its 10 pt labels with it.
 
     The page's text column is about 690 px wide at a 1280 px window; matplotlib draws 100 px per
     inch, so a figure wider than about 11.5 inches is shown below 60 % of its size and its
     default 10 pt labels below 8 px: unreadable. (The animation frames are 10 in wide: 69 %.)
     """
-    if stem in KNOWN_SMALL_FONTS:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_SMALL_FONTS[stem], strict=False))
     visit = Visit(browser, server, f"notebooks/{stem}.html")
     try:
         images = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
@@ -265,6 +255,25 @@ def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browse
     shrunk = [f"{src} drawn {natural} px, shown {shown:.0f} px ({shown / natural:.0%})"
               for src, natural, shown in images if natural and shown / natural < 0.6]
     assert not shrunk, f"{stem}: figures shrunk below 60 % (labels unreadable):\n" + "\n".join(shrunk)
+
+
+@pytest.mark.parametrize("stem", lessons())
+def test_figures_have_captions(stem, site, server, browser):
+    """Every figure of a lesson (image or animation) sits in a <figure> with a caption.
+
+    Lessons give a figure cell its caption in the cell's metadata (``mystnb: figure: caption:``, in the
+    ``.py`` as ``# %% mystnb={"figure": {"caption": "..."}}``). Live training curves are exempt: their
+    cell holds an interactive widget, and their titles and axes say what they show.
+    """
+    visit = Visit(browser, server, f"notebooks/{stem}.html")
+    try:
+        missing = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+            .filter(i => !i.closest('.cell_output').querySelector('script[type*="widget-view"], .jupyter-widgets, .widget-subarea'))
+            .filter(i => { const f = i.closest('figure'); return !f || !f.querySelector('figcaption'); })
+            .map(i => i.src.slice(-40))""")
+    finally:
+        visit.close()
+    assert not missing, f"{stem}: figures without a caption (add mystnb figure caption metadata): {missing}"
 
 
 # ----------------------------------------------------------------------------- results page

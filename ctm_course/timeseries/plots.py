@@ -36,7 +36,7 @@ def plot_series(series: Series, start: int = 0, length: int | None = None, title
     """Every channel of ``series`` between ``start`` and ``start + length``, anomalies shaded by kind."""
     hi = len(series) if length is None else min(len(series), start + length)
     C = series.n_channels
-    fig = new_figure((14, 1.3 * C + 0.8))
+    fig = new_figure((11, 1.3 * C + 0.8))
     axes = fig.subplots(C, 1, sharex=True)
     t = np.arange(start, hi)
     kinds: set[str] = set()
@@ -56,7 +56,7 @@ def plot_series(series: Series, start: int = 0, length: int | None = None, title
 def plot_reconstruction_ticks(target: np.ndarray, reconstructions: np.ndarray, ticks: Sequence[int],
                               channels: Sequence[str], show: Sequence[int] = (0, 1, 2)) -> Figure:
     """One window: ``target (C, W)`` against ``reconstructions (C, W, T)`` at the given ticks (0-based)."""
-    fig = new_figure((4.2 * len(ticks), 1.6 * len(show) + 0.8))
+    fig = new_figure((min(3.6 * len(ticks), 11.0), 1.6 * len(show) + 0.8))
     axes = np.atleast_2d(fig.subplots(len(show), len(ticks), sharex=True, sharey="row"))
     if len(show) == 1:
         axes = axes.reshape(1, -1)
@@ -84,7 +84,7 @@ def plot_scores(series: Series, scores: Mapping[str, np.ndarray], start: int = 0
     true anomalies shaded by kind."""
     hi = len(series) if length is None else min(len(series), start + length)
     rows = 1 + len(scores)
-    fig = new_figure((14, 1.35 * rows + 0.8))
+    fig = new_figure((11, 1.35 * rows + 0.8))
     axes = fig.subplots(rows, 1, sharex=True)
     t = np.arange(start, hi)
     kinds = _shade(axes[0], series, start, hi)

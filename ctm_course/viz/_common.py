@@ -57,9 +57,21 @@ class CourseFigure(Figure):
         return buf.getvalue()
 
 
+#: Widest figure (inches) that the book shows near full size: its text column is about 11 in at 100 dpi,
+#: and a wider figure is scaled down with its labels (tests/test_site.py checks the built pages).
+MAX_FIGURE_WIDTH = 11.0
+
+
 def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
-    """A :class:`CourseFigure` with an Agg canvas attached, not managed by pyplot."""
-    fig = CourseFigure(figsize=figsize, dpi=dpi)
+    """A :class:`CourseFigure` with an Agg canvas attached, not managed by pyplot.
+
+    A ``figsize`` wider than :data:`MAX_FIGURE_WIDTH` is scaled down to it (aspect kept), so that its
+    fonts stay readable on the book's page.
+    """
+    width, height = figsize
+    if width > MAX_FIGURE_WIDTH:
+        width, height = MAX_FIGURE_WIDTH, height * MAX_FIGURE_WIDTH / width
+    fig = CourseFigure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 

@@ -136,7 +136,7 @@ class LiveCurves:
     def figure(self) -> Figure:
         """A Figure of the curves so far: one panel per metric, train (smoothed) and test."""
         n = len(self.metrics)
-        fig = new_figure((min(5.0 * n, 15.0), 3.6))
+        fig = new_figure((min(4.0 * n, 11.0), 3.6))
         h = self.history
         for i, m in enumerate(self.metrics):
             ax = fig.add_subplot(1, n, i + 1)

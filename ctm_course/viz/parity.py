@@ -75,7 +75,7 @@ def plot_parity_examples(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndar
         raise ValueError(f"n must be >= 1, got {n}")
     n = min(n, xs.shape[0])
     rows, cols = grid_shape(xs.shape[1])
-    fig = new_figure((2.6 * n, 2 * (0.9 + 0.45 * rows)))
+    fig = new_figure((min(2.6 * n, 11.0), 2 * (0.9 + 0.45 * rows)))
     for i in range(n):
         for k, (values, cmap, title, fmt) in enumerate(((xs[i], "gray", "input x", "{:+.0f}"),
                                                         (ys[i], "Purples", "target y", "{:.0f}"))):
