@@ -56,6 +56,8 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     cuda_graph: bool = True  # on a CUDA device, replay each step as one captured graph (ctm_course.cuda_graph)
+    log_every: int = 1  # read loss and metrics back to the host every N steps (one history row, their means)
+    adam_eps: float = 1e-8  # AdamW's epsilon (Keras uses 1e-7)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -64,8 +66,11 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ValueError("eval_every and checkpoint_every must be >= 1")
+        if self.eval_every < 1 or self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("eval_every, checkpoint_every and log_every must be >= 1")
+        if self.eval_every % self.log_every or self.checkpoint_every % self.log_every:
+            raise ValueError(f"eval_every ({self.eval_every}) and checkpoint_every ({self.checkpoint_every}) must be "
+                             f"multiples of log_every ({self.log_every})")
 
 
 @dataclass
@@ -100,7 +105,11 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         | None = None, optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
     """Train ``model`` for ``config.steps`` optimiser steps (resuming from ``config.checkpoint_path`` if present).
 
-    Raises ``FloatingPointError`` (and keeps the last good checkpoint) when the loss is not finite.
+    ``step_fn(model, batch)`` returns the loss and a dict of metrics (tensors or floats); ``fit`` does the
+    backward pass and the AdamW step (on a GPU the whole step is replayed as one CUDA graph). Loss and
+    metrics are summed on the device and read back every ``config.log_every`` steps: one row of
+    ``history['train']`` (their means) and one ``on_log`` call per read-back. Raises ``FloatingPointError``
+    (and keeps the last good checkpoint) when the loss is not finite.
     """
     from tqdm.auto import tqdm
 
@@ -109,8 +118,9 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     graphed = (config.cuda_graph and device.type == "cuda"
                and not any(isinstance(m, nn.RNNBase) for m in model.modules()))
     if optimizer is None and graphed:
-        optimizer = capturable_adamw(model.parameters(), config.lr, config.weight_decay, device)
-    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = capturable_adamw(model.parameters(), config.lr, config.weight_decay, device, eps=config.adam_eps)
+    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                               eps=config.adam_eps)
     graphed = graphed and all(group.get("capturable", False) for group in optimizer.param_groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     result = TrainResult(steps=0, seconds=0.0)
@@ -127,6 +137,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         scheduler.load_state_dict(state["scheduler"])
         batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         result.steps, result.seconds, result.history = state["step"], state["seconds"], state["history"]
         result.resumed_from = result.steps
         print(f"Resumed from checkpoint {path.name} at step {result.steps:,} of {config.steps:,}.")
@@ -135,25 +147,22 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         if path is not None:
             _save(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "batches": batches.state_dict(),
-                         "torch_rng": torch.get_rng_state(), "step": result.steps, "seconds": result.seconds,
+                         "torch_rng": torch.get_rng_state(),
+                         **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                         "step": result.steps, "seconds": result.seconds,
                          "history": result.history, "config": {k: str(v) for k, v in asdict(config).items()}})
 
     model.train()
     step = GraphedTrainStep(model, optimizer, step_fn, config.grad_clip) if graphed else None
     bar = tqdm(total=config.steps, initial=result.steps, disable=not config.progress, dynamic_ncols=True)
     started = time.perf_counter() - result.seconds
+    sums: dict[str, torch.Tensor | float] = {}  # loss and metrics summed on the device since the last log
+    since = 0
     while result.steps < config.steps:
         if step is not None:  # forward, backward, clipping and optimiser step replayed as one CUDA graph
             loss, metrics = step(next(batches))
         else:
             loss, metrics = step_fn(model, next(batches))
-        if not torch.isfinite(loss):
-            bar.close()
-            raise FloatingPointError(
-                f"the loss became {loss.item()} at step {result.steps:,}; training stopped. The last checkpoint "
-                f"({path or 'none: checkpoints are off'}) holds the last good state. Try a smaller lr "
-                f"(now {config.lr:g}) or gradient clipping (grad_clip).")
-        if step is None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -161,8 +170,22 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
             optimizer.step()
         scheduler.step()
         result.steps += 1
-        metrics = {k: float(v) for k, v in metrics.items()}
-        row = {"step": result.steps, "loss": loss.item(), "lr": float(scheduler.get_last_lr()[0]), **metrics}
+        since += 1
+        for key, value in {"loss": loss, **metrics}.items():  # no host sync here: added on the device
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            sums[key] = sums[key] + value if key in sums else value
+        bar.update(1)
+        if result.steps % config.log_every and result.steps != config.steps:
+            continue
+        means = {key: float(value) / since for key, value in sums.items()}  # the host reads back here only
+        sums, since = {}, 0
+        if not math.isfinite(means["loss"]):
+            bar.close()
+            raise FloatingPointError(
+                f"the loss became {means['loss']} before step {result.steps:,}; training stopped. The last checkpoint "
+                f"({path or 'none: checkpoints are off'}) holds the last good state. Try a smaller lr "
+                f"(now {config.lr:g}) or gradient clipping (grad_clip).")
+        row = {"step": result.steps, "loss": means.pop("loss"), "lr": float(scheduler.get_last_lr()[0]), **means}
         result.history["train"].append(row)
 
         evaluated = None
@@ -175,11 +198,10 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         result.seconds = time.perf_counter() - started
         if on_log is not None:
             on_log(result.steps, row, evaluated)
-        shown = {"loss": f"{row['loss']:.3f}", **{k: f"{v:.3f}" for k, v in metrics.items()}}
+        shown = {k: f"{v:.3f}" for k, v in row.items() if k not in ("step", "lr")}
         if result.history["eval"]:
             shown.update({f"eval_{k}": f"{v:.3f}" for k, v in result.history["eval"][-1].items() if k != "step"})
         bar.set_postfix(shown, refresh=False)
-        bar.update(1)
         if result.steps % config.checkpoint_every == 0 or result.steps == config.steps:
             checkpoint()
     bar.close()

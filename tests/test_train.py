@@ -81,8 +81,23 @@ def test_non_finite_loss_stops_with_clear_message(tmp_path):
         loss, metrics = step_fn(model, batch)
         return loss * float("nan"), metrics
 
-    with pytest.raises(FloatingPointError, match="loss became nan at step 0"):
+    with pytest.raises(FloatingPointError, match="loss became nan before step 1"):
         fit(make_model(), InfiniteBatches(data, 32), exploding, TrainConfig(steps=5, progress=False))
+
+
+def test_log_every_reads_back_means_of_the_steps_in_between():
+    """log_every=N: one history row per N steps, holding the mean of the per-step numbers."""
+    data = toy_data()
+    every_step = fit(make_model(), InfiniteBatches(data, 32), step_fn, TrainConfig(steps=12, progress=False))
+    logged = fit(make_model(), InfiniteBatches(data, 32), step_fn, TrainConfig(steps=12, log_every=4, eval_every=4,
+                                                                                  checkpoint_every=4, progress=False))
+    rows = logged.history["train"]
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    losses = [r["loss"] for r in every_step.history["train"]]
+    for i, row in enumerate(rows):
+        assert row["loss"] == pytest.approx(sum(losses[4 * i:4 * i + 4]) / 4, rel=1e-5)
+    with pytest.raises(ValueError, match="multiples of log_every"):
+        TrainConfig(steps=10, log_every=3, eval_every=10)
 
 
 def test_schedule_and_config_validation():
