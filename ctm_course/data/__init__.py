@@ -4,13 +4,18 @@
   float32 in [0, 1], labels ``(N,)`` int64), found in ``root``, ``$CTM_COURSE_DATA``, ``./data``,
   a torchvision download, or the small sample shipped with the package (in that order);
   ``ImageData.source`` says which kind was used.
+* :func:`load_cifar10` -> :class:`ImageData` with uint8 images ``(N, 3, 32, 32)``, and its batched
+  pipelines :func:`keras_train_transform` (training only) and :func:`test_transform`.
 * :func:`batches` (one epoch) and :class:`InfiniteBatches` (endless, resumable) for training.
 * :func:`random_shift`, :func:`random_affine`: batch-wise train-time augmentation.
 * :func:`read_idx_images`, :func:`read_idx_labels`, :func:`write_idx`: the idx file format.
+* :mod:`ctm_course.data.thorat2021`: the published results of Thorat et al. (2021) that lesson 5
+  compares with (:func:`~ctm_course.data.thorat2021.paper_numbers`).
 """
 from __future__ import annotations
 
 from .augment import random_affine, random_shift, shift_images
+from .cifar10 import keras_train_transform, load_cifar10, test_transform
 from .idx import read_idx, read_idx_images, read_idx_labels, write_idx
 from .loader import (
     FASHION_MNIST_MEAN,
@@ -33,6 +38,8 @@ __all__ = [
     "ImageData",
     "InfiniteBatches",
     "batches",
+    "keras_train_transform",
+    "load_cifar10",
     "load_fashion_mnist",
     "load_mnist",
     "normalise",
@@ -42,5 +49,6 @@ __all__ = [
     "read_idx_images",
     "read_idx_labels",
     "shift_images",
+    "test_transform",
     "write_idx",
 ]

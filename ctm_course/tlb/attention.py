@@ -1,0 +1,71 @@
+"""The one building block of the TLB and of its ViT baseline: attention followed by a feed-forward net.
+
+    x <- x + Attention(LN_q(x), LN_k(c), LN_v(c))     c = x (self-attention) or another stream (cross)
+    x <- x + Dropout(W_2 GELU(W_1 LN(x)))
+
+As in the Keras example, the query, key and value get **separate** LayerNorms (even for
+self-attention), the residual adds the un-normalised query, dropout acts on the attention
+probabilities and after the feed-forward net, and there is no dropout elsewhere.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AttentionBlock(nn.Module):
+    """Multi-head attention of ``x`` on a context, then a residual feed-forward network.
+
+    Args:
+        dim: token width ``E``.
+        heads: attention heads; must divide ``dim`` (head width ``E / heads``).
+        mlp_ratio: the feed-forward net's hidden width is ``mlp_ratio * dim``.
+        dropout: dropout after the feed-forward net.
+        attn_dropout: dropout on the attention probabilities.
+    """
+
+    def __init__(self, dim: int, heads: int = 1, mlp_ratio: int = 4, dropout: float = 0.0,
+                 attn_dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim < 1 or heads < 1 or dim % heads:
+            raise ValueError(f"AttentionBlock: heads ({heads}) must divide the embedding width dim ({dim})")
+        if not (0 <= dropout < 1 and 0 <= attn_dropout < 1):
+            raise ValueError(f"AttentionBlock: dropout and attn_dropout must be in [0, 1), got {dropout}, "
+                             f"{attn_dropout}")
+        self.heads, self.attn_dropout = heads, attn_dropout
+        self.norm_q, self.norm_k, self.norm_v = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.q_proj, self.k_proj, self.v_proj = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.fc1, self.fc2 = nn.Linear(dim, mlp_ratio * dim), nn.Linear(mlp_ratio * dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:  # (B, L, E) -> (B, heads, L, E / heads)
+        b, length, e = t.shape
+        return t.view(b, length, self.heads, e // self.heads).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, return_attention: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x`` ``(B, Lq, E)`` attends to ``context`` ``(B, Lk, E)`` (default ``x`` itself).
+
+        Returns:
+            the updated ``x`` ``(B, Lq, E)`` and, with ``return_attention``, the attention
+            probabilities ``(B, heads, Lq, Lk)`` (else ``None``).
+        """
+        context = x if context is None else context
+        q = self._split(self.q_proj(self.norm_q(x)))
+        k = self._split(self.k_proj(self.norm_k(context)))
+        v = self._split(self.v_proj(self.norm_v(context)))
+        weights = None
+        p = self.attn_dropout if self.training else 0.0
+        if return_attention:
+            weights = torch.softmax((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1)
+            out = F.dropout(weights, p) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        x = x + self.out_proj(out.transpose(1, 2).flatten(2))
+        x = x + self.dropout(self.fc2(F.gelu(self.fc1(self.norm_ffn(x)))))
+        return x, weights

@@ -1,0 +1,155 @@
+"""The Temporal Latent Bottleneck (Didolkar et al., 2022) for images, in two modes.
+
+An image becomes a sequence of ``N`` patch tokens, cut into ``N / K`` chunks of ``K`` tokens.
+Chunk by chunk, two streams work together:
+
+* the **fast stream** (perceptual module F): a small Transformer that sees only the current chunk.
+  Its self-attention blocks mix the chunk's tokens; its cross-attention blocks let the chunk read
+  the slow stream (top-down). The fast stream is not carried from one chunk to the next.
+* the **slow stream** (the temporal latent bottleneck I): a few state vectors, updated once per
+  chunk by a cross-attention block whose queries are the state and whose keys and values are the
+  chunk's fast-stream output. It is the only memory that crosses chunks.
+
+``mode="keras"`` reproduces the Keras example, quirks included: its block list is
+``[sa0, ca0, sa1, sa2, ca2, sa3]`` (a cross block after self block ``i`` when ``i % r == 0``), but
+the loop re-applies a block as cross-attention when its *list index* is a multiple of ``r``, so
+``sa0``, ``sa1`` and ``ca2`` serve twice (self and cross) and ``ca0`` serves as self-attention:
+6 self and 3 cross applications instead of 4 and 2. The state is ``K`` zero vectors, and the
+classifier reads the last chunk's fast stream.
+
+``mode="paper"`` follows the paper and its authors' Flax code: after every ``r`` self-attention
+blocks, one cross-attention block with its own weights; ``n_state`` learned state vectors whatever
+the chunk size; the classifier reads the LayerNorm of the final state, averaged over its vectors.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import AttentionBlock
+from .embedding import PatchEmbedding, chunk
+
+MODES = ("keras", "paper")
+
+
+def block_plan(mode: str, num_layers: int, r: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """The perceptual module's block names and the order in which one chunk applies them.
+
+    Returns:
+        ``(names, schedule)``: ``names`` are the blocks (each with its own weights), ``schedule`` is a
+        list of ``(name, role)`` with role ``"self"`` (attend within the chunk) or ``"cross"`` (attend
+        to the slow stream).
+    """
+    names: list[str] = []
+    schedule: list[tuple[str, str]] = []
+    if mode == "keras":
+        for i in range(num_layers):
+            names.append(f"pm_self_attn_{i}")
+            if i % r == 0:
+                names.append(f"pm_cross_attn_ffn_{i}")
+        for j, name in enumerate(names):  # the example's loop: the flat list index decides
+            schedule.append((name, "self"))
+            if j % r == 0:
+                schedule.append((name, "cross"))
+    else:
+        for i in range(num_layers):
+            names.append(f"self_attn_{i}")
+            schedule.append((names[-1], "self"))
+            if (i + 1) % r == 0:
+                names.append(f"cross_attn_{i}")
+                schedule.append((names[-1], "cross"))
+    return names, schedule
+
+
+class TemporalLatentBottleneck(nn.Module):
+    """TLB image classifier; ``forward(images (B, 3, S, S)) -> logits (B, num_classes)``.
+
+    Args:
+        image_size: side ``S`` of the input images (a multiple of ``patch_size``).
+        patch_size: patch side ``p``; ``N = (S / p)^2`` tokens.
+        embed_dim: token and state width ``E``.
+        chunk_size: tokens per chunk ``K``; must divide ``N``.
+        r: self-attention blocks per cross-attention block (the "ratio"); in ``paper`` mode it must
+            divide ``num_layers``.
+        num_layers: self-attention blocks in the perceptual module (before the quirk in ``keras`` mode).
+        heads: attention heads; must divide ``embed_dim``.
+        mlp_ratio: feed-forward width is ``mlp_ratio * embed_dim``.
+        dropout, attn_dropout: see :class:`AttentionBlock`.
+        num_classes: outputs (logits, no softmax).
+        mode: ``"keras"`` or ``"paper"`` (module docstring).
+        n_state: slow-stream vectors in ``paper`` mode (default ``chunk_size``); ``keras`` mode always
+            uses ``chunk_size`` of them.
+    """
+
+    def __init__(self, image_size: int = 48, patch_size: int = 4, embed_dim: int = 64, chunk_size: int = 8,
+                 r: int = 2, num_layers: int = 4, heads: int = 1, mlp_ratio: int = 4, dropout: float = 0.2,
+                 attn_dropout: float = 0.2, num_classes: int = 10, mode: str = "keras",
+                 n_state: int | None = None) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"TemporalLatentBottleneck: mode must be one of {MODES}, got {mode!r}")
+        if r < 1 or num_layers < 1:
+            raise ValueError(f"TemporalLatentBottleneck: r ({r}) and num_layers ({num_layers}) must be >= 1")
+        if mode == "paper" and num_layers % r:
+            raise ValueError(f"TemporalLatentBottleneck: in paper mode r ({r}) must divide num_layers ({num_layers})")
+        if mode == "keras" and n_state not in (None, chunk_size):
+            raise ValueError(f"TemporalLatentBottleneck: keras mode ties the state to chunk_size ({chunk_size}); "
+                             f"n_state={n_state} needs mode='paper'")
+        if n_state is not None and n_state < 1:
+            raise ValueError(f"TemporalLatentBottleneck: n_state must be >= 1, got {n_state}")
+        self.embed = PatchEmbedding(image_size, patch_size, embed_dim)
+        if self.embed.num_patches % chunk_size:
+            raise ValueError(f"TemporalLatentBottleneck: chunk_size ({chunk_size}) must divide the number of "
+                             f"patches ({self.embed.num_patches} = ({image_size} / {patch_size})^2)")
+        self.mode, self.chunk_size, self.embed_dim = mode, chunk_size, embed_dim
+        self.n_state = chunk_size if n_state is None else n_state
+        self.num_chunks = self.embed.num_patches // chunk_size
+
+        def block() -> AttentionBlock:
+            return AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
+
+        names, self.schedule = block_plan(mode, num_layers, r)
+        self.perceptual = nn.ModuleDict({name: block() for name in names})  # fast stream F
+        self.tlb = block()  # slow-stream update I
+        if mode == "paper":
+            self.initial_state = nn.Parameter(torch.randn(self.n_state, embed_dim) * 0.02)
+            self.norm_state = nn.LayerNorm(embed_dim)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def initial(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The slow stream before the first chunk: ``(B, n_state, E)``."""
+        if self.mode == "keras":
+            return like.new_zeros(batch, self.n_state, self.embed_dim)
+        return self.initial_state.to(like.dtype).expand(batch, -1, -1)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 3, S, S)`` images -> logits ``(B, num_classes)``.
+
+        With ``return_attention`` also the slow stream's attention over each chunk's tokens,
+        ``(B, num_chunks, heads, n_state, K)`` (each row sums to 1 over the ``K`` tokens).
+        """
+        chunks = chunk(self.embed(images), self.chunk_size)  # (B, T, K, E)
+        b, t, k, e = chunks.shape
+        # The blocks before the first cross-attention do not read the slow stream: run them on all chunks at once.
+        first = next((i for i, (_, role) in enumerate(self.schedule) if role == "cross"), len(self.schedule))
+        fast_all = chunks.reshape(b * t, k, e)
+        for name, _ in self.schedule[:first]:
+            fast_all, _ = self.perceptual[name](fast_all)
+        fast_all = fast_all.view(b, t, k, e)
+        slow = self.initial(b, chunks)  # (B, n_state, E)
+        maps = []
+        for step in range(t):
+            fast = fast_all[:, step]  # (B, K, E)
+            for name, role in self.schedule[first:]:  # fast stream: within the chunk, reading the slow stream
+                fast, _ = self.perceptual[name](fast, slow if role == "cross" else None)
+            slow, attn = self.tlb(slow, fast, return_attention)  # slow stream: one update per chunk
+            maps.append(attn)
+        if self.mode == "keras":
+            features = fast.mean(1)  # the last chunk's fast stream
+        else:
+            features = self.norm_state(slow).mean(1)  # the bottleneck itself
+        logits = self.head(features)
+        if return_attention:
+            return logits, torch.stack(maps, 1)
+        return logits
