@@ -20,6 +20,7 @@ to eager execution with a printed note, so a lesson never breaks because of this
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 import torch
@@ -36,16 +37,23 @@ def capturable_adamw(params, lr: float, weight_decay: float = 0.0, device: torch
 
 
 def _map(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``fn`` applied to every tensor of a batch: a tensor, tuple, list, dict or dataclass of them."""
     if isinstance(batch, torch.Tensor):
         return fn(batch)
     if isinstance(batch, (tuple, list)):
         return type(batch)(_map(b, fn) for b in batch)
     if isinstance(batch, dict):
         return {k: _map(v, fn) for k, v in batch.items()}
-    return batch
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return dataclasses.replace(batch, **{f.name: _map(getattr(batch, f.name), fn)
+                                             for f in dataclasses.fields(batch) if f.init})
+    if batch is None or isinstance(batch, (bool, int, float, str)):
+        return batch
+    raise TypeError(f"a CUDA-graphed step cannot copy a batch of type {type(batch).__name__}")
 
 
 def _copy_into(static: Any, batch: Any) -> None:
+    """Copy every tensor of ``batch`` into the same place of ``static`` (the captured inputs)."""
     if isinstance(static, torch.Tensor):
         if static.shape != batch.shape:
             raise ValueError(f"a CUDA-graphed step needs batches of one shape: captured {tuple(static.shape)}, "
@@ -57,6 +65,9 @@ def _copy_into(static: Any, batch: Any) -> None:
     elif isinstance(static, dict):
         for k in static:
             _copy_into(static[k], batch[k])
+    elif dataclasses.is_dataclass(static):
+        for f in dataclasses.fields(static):
+            _copy_into(getattr(static, f.name), getattr(batch, f.name))
 
 
 class GraphedTrainStep:

@@ -117,3 +117,23 @@ def test_fit_with_cuda_graph_follows_the_schedule_and_learns(capsys):
     assert [r["lr"] for r in graph_rows] == pytest.approx([r["lr"] for r in eager_rows])
     assert graph_rows[-1]["loss"] == pytest.approx(eager_rows[-1]["loss"], rel=0.05)
     assert sum(r["loss"] for r in graph_rows[-4:]) < sum(r["loss"] for r in graph_rows[:4])
+
+
+def test_batches_are_copied_field_by_field_and_unknown_types_refused():
+    """Batches may be tensors, tuples, dicts or dataclasses of them; anything else cannot be captured."""
+    import dataclasses
+
+    from ctm_course.cuda_graph import _copy_into, _map
+
+    @dataclasses.dataclass
+    class Batch:
+        images: torch.Tensor
+        labels: dict
+
+    static = _map(Batch(torch.zeros(2, 3), {"a": torch.zeros(2)}), lambda t: t.clone())
+    _copy_into(static, Batch(torch.ones(2, 3), {"a": torch.full((2,), 5.0)}))
+    assert static.images.sum() == 6 and static.labels["a"].tolist() == [5.0, 5.0]
+    with pytest.raises(ValueError, match="one shape"):
+        _copy_into(static, Batch(torch.ones(3, 3), {"a": torch.zeros(2)}))
+    with pytest.raises(TypeError, match="cannot copy"):
+        _map(object(), lambda t: t)

@@ -1,0 +1,30 @@
+"""Lesson 5: a recurrent CNN with lateral and top-down connections (Thorat, Aldegheri & Kietzmann, 2021).
+
+* :mod:`.stimuli`: the cluttered stimuli, faithful NumPy/SciPy version (:func:`generate_faithful`);
+* :mod:`.torch_stimuli`: the same, vectorised in torch for a GPU (:class:`TorchStimuli`, :class:`StimulusBatches`);
+* :mod:`.variants`: perturbation test images and their six variants (the authors' two bugs fixed or kept);
+* :mod:`.model`: :class:`RecurrentCNN` with the bias/gain and lateral/top-down switches;
+* :mod:`.weights`: the authors' published weights (download with checks, loading);
+* :mod:`.training`: training step, accuracy, a wall-clock-budget loop; :mod:`.run`: the command-line run;
+* :mod:`.probes`: linear probes of activations and flows, with the random-feedback control;
+* :mod:`.perturb`: the perturbation analysis and functional importance;
+* :mod:`.plots`: figures in the style of the paper's Figures 3 and 4, next to the paper's numbers.
+"""
+from __future__ import annotations
+
+from .model import BRANCHES, CONNECTIONS, LAYERS, RecurrentCNN, Trace, connection_counts, flags_name, parameter_count
+from .perturb import functional_importance, perturbation_accuracies
+from .probes import PROBE_GROUPS, aux_summary, collect, decode_grid, probe, random_feedback
+from .stimuli import (AUX_VARIABLES, CLASS_NAMES, VARIABLES, ObjectSources, Scene, Stimuli, generate_faithful,
+                      load_sources, render, sample_scene)
+from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
+from .training import accuracy, step_fn, train_for_seconds
+from .variants import GROUPS, VARIANTS, generate_variants
+
+__all__ = [
+    "AUX_VARIABLES", "BRANCHES", "CLASS_NAMES", "CONNECTIONS", "GROUPS", "LAYERS", "PROBE_GROUPS", "VARIABLES",
+    "VARIANTS", "ObjectSources", "RecurrentCNN", "Scene", "SceneBatch", "Stimuli", "StimulusBatches", "TorchStimuli",
+    "Trace", "accuracy", "aux_summary", "collect", "connection_counts", "decode_grid", "flags_name",
+    "functional_importance", "generate_faithful", "generate_variants", "load_sources", "parameter_count",
+    "perturbation_accuracies", "probe", "random_feedback", "render", "sample_scene", "step_fn", "train_for_seconds",
+]

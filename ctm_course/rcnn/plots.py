@@ -1,0 +1,156 @@
+"""Figures of lesson 5, in the style of the paper's Figures 3 and 4, with the paper's numbers beside ours.
+
+Every function returns a :class:`matplotlib.figure.Figure` at most 11 inches wide (fonts >= 9 pt).
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..viz._common import FONT, FONT_SMALL, new_figure, style_axes, to_numpy
+from .model import LAYERS
+from .stimuli import CLASS_NAMES, Stimuli
+
+LAYER_NAMES = ("Input", "Conv1", "Conv2", "FC")
+LAYER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+STEP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
+
+
+def plot_stimuli(stimuli: Stimuli, n: int = 8, columns: int = 4, clean: bool = False,
+                 predictions=None, title: str | None = None) -> Figure:
+    """A grid of ``n`` images with their category (and a prediction, if given); ``clean`` adds each twin."""
+    n = min(n, len(stimuli))
+    rows = int(np.ceil(n / columns)) * (2 if clean else 1)
+    fig = new_figure((2.3 * columns, 2.5 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).reshape(rows, columns)
+    labels = to_numpy(stimuli.labels["category"], np.int64)
+    for k in range(n):
+        r, c = divmod(k, columns)
+        pairs = [(stimuli.images, "")] + ([(stimuli.clean, " (clean)")] if clean else [])
+        for j, (images, suffix) in enumerate(pairs):
+            ax = axes[r * (2 if clean else 1) + j, c]
+            ax.imshow(to_numpy(images[k, 0]), cmap="gray", vmin=0, vmax=1)
+            text = CLASS_NAMES[labels[k]] + suffix
+            if predictions is not None and j == 0:
+                guess = int(to_numpy(predictions, np.int64)[k])
+                text += f"\npredicted: {CLASS_NAMES[guess]}"
+                ax.set_title(text, fontsize=FONT_SMALL, color="#2ca02c" if guess == labels[k] else "#e8590c")
+            else:
+                ax.set_title(text, fontsize=FONT_SMALL)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for k in range(n, rows // (2 if clean else 1) * columns):
+        r, c = divmod(k, columns)
+        for j in range(2 if clean else 1):
+            axes[r * (2 if clean else 1) + j, c].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def plot_inputs_through_time(inputs: list, index: int, labels=None) -> Figure:
+    """The network's modulated input x~_t of image ``index`` at each timestep (``inputs[t]``: ``(B, 1, 100, 100)``)."""
+    T = len(inputs)
+    fig = new_figure((2.4 * T, 2.6))
+    axes = fig.subplots(1, T)
+    for t, ax in enumerate(np.atleast_1d(axes)):
+        ax.imshow(to_numpy(inputs[t][index, 0]), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"t = {t + 1}", fontsize=FONT_SMALL)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if labels is not None:
+        fig.suptitle(f"input after top-down modulation ({CLASS_NAMES[int(labels[index])]})", fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups=None,
+                  title: str = "Linear probes: decoding accuracy by layer and timestep") -> Figure:
+    """Figure 3 style: one panel per variable, accuracy over timesteps, one line per layer.
+
+    ``ours[group]``: ``(4 layers, T)``. ``paper`` (from :func:`ctm_course.data.thorat2021.paper_numbers`) adds the
+    paper's curves, dashed, with their 95% bands over 5 seeds.
+    """
+    groups = groups or list(ours)
+    fig = new_figure((min(11, 2.75 * len(groups)), 3.3))
+    axes = np.atleast_1d(fig.subplots(1, len(groups), sharex=True))
+    for ax, group in zip(axes, groups):
+        grid = np.asarray(ours[group])
+        steps = np.arange(1, grid.shape[1] + 1)
+        for i, (name, colour) in enumerate(zip(LAYER_NAMES, LAYER_COLOURS)):
+            ax.plot(steps, grid[i], "o-", color=colour, label=f"{name} (ours)" if ax is axes[0] else None)
+            if paper is not None and group in paper["decoding"]:
+                mean = np.asarray(paper["decoding"][group]["mean"][i])
+                ci = np.asarray(paper["decoding"][group]["ci"][i])
+                t = np.arange(1, len(mean) + 1)
+                ax.plot(t, mean, "--", color=colour, alpha=0.8, label="paper (dashed)" if i == 0 and ax is axes[0]
+                        else None)
+                ax.fill_between(t, mean - ci, mean + ci, color=colour, alpha=0.12)
+        chance = 0.05 if group == "Category" else 0.5
+        ax.axhline(chance, color="k", ls=":", lw=1)
+        ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
+        ax.set_title(group, fontsize=FONT)
+        ax.set_xlabel("timestep", fontsize=FONT_SMALL)
+        ax.set_xticks(steps)
+        style_axes(ax)
+    axes[0].set_ylabel("decoding accuracy", fontsize=FONT_SMALL)
+    fig.legend(loc="lower center", ncol=5, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure:
+    """Auxiliary-variable decoding (mean of location, scale, orientation) through time and through depth."""
+    fig = new_figure((8, 3.2))
+    ax_t, ax_d = fig.subplots(1, 2, sharey=True)
+    ax_t.plot(np.arange(1, len(ours_time) + 1), ours_time, "o-", label="ours")
+    ax_d.plot(np.arange(4), ours_depth, "o-", label="ours")
+    if paper is not None:
+        ax_t.plot(np.arange(1, 5), paper["aux_decoding_through_time"], "s--", color="grey", label="paper")
+        ax_d.plot(np.arange(4), paper["aux_decoding_through_depth"], "s--", color="grey", label="paper")
+    ax_t.set(xlabel="timestep", ylabel="decoding accuracy", title="through time", xticks=range(1, 5))
+    ax_d.set(xlabel="layer", title="through depth", xticks=range(4))
+    ax_d.set_xticklabels(LAYER_NAMES)
+    for ax in (ax_t, ax_d):
+        ax.axhline(0.5, color="k", ls=":", lw=1)
+        ax.legend(fontsize=9)
+        style_axes(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_importance(ours: dict[str, np.ndarray], paper: dict | None = None,
+                    title: str = "Functional importance of the recurrent flow into each layer") -> Figure:
+    """Figure 4 style: one panel per layer; x: the perturbed variable; one line per step T = 2..4.
+
+    ``ours[group]``: ``(4 layers, T-1)``; ``paper`` adds the paper's values (dashed, with 95% bands).
+    """
+    groups = list(ours)
+    short = {"Location": "Loc.", "Orientation": "Ori.", "Scale": "Scl.", "Category": "Cat."}
+    fig = new_figure((11, 3.4))
+    axes = fig.subplots(1, len(LAYERS), sharey=True)
+    x = np.arange(len(groups))
+    for i, ax in enumerate(axes):
+        n_steps = np.asarray(ours[groups[0]]).shape[1]
+        for k in range(n_steps):
+            values = [np.asarray(ours[g])[i, k] for g in groups]
+            ax.plot(x, values, "o-", color=STEP_COLOURS[k % 3], label=f"T = {k + 2} (ours)" if i == 0 else None)
+            if paper is not None:
+                mean = np.array([paper["functional_importance"][g]["mean"][i][k] for g in groups])
+                ci = np.array([paper["functional_importance"][g]["ci"][i][k] for g in groups])
+                ax.plot(x, mean, "--", color=STEP_COLOURS[k % 3], alpha=0.8,
+                        label="paper (dashed)" if i == 0 and k == 0 else None)
+                ax.fill_between(x, mean - ci, mean + ci, color=STEP_COLOURS[k % 3], alpha=0.12)
+        ax.axhline(0, color="k", lw=1)
+        ax.set_xticks(x)
+        ax.set_xticklabels([short.get(g, g) for g in groups], fontsize=FONT_SMALL)
+        ax.set_title(f"flow into {LAYER_NAMES[i]}", fontsize=FONT)
+        style_axes(ax)
+    axes[0].set_ylabel("functional importance", fontsize=FONT_SMALL)
+    fig.legend(loc="lower center", ncol=4, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig

@@ -1,0 +1,113 @@
+"""Train and evaluate the gain (0111) network without the notebook.
+
+    python -m ctm_course.rcnn.run --profile gpu --train-seconds 300 --out results.json
+
+Trains on stimuli generated on the device until the wall-clock budget is spent, then measures
+cluttered and clean test accuracy and decodes the auxiliary variables (location, scale,
+orientation) from every layer at every timestep with linear probes; prints and writes JSON with
+the paper's numbers beside the course's. Sizes come from the lesson's profile table
+(``ctm_course.config.RCNN``); flags override them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..data.thorat2021 import paper_numbers
+from ..train import seed_everything
+from .model import RecurrentCNN, parameter_count
+from .probes import aux_summary, collect, decode_grid
+from .stimuli import load_sources
+from .torch_stimuli import StimulusBatches, TorchStimuli
+from .training import accuracy, memory_format, train_for_seconds
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None,
+                        help="the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)")
+    parser.add_argument("--train-seconds", type=float, default=None, help="wall-clock training budget")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    parser.add_argument("--n-feats", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--curriculum-steps", type=int, default=None, help="steps over which the clutter fades in")
+    parser.add_argument("--test-images", type=int, default=None)
+    parser.add_argument("--probe-images", type=int, default=None, help="0 skips the probes")
+    parser.add_argument("--probe-jobs", type=int, default=-1, help="parallel probe fits (-1: all cores)")
+    parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None, help="folder with mnist/ and fashion-mnist/")
+    parser.add_argument("--out", default=None, help="write the results here as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    from ..config import lesson_config
+
+    args = parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    profile = args.profile or ("gpu" if device.type == "cuda" else "cpu")
+    config = lesson_config("05_recurrent_cnn_lab", profile)
+    n_feats = args.n_feats or config["n_feats"]
+    batch_size = args.batch_size or config["batch_size"]
+    lr = args.lr or config["lr"]
+    seconds = args.train_seconds or config["train_seconds"]
+    test_images = args.test_images or config["test_images"]
+    probe_images = config["probe_images"] if args.probe_images is None else args.probe_images
+    bf16 = {"auto": None, "on": True, "off": False}[args.bf16]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    seed_everything(args.seed)
+    started = time.perf_counter()
+    train_sources, test_sources = load_sources("train", args.data_root), load_sources("test", args.data_root)
+    generator = TorchStimuli(train_sources, device)
+    test = TorchStimuli(test_sources, device)(test_images, seed=10_000 + args.seed)
+    model = RecurrentCNN(n_feats, config["t_steps"]).to(device).to(memory_format=memory_format(device))
+    print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({parameter_count(model):,} "
+          f"parameters), batch {batch_size}, lr {lr:g}, budget {seconds:.0f} s; data {train_sources.source}")
+    curriculum = config["curriculum_steps"] if args.curriculum_steps is None else args.curriculum_steps
+    batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)
+    run = train_for_seconds(model, batches, seconds, lr=lr,
+                            max_steps=args.max_steps, bf16=bf16)
+    cluttered, clean = accuracy(model, test)
+    print(f"trained {run['steps']:,} steps ({run['steps'] * batch_size:,} images) in {run['seconds']:.0f} s; "
+          f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
+    paper = paper_numbers("0111")
+    result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "curriculum_steps": curriculum,
+              "train_steps": run["steps"],
+              "train_seconds": round(run["seconds"], 1), "images_seen": run["steps"] * batch_size,
+              "fraction_of_paper_budget": run["steps"] * batch_size / (300_000 * 32), "losses": run["losses"],
+              "cluttered_accuracy": cluttered, "clean_accuracy": clean,
+              "paper": {k: paper[k] for k in ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
+                                              "aux_decoding_through_depth")}}
+    if probe_images:
+        t0 = time.perf_counter()
+        probe_set = TorchStimuli(test_sources, device)(probe_images, seed=20_000 + args.seed)
+        grid = decode_grid(collect(model, probe_set.images), {k: v.cpu() for k, v in probe_set.labels.items()},
+                           n_jobs=args.probe_jobs)
+        through_time, through_depth = aux_summary(grid)
+        result.update(aux_decoding_through_time=through_time, aux_decoding_through_depth=through_depth,
+                      decoding={g: v.tolist() for g, v in grid.items()}, probe_seconds=time.perf_counter() - t0)
+        print("aux decoding through time  ", [round(v, 3) for v in through_time], "paper",
+              paper["aux_decoding_through_time"])
+        print("aux decoding through depth ", [round(v, 3) for v in through_depth], "paper",
+              paper["aux_decoding_through_depth"])
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

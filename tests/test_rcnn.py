@@ -1,0 +1,380 @@
+"""Lesson 5's package: stimuli (faithful and torch), variants, the recurrent CNN, probes, perturbations,
+weights, the paper's numbers and the command-line run. Synthetic object images keep these fast."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ctm_course.data import thorat2021
+from ctm_course.rcnn import (LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
+                             TorchStimuli, aux_summary, collect, connection_counts, decode_grid,
+                             functional_importance, generate_faithful, generate_variants, parameter_count,
+                             perturbation_accuracies, probe, random_feedback, render, sample_scene)
+from ctm_course.rcnn import weights
+from ctm_course.rcnn.stimuli import load_sources, scramble
+from ctm_course.rcnn.variants import target_patches
+
+FEEDFORWARD, BRANCH = 179_700, 12_483_194  # reference notes, section 1.2
+
+
+def synthetic_sources(n: int = 60, seed: int = 0) -> ObjectSources:
+    """Objects with a class-specific bar pattern (domain 0) or ring (domain 1): 28x28 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    yy, xx = np.mgrid[:28, :28]
+    for d in (0, 1):
+        y = np.arange(n) % 10
+        x = np.zeros((n, 28, 28), np.float32)
+        for k in range(n):
+            if d == 0:
+                x[k, 4 + 2 * y[k]:6 + 2 * y[k], 4:24] = 1
+            else:
+                r = np.hypot(yy - 14, xx - 14)
+                x[k] = (np.abs(r - 3 - y[k]) < 1.2).astype(np.float32)
+            x[k] = np.clip(x[k] + 0.05 * rng.random((28, 28)), 0, 1)
+        images.append(x)
+        labels.append(y.astype(np.int64))
+    return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split="test", source="sample")
+
+
+@pytest.fixture(scope="module")
+def sources() -> ObjectSources:
+    return synthetic_sources()
+
+
+# ------------------------------------------------------------------------------------------ stimuli
+def test_faithful_generator_shapes_labels_and_determinism(sources):
+    a = generate_faithful(6, sources, seed=3)
+    b = generate_faithful(6, sources, seed=3)
+    c = generate_faithful(6, sources, seed=4)
+    assert a.images.shape == a.clean.shape == (6, 1, 100, 100)
+    assert float(a.images.min()) == 0.0 and float(a.images.max()) == 1.0
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    assert set(a.labels) == {"category", "pos_x", "pos_y", "scale", "orientation", "domain"}
+    assert all(0 <= int(v) < 20 for v in a.labels["category"])
+    assert torch.equal(a.labels["category"] >= 10, a.labels["domain"] == 1)
+    for name in ("pos_x", "pos_y", "scale", "orientation"):
+        assert set(a.labels[name].tolist()) <= {0, 1}
+
+
+def test_clean_twin_holds_the_target_where_its_labels_say(sources):
+    s = generate_faithful(8, sources, seed=1)
+    for k in range(8):
+        rows, cols = np.nonzero(s.clean[k, 0].numpy() > 0.2)
+        assert (rows.mean() > 50) == bool(s.labels["pos_y"][k]) and (cols.mean() > 50) == bool(s.labels["pos_x"][k])
+
+
+def test_scramble_moves_cells_and_zeroes_the_border():
+    patch = np.arange(31 * 31, dtype=float).reshape(31, 31)
+    perm = np.array([1, 0, 2, 3, 4, 5, 6, 7, 8])
+    out = scramble(patch, perm)
+    assert np.array_equal(out[0:10, 0:10], patch[10:20, 0:10])
+    assert np.array_equal(out[20:30, 10:20], patch[20:30, 10:20])
+    assert not out[30].any() and not out[:, 30].any()
+
+
+def test_torch_generator_shapes_devices_and_determinism(sources):
+    gen = TorchStimuli(sources)
+    a, b, c = gen(16, seed=5), gen(16, seed=5), gen(16, seed=6)
+    assert a.images.shape == a.clean.shape == (16, 1, 100, 100) and a.images.dtype == torch.float32
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    assert 0 <= float(a.images.min()) and float(a.images.max()) <= 1 + 1e-6
+    batches = StimulusBatches(gen, 4, seed=1)
+    first, second = next(batches), next(batches)
+    state = batches.state_dict()
+    third = next(batches)
+    batches.load_state_dict(state)
+    assert torch.equal(next(batches).images, third.images) and not torch.equal(first.images, second.images)
+
+
+def test_torch_generator_matches_the_faithful_one_on_fixed_scenes(sources):
+    rng = np.random.default_rng(0)
+    for fixed in (False, True):
+        scenes = [sample_scene(rng, sources, fixed=fixed) for _ in range(4)]
+        images, clean = TorchStimuli(sources).render(SceneBatch.from_scenes(scenes))
+        for k, scene in enumerate(scenes):
+            want, want_clean = render(scene, sources)
+            assert np.corrcoef(want.ravel(), images[k, 0].numpy().ravel())[0, 1] > 0.9
+            assert np.corrcoef(want_clean.ravel(), clean[k, 0].numpy().ravel())[0, 1] > 0.9
+
+
+def test_torch_generator_matches_the_faithful_label_statistics(sources):
+    faithful = generate_faithful(150, sources, seed=0).labels
+    vectorised = TorchStimuli(sources)(2000, seed=0).labels
+    for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
+        p, q = faithful[name].float().mean().item(), vectorised[name].float().mean().item()
+        assert abs(p - 0.5) < 0.15 and abs(q - 0.5) < 0.04 and abs(p - q) < 0.15, name
+    counts = torch.bincount(vectorised["category"], minlength=20).float() / 2000
+    assert counts.min() > 0.02 and counts.max() < 0.08  # about 1/20 each
+
+
+def test_torch_generator_runs_under_its_device(sources):
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        s = TorchStimuli(sources, device)(4, seed=0, fixed=True)
+        assert s.images.device.type == device and s.labels["category"].device.type == device
+
+
+# ------------------------------------------------------------------------------------------ variants
+def test_variants_change_only_the_target(sources):
+    v = generate_variants(3, sources, seed=2)
+    assert set(v) == {"original", *VARIANTS}
+    for name in VARIANTS:
+        assert v[name].images.shape == (3, 1, 100, 100)
+        assert torch.equal(v[name].labels["category"], v["original"].labels["category"])
+        assert not torch.equal(v[name].images, v["original"].images), name
+    with_bugs = generate_variants(3, sources, seed=2, authors_bugs=True)
+    for name in ("original", "x_swap", "y_swap", "category_within", "category_between"):
+        assert torch.equal(with_bugs[name].images, v[name].images), name
+    for name in ("rotation", "scale"):
+        assert not torch.equal(with_bugs[name].images, v[name].images), name
+
+
+@pytest.mark.parametrize("zoom", [0.8, 1.6])
+def test_the_swap_bug_switch(sources, zoom):
+    src, other = sources.images[0][3], sources.images[1][4]
+    fixed = target_patches(src, other, other, zoom, 35.0)
+    buggy = target_patches(src, other, other, zoom, 35.0, authors_bugs=True)
+    opposite = 45 if zoom < 1 else 22
+    assert fixed["scale"].shape == (opposite, opposite)  # the other size level
+    assert buggy["scale"].shape[0] in (35, 36)  # 0.8 * 1.6 = 1.28 either way (the authors' bug)
+    flipped = target_patches(src, other, other, zoom, -35.0)["original"]
+    assert np.allclose(fixed["rotation"], flipped)  # the opposite angle
+    upright = target_patches(src, other, other, zoom, 0.0)["original"]
+    corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
+    assert corr(buggy["rotation"], upright) > corr(fixed["rotation"], upright)  # the bug ends upright
+
+
+# ------------------------------------------------------------------------------------------ model
+@pytest.mark.parametrize("flags, expected", [
+    ((1, 1, 1, 1), FEEDFORWARD + 2 * BRANCH), ((0, 1, 1, 1), FEEDFORWARD + BRANCH),
+    ((1, 0, 1, 1), FEEDFORWARD + BRANCH), ((0, 0, 1, 1), FEEDFORWARD), ((0, 1, 0, 0), FEEDFORWARD)])
+def test_parameter_counts_match_the_reference_notes(flags, expected):
+    assert parameter_count(RecurrentCNN(8, 4, *flags)) == expected
+    if expected == 25_146_088:  # both branches, as the authors store them: about 100.6 MB of float32
+        assert expected * 4 / 1e6 == pytest.approx(100.6, abs=0.1)
+
+
+def test_model_shapes_and_connections():
+    model = RecurrentCNN(2, 4)
+    x = torch.rand(3, 1, 100, 100)
+    out, trace = model(x, trace=True)
+    assert out.shape == (3, 20) and torch.allclose(out.exp().sum(1), torch.ones(3), atol=1e-4)
+    shapes = {"input": (3, 1, 100, 100), "conv1": (3, 2, 32, 32), "conv2": (3, 4, 9, 9), "fc": (3, 32)}
+    for layer in LAYERS:
+        assert [tuple(a.shape) for a in trace.acts[layer]] == [shapes[layer]] * 4
+    flow_shapes = {"input": (3, 1, 100, 100), "conv1": (3, 2, 96, 96), "conv2": (3, 4, 28, 28), "fc": (3, 32)}
+    for layer in LAYERS:
+        assert [tuple(f.shape) for f in trace.flows["g"][layer]] == [flow_shapes[layer]] * 3
+    assert float(trace.acts["input"][2].detach().min()) >= 0 and float(trace.acts["input"][2].detach().max()) <= 1
+    counts = connection_counts(model)
+    assert len(counts["lateral"]) == 3 and len(counts["topdown"]) == 6
+    assert connection_counts(RecurrentCNN(2, 4, lateral=False))["lateral"] == []
+
+
+def test_only_the_enabled_branch_is_built_and_it_equals_the_authors_masked_sum():
+    gain_only = RecurrentCNN(2, 4, bias=False, gain=True)
+    names = {n for n, _ in gain_only.named_modules()}
+    assert "c1c1g" in names and not any(n.endswith("b") and n[:-1] in {"c1c1", "fc1x", "c2x"} for n in names)
+    both = RecurrentCNN(2, 4, bias=True, gain=True)
+    both.load_state_dict(gain_only.state_dict(), strict=False)
+    for name, _, _, _ in both.connections:  # a zero bias branch: what the authors' b_flag = 0 computes
+        for p in getattr(both, name + "b").parameters():
+            torch.nn.init.zeros_(p)
+    calls = []
+    hooks = [getattr(gain_only, name + "g").register_forward_hook(lambda *a: calls.append(1))
+             for name, *_ in gain_only.connections]
+    x = torch.rand(2, 1, 100, 100)
+    assert torch.allclose(gain_only(x), both(x), atol=1e-5)
+    assert len(calls) == 9 * 3  # 9 connections x 3 recurrent steps, one branch only
+    for hook in hooks:
+        hook.remove()
+
+
+def test_replacing_a_flow_by_itself_and_resuming_change_nothing():
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 4).eval()
+    x = torch.rand(2, 1, 100, 100)
+    out, trace = model(x, trace=True)
+    replace = {("g", "conv1", 1): trace.flows["g"]["conv1"][1]}
+    assert torch.allclose(model(x, replace=replace), out, atol=1e-6)
+    kept = {}
+    model(x, observer=lambda t, s, r: kept.setdefault(t, (dict(s), list(r))))
+    assert torch.allclose(model(x, resume=(1, *kept[1])), out, atol=1e-6)
+    changed = {("g", "conv1", 1): torch.randn_like(trace.flows["g"]["conv1"][1])}
+    assert not torch.allclose(model(x, replace=changed), out)
+
+
+def test_training_reduces_the_loss_on_a_tiny_batch(sources):
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 4)
+    batch = TorchStimuli(sources)(8, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss = F.nll_loss(model(batch.images), batch.labels["category"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < 0.5 * losses[0], losses  # memorises the batch (Adam may oscillate near 0)
+
+
+def test_bad_arguments_raise_clear_errors(sources):
+    with pytest.raises(ValueError, match="n_feats"):
+        RecurrentCNN(0)
+    with pytest.raises(ValueError, match="t_steps"):
+        RecurrentCNN(2, 0)
+    with pytest.raises(ValueError, match=r"\(B, 1, 100, 100\)"):
+        RecurrentCNN(2)(torch.rand(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="split"):
+        load_sources("dev")
+    with pytest.raises(ValueError, match="n must be"):
+        generate_faithful(0, sources)
+    with pytest.raises(ValueError, match="batch_size"):
+        StimulusBatches(TorchStimuli(sources), 0)
+    with pytest.raises(ValueError, match="n_train"):
+        probe(np.zeros((10, 3)), np.arange(10) % 2, n_train=10)
+    with pytest.raises(ValueError, match="variants must hold"):
+        perturbation_accuracies(RecurrentCNN(2), {"original": None})
+    with pytest.raises(ValueError, match="model must be one of"):
+        weights.fetch("0000")
+    with pytest.raises(ValueError, match="flows must be one of"):
+        collect(RecurrentCNN(2), torch.rand(2, 1, 100, 100), flows="b")
+    with pytest.raises(ValueError, match="same length"):
+        probe(np.zeros((10, 3)), np.arange(9))
+
+
+# ------------------------------------------------------------------------------------------ probes
+def test_probe_on_separable_and_on_random_labels():
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 4
+    features = np.eye(4)[labels] * 3 + 0.1 * rng.standard_normal((200, 4))
+    features = np.concatenate([features, rng.standard_normal((200, 20))], axis=1)
+    assert probe(features, labels) == 1.0
+    assert probe(rng.standard_normal((400, 5)), rng.integers(0, 2, 400)) < 0.7
+
+
+def test_collect_decode_and_random_feedback(sources):
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 3)
+    s = TorchStimuli(sources)(40, seed=0)
+    acts = collect(model, s.images, batch_size=16)
+    assert sorted(acts) == sorted((layer, t) for layer in LAYERS for t in range(3))
+    assert acts[("conv1", 0)].shape == (40, 2 * 32 * 32)
+    flows = collect(model, s.images, flows="g")
+    assert flows[("conv1", 1)].shape == (40, 2 * 32 * 32) and ("input", 0) not in flows  # pooled by 3
+    control = random_feedback(model, seed=1)
+    assert torch.equal(control.conv1.weight, model.conv1.weight) and not torch.equal(control.fc1c1g.weight,
+                                                                                    model.fc1c1g.weight)
+    random_flows = collect(model, s.images, flows="g", flow_model=control)
+    assert not np.allclose(random_flows[("fc", 1)], flows[("fc", 1)])
+    grid = decode_grid(acts, s.labels)
+    assert set(grid) == {"Category", "Location", "Scale", "Orientation"} and grid["Location"].shape == (4, 3)
+    through_time, through_depth = aux_summary(grid)
+    assert len(through_time) == 3 and len(through_depth) == 4 and all(0 <= v <= 1 for v in through_time)
+
+
+# ------------------------------------------------------------------------------------------ perturbation
+def test_perturbation_analysis_on_a_tiny_model(sources):
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 4)
+    variants = generate_variants(4, sources, seed=0)
+    result = perturbation_accuracies(model, variants, batch_size=3)
+    acc = result["accuracy"]
+    assert acc.shape == (6, 2, 4, 3) and 0 <= result["original"] <= 1
+    assert np.all((acc >= 0) & (acc <= 1))
+    importance = functional_importance(result) if result["original"] > 0 else None
+    if importance is not None:
+        assert set(importance) == {"Location", "Orientation", "Scale", "Category"}
+        assert importance["Location"].shape == (4, 3)
+    no_topdown = RecurrentCNN(2, 4, topdown=False)
+    acc = perturbation_accuracies(no_topdown, variants)["accuracy"]
+    assert np.isnan(acc[:, :, 0]).all() and not np.isnan(acc[:, :, 1]).any()  # no flow into the input
+
+
+def test_functional_importance_formula():
+    acc = np.zeros((6, 2, 4, 3))
+    acc[:, 1] = 0.8  # control
+    acc[:, 0] = 0.4  # perturbed
+    importance = functional_importance({"original": 0.8, "accuracy": acc})
+    assert np.allclose(importance["Category"], 0.5)
+
+
+# ------------------------------------------------------------------------------------------ weights
+def test_weight_checks_raise_on_a_mismatch(tmp_path):
+    path = tmp_path / "rnn_bglt_0111_t_4_num_1.pth"
+    path.write_bytes(b"not the published weights")
+    digest = weights.verify(path)
+    assert len(digest) == 64
+    with pytest.raises(ValueError, match="SHA-256"):
+        weights.verify(path, sha256="0" * 64)
+    with pytest.raises(ValueError, match="size"):
+        weights.verify(path, size=100_598_907)
+    with pytest.raises(ValueError, match="size"):  # a cached file that is not the published one
+        weights.fetch("0111", folder=tmp_path)
+
+
+def test_authors_state_dict_loads_into_the_course_model(tmp_path):
+    authors = RecurrentCNN(2, 4, bias=True, gain=True).state_dict()  # both branches, as the authors store
+    gain_only = weights.load_authors_state_dict(RecurrentCNN(2, 4), authors)
+    assert torch.equal(gain_only.fc1c1g.weight, authors["fc1c1g.weight"])
+    with pytest.raises(ValueError, match="does not fit"):
+        weights.load_authors_state_dict(RecurrentCNN(3, 4), authors)
+
+
+# ------------------------------------------------------------------------------------------ paper numbers
+def test_paper_numbers_from_the_shipped_summary(monkeypatch):
+    monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
+    paper = thorat2021.paper_numbers("0111")
+    assert paper["aux_decoding_through_time"] == pytest.approx([0.652, 0.730, 0.825, 0.849], abs=1e-3)
+    assert paper["cluttered_accuracy"] == pytest.approx(0.812, abs=1e-3)
+    conv1 = paper["functional_importance"]["Location"]["mean"][1]
+    assert conv1 == pytest.approx([0.525, 0.672, 0.366], abs=1e-3)
+    assert np.array(paper["decoding"]["Category"]["mean"]).shape == (4, 4)
+    with pytest.raises(ValueError, match="model must be one of"):
+        thorat2021.paper_numbers("0000")
+
+
+def test_shipped_summary_equals_the_authors_arrays(shared_dir):
+    folder = shared_dir / "data" / "thorat2021-analyses"
+    if not folder.is_dir():
+        pytest.skip("the authors' arrays are not present")
+    shipped = json.loads(thorat2021.SHIPPED.read_text())
+    for model in thorat2021.MODELS:
+        assert thorat2021.summarise(folder, model) == shipped[model]
+
+
+# ------------------------------------------------------------------------------------------ command line
+def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
+    """The run's code path on CPU with the GPU's settings (bf16 autocast, channels_last), a few steps."""
+    from ctm_course.rcnn import run, stimuli
+
+    monkeypatch.setattr(stimuli, "load_sources", lambda split, root=None, verbose=False: synthetic_sources())
+    monkeypatch.setattr(run, "load_sources", lambda split, root=None: synthetic_sources())
+    out = tmp_path / "results.json"
+    result = run.main(["--profile", "gpu", "--device", "cpu", "--train-seconds", "60", "--max-steps", "2",
+                       "--n-feats", "2", "--batch-size", "4", "--test-images", "20", "--probe-images", "40",
+                       "--bf16", "on", "--probe-jobs", "2", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["train_steps"] == 2 and 0 <= saved["cluttered_accuracy"] <= 1
+    assert len(saved["aux_decoding_through_time"]) == 4 and len(saved["aux_decoding_through_depth"]) == 4
+    assert saved["paper"]["aux_decoding_through_time"] == result["paper"]["aux_decoding_through_time"]
+
+
+def test_clutter_curriculum(sources):
+    gen = TorchStimuli(sources)
+    bare = gen(4, seed=0, clutter=0.0)
+    assert torch.allclose(bare.images, bare.clean, atol=1e-5)  # no clutter: the target alone
+    assert not torch.allclose(gen(4, seed=0).images, bare.images)
+    batches = StimulusBatches(gen, 4, seed=0, curriculum_steps=10)
+    first = next(batches)
+    assert torch.allclose(first.images, first.clean, atol=1e-5)
+    with pytest.raises(ValueError, match="clutter"):
+        gen(2, clutter=1.5)
+    with pytest.raises(ValueError, match="curriculum_steps"):
+        StimulusBatches(gen, 4, curriculum_steps=-1)
