@@ -89,8 +89,70 @@ RECONSTRUCTION = {
                      "n_synch_action": 32, "memory_length": 16, "memory_hidden_dims": 16}),
 }
 
+# Lesson 4: the Temporal Latent Bottleneck on CIFAR-10. One run per model (ctm_course.tlb.presets): `model` holds
+# TemporalLatentBottleneck arguments (with `mode`), `train` the recipe (train_images: the first that many training
+# images; steps or epochs; AdamW lr / weight_decay; schedule; resize_to of the train pipeline). The ViT baseline
+# (`vit`) takes the widths of the `paper` model, as many blocks as that TLB has, and the `paper` recipe.
+_TLB_SMALL = dict(image_size=32, patch_size=4, embed_dim=48, chunk_size=8, r=2, num_layers=2, heads=1, mlp_ratio=4,
+                  dropout=0.0, attn_dropout=0.0, num_classes=10)
+_TLB_SMALL_TRAIN = dict(batch_size=128, lr=2e-3, weight_decay=1e-4, schedule="cosine", resize_to=34, log_every=25)
+TLB = {
+    "smoke": dict(train_images=2000, test_images=500, cpu_threads=1, ablation_steps=10, viz_images=4,
+                  keras={"model": {**_TLB_SMALL, "mode": "keras", "embed_dim": 24, "num_layers": 1, "r": 1},
+                         "train": {**_TLB_SMALL_TRAIN, "batch_size": 64, "steps": 120, "warmup_steps": 10,
+                                   "lr": 3e-3, "log_every": 20}},
+                  paper={"model": {**_TLB_SMALL, "mode": "paper", "embed_dim": 24, "num_layers": 1, "r": 1,
+                                   "n_state": 4},
+                         "train": {**_TLB_SMALL_TRAIN, "batch_size": 64, "steps": 120, "warmup_steps": 10,
+                                   "lr": 3e-3, "log_every": 20}}),
+    # Measured on 2 shared CPU cores, one thread; results/cpu/04_tlb_cifar10.json holds the lesson's last run.
+    "cpu": dict(train_images=None, test_images=None, cpu_threads=1, ablation_steps=150, viz_images=6,
+                keras={"model": {**_TLB_SMALL, "mode": "keras"},
+                       "train": {**_TLB_SMALL_TRAIN, "steps": 600, "warmup_steps": 60, "eval_every": 100}},
+                paper={"model": {**_TLB_SMALL, "mode": "paper", "n_state": 8},
+                       "train": {**_TLB_SMALL_TRAIN, "steps": 600, "warmup_steps": 60, "eval_every": 100}}),
+    # keras: the Keras example's preset (ctm_course.tlb.presets.KERAS), 30 epochs on the first 40,000 images.
+    # paper (and vit): a larger budget on all 50,000 images. Timed, not yet run in full, on one H100 (bf16) with the
+    # eager step, before fit replayed each step as one CUDA graph:
+    # keras 0.30 s/step at batch 2048 (585 steps: about 3 min); paper 0.22 s/step at batch 256 (launch-bound: 18
+    # sequential chunks, so a larger batch costs little more per step); vit 0.02 s/step. The paper row below is
+    # sized for about 11 min (2,900 steps); its accuracy target (>= 0.72) is NOT MEASURED yet.
+    "gpu": dict(train_images=None, test_images=None, cpu_threads=None, ablation_steps=300, viz_images=6,
+                keras={"model": {**_TLB_SMALL, "mode": "keras", "image_size": 48, "embed_dim": 64, "r": 2,
+                                 "num_layers": 4, "dropout": 0.2, "attn_dropout": 0.2},
+                       "train": dict(train_images=40_000, batch_size=2048, epochs=30, lr=1e-4, weight_decay=1e-4,
+                                     schedule="constant", warmup_steps=0, resize_to=52, log_every=5)},
+                paper={"model": {**_TLB_SMALL, "mode": "paper", "image_size": 48, "embed_dim": 128, "r": 2,
+                                 "num_layers": 4, "heads": 4, "n_state": 8, "dropout": 0.1, "attn_dropout": 0.1},
+                       "train": dict(batch_size=512, epochs=30, lr=1e-3, weight_decay=0.05, schedule="cosine",
+                                     warmup_steps=300, resize_to=52, log_every=50, eval_every=500)}),
+}
+
+# Lesson 5: the recurrent-CNN lab (Thorat et al., 2021). The gain network 0111 (ctm_course.rcnn.RecurrentCNN) with
+# n_feats conv1 channels (the paper: 8) and t_steps timesteps, trained with Adam on fresh stimuli (batch_size, lr;
+# the paper: batch 32, lr 1e-4, 300,000 steps); the clutter fades in over the first curriculum_steps steps (the paper:
+# no curriculum). train_seconds: the budget of `python -m ctm_course.rcnn.run`.
+# test_images: accuracy; probe_images: linear probes (80% train / 20% test; the paper 800 / 200), flow_probe_images
+# for the probes of the flows;
+# perturb_images: perturbation analysis (each with 6 variants; the paper 5 x 1,000).
+RCNN = {
+    "smoke": dict(n_feats=2, t_steps=4, batch_size=16, lr=2e-3, steps=30, curriculum_steps=10, warmup_steps=3,
+                  eval_every=15, checkpoint_every=15, train_seconds=20, test_images=100, probe_images=100,
+                  flow_probe_images=60, perturb_images=8, cpu_threads=1),
+    # Measured on 2 shared CPU cores, 2 threads: about 0.3 s per step on a quiet machine. Cluttered test accuracy:
+    # 1,000 steps (curriculum 400) 0.20, notebook 7.2 min; 1,400 steps (this row) 0.24, notebook 8.8 min.
+    "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, steps=1400, curriculum_steps=500, warmup_steps=30,
+                eval_every=350, checkpoint_every=100, train_seconds=360, test_images=1000, probe_images=500,
+                flow_probe_images=200, perturb_images=100, cpu_threads=2),
+    # NOT MEASURED (no GPU was available when this row was written): the paper's width, batch 256.
+    "gpu": dict(n_feats=8, t_steps=4, batch_size=256, lr=1e-3, steps=12000, curriculum_steps=1000, warmup_steps=300,
+                eval_every=1000, checkpoint_every=1000, train_seconds=300, test_images=5000, probe_images=1000,
+                flow_probe_images=1000, perturb_images=500, cpu_threads=None),
+}
+
 LESSONS: dict[str, dict[str, dict[str, Any]]] = {"01_ctm_mnist": MNIST, "02_ctm_parity": PARITY,
-                                                    "03_ctm_reconstruction": RECONSTRUCTION}
+                                                    "03_ctm_reconstruction": RECONSTRUCTION,
+                                                    "04_tlb_cifar10": TLB, "05_recurrent_cnn_lab": RCNN}
 
 
 def lesson_config(lesson: str, profile_name: str | None = None) -> dict[str, Any]:
