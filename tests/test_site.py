@@ -276,6 +276,18 @@ def test_figures_have_captions(stem, site, server, browser):
     assert not missing, f"{stem}: figures without a caption (add mystnb figure caption metadata): {missing}"
 
 
+@pytest.mark.parametrize("stem", lessons())
+def test_markdown_outputs_are_rendered(stem, site, server, browser):
+    """A table a lesson displays with ``display(Markdown(...))`` shows as a table, not as a paragraph of pipes."""
+    visit = Visit(browser, server, f"notebooks/{stem}.html")
+    try:
+        paragraphs = visit.page.locator(".cell_output p").all_inner_texts()
+    finally:
+        visit.close()
+    raw = [text[:80] for text in paragraphs if re.search(r"\|\s*(-{3,}|—)\s*\|", text)]  # "---" may become "—"
+    assert not raw, f"{stem}: Markdown output shown as raw text (nb_render_markdown_format): {raw}"
+
+
 # ----------------------------------------------------------------------------- results page
 def test_results_page_lists_every_recorded_lesson(site, server, browser):
     visit = Visit(browser, server, "book/results.html")
