@@ -24,13 +24,15 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def glue(name: str, value: T, display: bool = False) -> T:
-    """Store ``value`` under ``name`` for the book's ``{glue}`` roles and return it unchanged.
+def glue(name: str, value: T, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for the book's ``{glue}`` roles.
+
+    It returns ``None``, so a cell that ends with a ``glue`` call shows no stray value.
 
     When the notebook is executed by Jupyter Book, ``myst_nb.glue`` records the value's display
     form in the cell output so that prose such as ``{glue:text}`acc:.3f``` shows the number
     measured by this run. Outside the book (Colab, plain Jupyter) ``myst_nb`` is usually not
-    installed and this function does nothing but return ``value``.
+    installed and this function does nothing (it prints the value when ``display`` is set).
 
     Args:
         name: a key unique within the notebook.
@@ -42,9 +44,9 @@ def glue(name: str, value: T, display: bool = False) -> T:
     except ImportError:
         if display:
             print(f"{name} = {value!r}")
-        return value
+        return None
     _myst_glue(name, value, display=display)
-    return value
+    return None
 
 
 def _data_root() -> str:
