@@ -16,3 +16,16 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present (reference fixtures and bench live there)")
     return SHARED
+
+
+@pytest.fixture
+def no_local_data(tmp_path, monkeypatch) -> Path:
+    """No ``$CTM_COURSE_DATA`` and an empty working directory (so no ``./data`` either); returns that folder.
+
+    Data tests add their own failing download on top, to reach the shipped-sample fallback offline.
+    """
+    monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

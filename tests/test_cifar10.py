@@ -23,12 +23,8 @@ def _shared_data() -> Path | None:
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No $CTM_COURSE_DATA, an empty cwd, and a download that always fails."""
-    monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def isolated(no_local_data, monkeypatch):
+    """No $CTM_COURSE_DATA, an empty cwd (``no_local_data``), and a download that always fails."""
     calls = []
 
     def no_network(root):

@@ -50,12 +50,8 @@ def _write_split(folder: Path, stem: str, n: int, gz: bool = True, seed: int = 0
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No $CTM_COURSE_DATA, cwd in an empty folder, and a download that always fails."""
-    monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def isolated(no_local_data, monkeypatch):
+    """No $CTM_COURSE_DATA, an empty cwd (``no_local_data``), and a download that always fails."""
     calls = []
 
     def no_network(spec, root):

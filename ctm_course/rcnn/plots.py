@@ -66,6 +66,12 @@ def plot_inputs_through_time(inputs: list, index: int, labels=None) -> Figure:
     return fig
 
 
+def _paper_curve(ax, x: np.ndarray, mean: np.ndarray, ci: np.ndarray, colour, labelled: bool) -> None:
+    """The paper's values beside ours: a dashed line and its 95% band (labelled once per figure)."""
+    ax.plot(x, mean, "--", color=colour, alpha=0.8, label="paper (dashed)" if labelled else None)
+    ax.fill_between(x, mean - ci, mean + ci, color=colour, alpha=0.12)
+
+
 def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups=None,
                   title: str = "Linear probes: decoding accuracy by layer and timestep") -> Figure:
     """Figure 3 style: one panel per variable, accuracy over timesteps, one line per layer.
@@ -84,10 +90,7 @@ def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups
             if paper is not None and group in paper["decoding"]:
                 mean = np.asarray(paper["decoding"][group]["mean"][i])
                 ci = np.asarray(paper["decoding"][group]["ci"][i])
-                t = np.arange(1, len(mean) + 1)
-                ax.plot(t, mean, "--", color=colour, alpha=0.8, label="paper (dashed)" if i == 0 and ax is axes[0]
-                        else None)
-                ax.fill_between(t, mean - ci, mean + ci, color=colour, alpha=0.12)
+                _paper_curve(ax, np.arange(1, len(mean) + 1), mean, ci, colour, i == 0 and ax is axes[0])
         chance = 0.05 if group == "Category" else 0.5
         ax.axhline(chance, color="k", ls=":", lw=1)
         ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
@@ -141,9 +144,7 @@ def plot_importance(ours: dict[str, np.ndarray], paper: dict | None = None,
             if paper is not None:
                 mean = np.array([paper["functional_importance"][g]["mean"][i][k] for g in groups])
                 ci = np.array([paper["functional_importance"][g]["ci"][i][k] for g in groups])
-                ax.plot(x, mean, "--", color=STEP_COLOURS[k % 3], alpha=0.8,
-                        label="paper (dashed)" if i == 0 and k == 0 else None)
-                ax.fill_between(x, mean - ci, mean + ci, color=STEP_COLOURS[k % 3], alpha=0.12)
+                _paper_curve(ax, x, mean, ci, STEP_COLOURS[k % 3], i == 0 and k == 0)
         ax.axhline(0, color="k", lw=1)
         ax.set_xticks(x)
         ax.set_xticklabels([short.get(g, g) for g in groups], fontsize=FONT_SMALL)
