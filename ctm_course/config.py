@@ -131,22 +131,23 @@ TLB = {
 # Lesson 5: the recurrent-CNN lab (Thorat et al., 2021). The gain network 0111 (ctm_course.rcnn.RecurrentCNN) with
 # n_feats conv1 channels (the paper: 8) and t_steps timesteps, trained with Adam on fresh stimuli (batch_size, lr;
 # the paper: batch 32, lr 1e-4, 300,000 steps); the clutter fades in over the first curriculum_steps steps (the paper:
-# no curriculum). train_seconds: the budget of `python -m ctm_course.rcnn.run`.
+# no curriculum). log_every: steps per read-back of the loss (one history row). train_seconds: the wall-clock
+# budget of `python -m ctm_course.rcnn.run` (it stops at `steps` or at the budget, whichever comes first).
 # test_images: accuracy; probe_images: linear probes (80% train / 20% test; the paper 800 / 200), flow_probe_images
 # for the probes of the flows;
 # perturb_images: perturbation analysis (each with 6 variants; the paper 5 x 1,000).
 RCNN = {
     "smoke": dict(n_feats=2, t_steps=4, batch_size=16, lr=2e-3, steps=30, curriculum_steps=10, warmup_steps=3,
-                  eval_every=15, checkpoint_every=15, train_seconds=20, test_images=100, probe_images=100,
+                  eval_every=15, checkpoint_every=15, log_every=5, train_seconds=20, test_images=100, probe_images=100,
                   flow_probe_images=60, perturb_images=8, cpu_threads=1),
     # Measured on 2 shared CPU cores, 2 threads: about 0.3 s per step on a quiet machine. Cluttered test accuracy:
     # 1,000 steps (curriculum 400) 0.20, notebook 7.2 min; 1,400 steps (this row) 0.24, notebook 8.8 min.
     "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, steps=1400, curriculum_steps=500, warmup_steps=30,
-                eval_every=350, checkpoint_every=100, train_seconds=360, test_images=1000, probe_images=500,
+                eval_every=350, checkpoint_every=100, log_every=10, train_seconds=360, test_images=1000, probe_images=500,
                 flow_probe_images=200, perturb_images=100, cpu_threads=2),
     # NOT MEASURED (no GPU was available when this row was written): the paper's width, batch 256.
     "gpu": dict(n_feats=8, t_steps=4, batch_size=256, lr=1e-3, steps=12000, curriculum_steps=1000, warmup_steps=300,
-                eval_every=1000, checkpoint_every=1000, train_seconds=300, test_images=5000, probe_images=1000,
+                eval_every=1000, checkpoint_every=1000, log_every=50, train_seconds=300, test_images=5000, probe_images=1000,
                 flow_probe_images=1000, perturb_images=500, cpu_threads=None),
 }
 

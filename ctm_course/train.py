@@ -58,6 +58,7 @@ class TrainConfig:
     cuda_graph: bool = True  # on a CUDA device, replay each step as one captured graph (ctm_course.cuda_graph)
     log_every: int = 1  # read loss and metrics back to the host every N steps (one history row, their means)
     adam_eps: float = 1e-8  # AdamW's epsilon (Keras uses 1e-7)
+    max_seconds: float | None = None  # a wall-clock budget: stop when it is spent (or after `steps`, if sooner)
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -66,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0 (or None), got {self.max_seconds}")
         if self.eval_every < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("eval_every, checkpoint_every and log_every must be >= 1")
         if self.eval_every % self.log_every or self.checkpoint_every % self.log_every:
@@ -83,13 +86,17 @@ class TrainResult:
     resumed_from: int | None = None
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of the base learning rate at ``step``: linear warm-up, then cosine or constant."""
+def lr_factor(step: int, config: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Multiplier of the base learning rate at ``step``: linear warm-up, then cosine or constant.
+
+    With a time budget (``config.max_seconds``) the cosine follows whichever is further along, the
+    steps or ``time_fraction`` (the share of the budget spent), so it ends when the budget does.
+    """
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     if config.schedule == "constant":
         return 1.0
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    progress = max((step - config.warmup_steps) / max(1, config.steps - config.warmup_steps), time_fraction)
     return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -103,7 +110,8 @@ def _save(path: Path, payload: dict) -> None:
 def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: TrainConfig,
         evaluate: EvalFn | None = None, on_log: Callable[[int, Mapping[str, float], Mapping[str, float] | None], None]
         | None = None, optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
-    """Train ``model`` for ``config.steps`` optimiser steps (resuming from ``config.checkpoint_path`` if present).
+    """Train ``model`` for ``config.steps`` optimiser steps (resuming from ``config.checkpoint_path`` if present),
+    or until ``config.max_seconds`` of training time are spent, whichever comes first.
 
     ``step_fn(model, batch)`` returns the loss and a dict of metrics (tensors or floats); ``fit`` does the
     backward pass and the AdamW step (on a GPU the whole step is replayed as one CUDA graph). Loss and
@@ -122,7 +130,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                                eps=config.adam_eps)
     graphed = graphed and all(group.get("capturable", False) for group in optimizer.param_groups)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    clock = {"fraction": 0.0}  # share of config.max_seconds spent (0 without a budget)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config, clock["fraction"]))
     result = TrainResult(steps=0, seconds=0.0)
     path = Path(config.checkpoint_path) if config.checkpoint_path else None
     seed_everything(config.seed)
@@ -158,7 +167,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     started = time.perf_counter() - result.seconds
     sums: dict[str, torch.Tensor | float] = {}  # loss and metrics summed on the device since the last log
     since = 0
-    while result.steps < config.steps:
+    finished = result.steps >= config.steps
+    while not finished:
         if step is not None:  # forward, backward, clipping and optimiser step replayed as one CUDA graph
             loss, metrics = step(next(batches))
         else:
@@ -168,14 +178,17 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+        if config.max_seconds is not None:  # the host is at most log_every steps ahead of the device (read-back)
+            clock["fraction"] = (time.perf_counter() - started) / config.max_seconds
         scheduler.step()
         result.steps += 1
         since += 1
+        finished = result.steps >= config.steps or clock["fraction"] >= 1.0
         for key, value in {"loss": loss, **metrics}.items():  # no host sync here: added on the device
             value = value.detach() if isinstance(value, torch.Tensor) else value
             sums[key] = sums[key] + value if key in sums else value
         bar.update(1)
-        if result.steps % config.log_every and result.steps != config.steps:
+        if result.steps % config.log_every and not finished:
             continue
         means = {key: float(value) / since for key, value in sums.items()}  # the host reads back here only
         sums, since = {}, 0
@@ -189,7 +202,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         result.history["train"].append(row)
 
         evaluated = None
-        if evaluate is not None and (result.steps % config.eval_every == 0 or result.steps == config.steps):
+        if evaluate is not None and (result.steps % config.eval_every == 0 or finished):
             model.eval()
             with torch.no_grad():
                 evaluated = {"step": result.steps, **dict(evaluate(model))}
@@ -202,9 +215,11 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         if result.history["eval"]:
             shown.update({f"eval_{k}": f"{v:.3f}" for k, v in result.history["eval"][-1].items() if k != "step"})
         bar.set_postfix(shown, refresh=False)
-        if result.steps % config.checkpoint_every == 0 or result.steps == config.steps:
+        if result.steps % config.checkpoint_every == 0 or finished:
             checkpoint()
     bar.close()
+    if result.steps < config.steps:
+        print(f"Time budget of {config.max_seconds:g} s spent after {result.steps:,} of {config.steps:,} steps.")
     model.eval()
     return result
 

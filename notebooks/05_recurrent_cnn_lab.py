@@ -442,7 +442,7 @@ def evaluate(net):
 
 train_config = TrainConfig(steps=CONFIG["steps"], lr=CONFIG["lr"], warmup_steps=CONFIG["warmup_steps"],
                            eval_every=CONFIG["eval_every"], checkpoint_every=CONFIG["checkpoint_every"],
-                           checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
+                           log_every=CONFIG["log_every"], checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name} (n_feats = {model.n_feats})")
 run = fit(model, batches, step_fn, train_config, evaluate=evaluate,
           on_log=lambda s, row, ev: curves.update(s, train=row, test=ev))

@@ -110,6 +110,34 @@ def test_schedule_and_config_validation():
             TrainConfig(**bad)
 
 
+def test_time_budget_stops_training_and_ends_the_schedule(tmp_path, capsys):
+    import time
+
+    def slow_step(model, batch):
+        time.sleep(0.02)
+        return step_fn(model, batch)
+
+    data = toy_data()
+    evaluated = []
+    config = TrainConfig(steps=10_000, lr=0.1, warmup_steps=2, max_seconds=0.6, log_every=5, eval_every=50,
+                         checkpoint_every=50, checkpoint_path=tmp_path / "timed.pt", progress=False)
+    result = fit(make_model(), InfiniteBatches(data, 32, seed=0), slow_step, config,
+                 evaluate=lambda m: evaluated.append(1) or {"n": 1.0})
+    assert 5 <= result.steps < 100 and 0.6 <= result.seconds < 2.0
+    assert "Time budget of 0.6 s spent" in capsys.readouterr().out
+    rows = result.history["train"]
+    assert rows[-1]["step"] == result.steps  # the last step is logged, evaluated and checkpointed
+    assert result.history["eval"][-1]["step"] == result.steps
+    assert torch.load(tmp_path / "timed.pt", weights_only=True)["step"] == result.steps
+    assert rows[-1]["lr"] == pytest.approx(0.1 * 0.01, rel=0.05)  # the cosine followed the clock to its end
+    lrs = [r["lr"] for r in rows]
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+    # the time fraction moves the cosine; without a budget the step fraction alone does
+    assert lr_factor(10, TrainConfig(steps=1000), time_fraction=0.5) == pytest.approx(0.505)
+    with pytest.raises(ValueError, match="max_seconds"):
+        TrainConfig(steps=5, max_seconds=0)
+
+
 def test_lesson_config_rows():
     smoke, cpu = lesson_config("01_ctm_mnist", "smoke"), lesson_config("01_ctm_mnist", "cpu")
     assert smoke["steps"] < cpu["steps"]

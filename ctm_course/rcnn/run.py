@@ -2,7 +2,8 @@
 
     python -m ctm_course.rcnn.run --profile gpu --train-seconds 300 --out results.json
 
-Trains on stimuli generated on the device until the wall-clock budget is spent, then measures
+Trains with :func:`ctm_course.train.fit` on stimuli generated on the device until the profile's
+steps are done or the wall-clock budget is spent (the cosine learning rate follows the clock), then measures
 cluttered and clean test accuracy and decodes the auxiliary variables (location, scale,
 orientation) from every layer at every timestep with linear probes; prints and writes JSON with
 the paper's numbers beside the course's. Sizes come from the lesson's profile table
@@ -11,6 +12,7 @@ the paper's numbers beside the course's. Sizes come from the lesson's profile ta
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -18,12 +20,12 @@ from pathlib import Path
 import torch
 
 from ..data.thorat2021 import paper_numbers
-from ..train import seed_everything
+from ..train import TrainConfig, fit, seed_everything
 from .model import RecurrentCNN, parameter_count
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
-from .training import accuracy, memory_format, train_for_seconds
+from .training import accuracy, memory_format, step_fn
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None,
                         help="the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)")
     parser.add_argument("--train-seconds", type=float, default=None, help="wall-clock training budget")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    parser.add_argument("--max-steps", type=int, default=None, help="at most this many steps (default: the profile's)")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     parser.add_argument("--n-feats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -75,8 +77,15 @@ def main(argv=None) -> dict:
           f"parameters), batch {batch_size}, lr {lr:g}, budget {seconds:.0f} s; data {train_sources.source}")
     curriculum = config["curriculum_steps"] if args.curriculum_steps is None else args.curriculum_steps
     batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)
-    run = train_for_seconds(model, batches, seconds, lr=lr,
-                            max_steps=args.max_steps, bf16=bf16)
+    steps = args.max_steps or config["steps"]
+    log_every = min(config["log_every"], steps)
+    last = log_every * max(1, steps // log_every)  # no evaluation or checkpoints in this run: only the end counts
+    train_config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(config["warmup_steps"], steps // 10),
+                               max_seconds=seconds, log_every=log_every, eval_every=last, checkpoint_every=last,
+                               seed=args.seed)
+    trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
+    run = {"steps": trained.steps, "seconds": trained.seconds,
+           "losses": [{k: r[k] for k in ("step", "loss", "accuracy")} for r in trained.history["train"]]}
     cluttered, clean = accuracy(model, test)
     print(f"trained {run['steps']:,} steps ({run['steps'] * batch_size:,} images) in {run['seconds']:.0f} s; "
           f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")

@@ -1,7 +1,8 @@
 """Ready-made TLB settings: the Keras example's recipe, and how a profile row becomes models.
 
 A *run* is a dict with ``model`` (:class:`TemporalLatentBottleneck` arguments, including
-``mode``) and ``train`` (batch size, epochs or steps, learning rate, schedule, resize). The lesson's
+``mode``) and ``train`` (batch size, epochs or steps, learning rate, schedule, resize, and
+optionally ``max_seconds``, a wall-clock budget). The lesson's
 profile rows (:data:`ctm_course.config.TLB`) hold one run per model: ``keras``, ``paper`` and
 ``vit`` (the ViT baseline takes the widths of the ``paper`` run's model and as many blocks).
 """

@@ -4,6 +4,7 @@ Usage (one GPU; prints time, steps and test accuracy; writes a JSON file)::
 
     python -m ctm_course.tlb.run --mode keras --epochs 30 --out results.json
     python -m ctm_course.tlb.run --mode paper --profile gpu --out paper.json
+    python -m ctm_course.tlb.run --mode paper --profile gpu --epochs 60 --max-seconds 600   # a time budget
     python -m ctm_course.tlb.run --mode vit --profile cpu --steps 50          # a quick check
 
 ``--mode keras`` without ``--profile`` uses the Keras example's preset
@@ -62,8 +63,9 @@ def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData,
     eval_every = max(log_every, eval_every - eval_every % log_every)
     config = TrainConfig(steps=steps, lr=recipe["lr"], weight_decay=recipe["weight_decay"],
                          warmup_steps=recipe.get("warmup_steps", 0), schedule=recipe.get("schedule", "constant"),
-                         grad_clip=recipe.get("grad_clip"), eval_every=eval_every,
-                         checkpoint_every=eval_every, checkpoint_path=checkpoint, seed=seed, progress=progress)
+                         grad_clip=recipe.get("grad_clip"), eval_every=eval_every, checkpoint_every=eval_every,
+                         checkpoint_path=checkpoint, seed=seed, progress=progress,
+                         max_seconds=recipe.get("max_seconds"))
     evaluate = None
     if evaluate_during is not None:
         def evaluate(m):
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=None, help="override the run's epochs")
     parser.add_argument("--steps", type=int, default=None, help="override the run's steps")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="wall-clock training budget: stop there (the cosine schedule follows the clock)")
     parser.add_argument("--data-root", default=None, help="folder with CIFAR-10 (default: the usual search)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0)
@@ -107,7 +111,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run, prof = KERAS, "keras-preset"
     else:
         run = config[args.mode if args.mode != "vit" else "paper"]
-    run = with_overrides(run, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size)
+    run = with_overrides(run, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
+                         max_seconds=args.max_seconds)
     started = time.perf_counter()
     train = load_cifar10(True, root=args.data_root)
     test = load_cifar10(False, root=args.data_root)
