@@ -61,11 +61,14 @@ class AttentionBlock(nn.Module):
         v = self._split(self.v_proj(self.norm_v(context)))
         weights = None
         p = self.attn_dropout if self.training else 0.0
-        if return_attention:
+        if return_attention or p > 0:
+            # with dropout on the attention probabilities the explicit form is used: its mask comes from
+            # F.dropout, which draws a new one at every CUDA-graph replay (see ctm_course.cuda_graph)
             weights = torch.softmax((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1)
             out = F.dropout(weights, p) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+            out = F.scaled_dot_product_attention(q, k, v)
+        weights = weights if return_attention else None
         x = x + self.out_proj(out.transpose(1, 2).flatten(2))
         x = x + self.dropout(self.fc2(F.gelu(self.fc1(self.norm_ffn(x)))))
         return x, weights

@@ -14,14 +14,17 @@ Chunk by chunk, two streams work together:
 ``[sa0, ca0, sa1, sa2, ca2, sa3]`` (a cross block after self block ``i`` when ``i % r == 0``), but
 the loop re-applies a block as cross-attention when its *list index* is a multiple of ``r``, so
 ``sa0``, ``sa1`` and ``ca2`` serve twice (self and cross) and ``ca0`` serves as self-attention:
-6 self and 3 cross applications instead of 4 and 2. The state is ``K`` zero vectors, and the
-classifier reads the last chunk's fast stream.
+6 self and 3 cross applications instead of 4 and 2. The state is ``K`` zero vectors, the
+classifier reads the last chunk's fast stream, and the weights start from Keras' initialisers
+(:func:`keras_initialisation`).
 
 ``mode="paper"`` follows the paper and its authors' Flax code: after every ``r`` self-attention
 blocks, one cross-attention block with its own weights; ``n_state`` learned state vectors whatever
 the chunk size; the classifier reads the LayerNorm of the final state, averaged over its vectors.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -59,6 +62,37 @@ def block_plan(mode: str, num_layers: int, r: int) -> tuple[list[str], list[tupl
                 names.append(f"cross_attn_{i}")
                 schedule.append((names[-1], "cross"))
     return names, schedule
+
+
+def _glorot_uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(weight, -bound, bound)
+
+
+@torch.no_grad()
+def keras_initialisation(model: nn.Module) -> None:
+    """Give ``model`` the Keras example's initial weights: Glorot-uniform kernels and zero biases.
+
+    PyTorch's ``nn.Linear`` and ``nn.Conv2d`` start from a Kaiming-uniform draw; Keras' ``Dense``,
+    ``Conv2D`` and ``MultiHeadAttention`` from Glorot-uniform with fans computed from the *kernel's*
+    shape. For ``MultiHeadAttention`` the query, key and value kernels have shape
+    ``(E, heads, E / heads)``, which Keras reads as fan-in ``heads * E`` and fan-out ``E * E / heads``
+    (for one head of 64: 64 and 4,096), so these projections start about three times smaller than a
+    Dense layer of the same size. With the example's short budget (about 600 steps at lr 1e-4) the start
+    matters. LayerNorms (ones and zeros) and the position table (uniform +-0.05) already match.
+    """
+    for module in model.modules():
+        if isinstance(module, AttentionBlock):
+            e, heads = module.q_proj.in_features, module.heads
+            for proj in (module.q_proj, module.k_proj, module.v_proj):
+                _glorot_uniform_(proj.weight, heads * e, e * (e // heads))
+        elif isinstance(module, nn.Conv2d):
+            _glorot_uniform_(module.weight, *nn.init._calculate_fan_in_and_fan_out(module.weight))
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and not name.endswith(("q_proj", "k_proj", "v_proj")):
+            _glorot_uniform_(module.weight, module.in_features, module.out_features)
+        if isinstance(module, (nn.Linear, nn.Conv2d)) and module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 class TemporalLatentBottleneck(nn.Module):
@@ -115,6 +149,8 @@ class TemporalLatentBottleneck(nn.Module):
             self.initial_state = nn.Parameter(torch.randn(self.n_state, embed_dim) * 0.02)
             self.norm_state = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, num_classes)
+        if mode == "keras":
+            keras_initialisation(self)
 
     def initial(self, batch: int, like: torch.Tensor) -> torch.Tensor:
         """The slow stream before the first chunk: ``(B, n_state, E)``."""
