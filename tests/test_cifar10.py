@@ -82,6 +82,17 @@ def test_offline_copy_from_env(monkeypatch, capsys):
     assert test.class_counts().tolist() == [1000] * 10
     assert test.images.dtype == torch.uint8 and 40 < test.images.float().mean() < 200
     assert "offline" in capsys.readouterr().out
+    # the copy stores the classes one after the other; a prefix must still be a fair sample (the Keras
+    # example keeps the *first* 40,000 training images, which in class order were eight classes only)
+    train = load_cifar10(True)
+    first = torch.bincount(train.labels[:40_000], minlength=10)
+    assert first.min() > 3_800 and first.max() < 4_200, first.tolist()
+    assert torch.bincount(test.labels[:1000], minlength=10).min() > 70
+
+
+def test_sample_prefix_has_every_class(isolated):
+    train = load_cifar10(True, verbose=False)
+    assert len(set(train.labels[:50].tolist())) == 10
 
 
 def test_train_pipeline_is_random_and_test_pipeline_is_not():

@@ -69,13 +69,20 @@ def decode_jpegs(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray | None
 
 @lru_cache(maxsize=4)
 def _read_npz(path: str, split: str, mtime: float) -> tuple[np.ndarray, np.ndarray]:
-    """Decoded ``(images (N, 3, 32, 32) uint8, labels (N,) uint8)``; decoded once per process."""
+    """Decoded ``(images (N, 3, 32, 32) uint8, labels (N,) uint8)``; decoded once per process.
+
+    The JPEG copies store each split class by class. They are returned in one fixed shuffled order
+    (seed 0), so that a prefix is a fair sample of all ten classes, as in the original release: the
+    Keras example trains on the *first* 40,000 training images, which in class order would be eight
+    classes only.
+    """
     with np.load(path, allow_pickle=False) as z:
         images = decode_jpegs(z[f"{split}_jpeg"], z[f"{split}_offsets"])
         labels = z[f"{split}_labels"].astype(np.uint8)
     if len(images) != len(labels):
         raise ValueError(f"{path}: {len(images)} {split} images but {len(labels)} labels")
-    return images, labels
+    order = np.random.default_rng(0).permutation(len(labels))
+    return images[order], labels[order]
 
 
 def _read_torchvision(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
