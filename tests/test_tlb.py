@@ -148,6 +148,23 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
         TemporalLatentBottleneck(**{**TINY, **kwargs})
 
 
+def test_keras_initialisation_uses_the_fans_keras_computes():
+    """Glorot-uniform bounds sqrt(6 / (fan_in + fan_out)) with Keras' fans; zero biases."""
+    model = TemporalLatentBottleneck(mode="keras", init="keras")
+    block = model.perceptual["pm_self_attn_0"]
+    bound = lambda fan_in, fan_out: (6 / (fan_in + fan_out)) ** 0.5  # noqa: E731
+    # q/k/v: EinsumDense kernel (64, 1 head, 64) -> fan_in 64, fan_out 4096; Dense(64 -> 256): 64, 256
+    for weight, expected in ((block.q_proj.weight, bound(64, 4096)), (block.out_proj.weight, bound(64, 64)),
+                             (block.fc1.weight, bound(64, 256)), (model.head.weight, bound(64, 10)),
+                             (model.embed.proj.weight, bound(48, 1024))):
+        assert weight.abs().max() <= expected and weight.abs().max() > 0.9 * expected
+    assert all(not m.bias.detach().any() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    default = TemporalLatentBottleneck(mode="keras")  # PyTorch's initialisation: biases are not zero
+    assert default.head.bias.detach().any()
+    with pytest.raises(ValueError, match="init"):
+        TemporalLatentBottleneck(init="jax")
+
+
 def test_wrong_image_size_raises():
     with pytest.raises(ValueError, match="expected images"):
         TemporalLatentBottleneck(**TINY)(torch.rand(1, 3, 32, 32))

@@ -62,8 +62,8 @@ class AttentionBlock(nn.Module):
         weights = None
         p = self.attn_dropout if self.training else 0.0
         if return_attention or p > 0:
-            # with dropout on the attention probabilities the explicit form is used: its mask comes from
-            # F.dropout, which draws a new one at every CUDA-graph replay (see ctm_course.cuda_graph)
+            # dropout acts on the attention probabilities, as in Keras' MultiHeadAttention: the explicit form
+            # (the fused kernel below serves evaluation; on an H100 both redraw masks at every CUDA-graph replay)
             weights = torch.softmax((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1)
             out = F.dropout(weights, p) @ v
         else:
