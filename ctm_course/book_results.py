@@ -263,7 +263,8 @@ def lesson_table(lesson: str, runs: dict[str, dict[str, Any]]) -> list[str]:
     return _table(["", *(PROFILE_LABELS.get(p, p) for p in profiles)], rows)
 
 
-def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None) -> str:
+def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None,
+                 command_runs: list[dict[str, Any]] | None = None) -> str:
     """The Markdown (MyST) text of ``book/results.md``."""
     lines = [
         GENERATED_NOTE,
@@ -297,6 +298,8 @@ def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[s
         lines += [*lesson_table(lesson, runs), ""] if runs else ["No results recorded yet.", ""]
     if not entries:
         lines += ["No results recorded yet.", ""]
+    if command_runs:
+        lines += ["## Command-line runs on a GPU", "", RUNS_INTRO, "", *runs_table(command_runs), ""]
     if benches:
         lines += ["## Speed of the CTM", "", BENCH_INTRO, "", *bench_table(benches), ""]
     lines += [
@@ -323,6 +326,39 @@ def load_bench(results: Path) -> list[dict[str, Any]]:
 
     folder = results / "bench"
     return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def load_runs(results: Path) -> list[dict[str, Any]]:
+    """Every ``results/runs/<name>.json``: one command-line training run (a lesson's model without its notebook)."""
+    import json
+
+    folder = results / "runs"
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def runs_table(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per recorded command-line run: what ran, where, how long, the result and its target."""
+    def result(run: dict[str, Any]) -> str:
+        text = f"{run['metric']} **{run['value']:.3f}**"
+        output = run.get("output", {})
+        if "clean_accuracy" in output:
+            text += f", clean {output['clean_accuracy']:.3f}"
+        if "aux_decoding_through_time" in output:
+            ours = " → ".join(f"{v:.3f}" for v in output["aux_decoding_through_time"])
+            paper = " → ".join(f"{v:.3f}" for v in output.get("paper", {}).get("aux_decoding_through_time", []))
+            text += f"; auxiliary variables decoded at t = 1..4: {ours}" + (f" (paper {paper})" if paper else "")
+        return text
+
+    rows = [[f"{run['lesson'][:2]}", run["run"], f"`{run['command']}`", run["device"], fmt_duration(run["train_seconds"]),
+             fmt_number(run["steps"]), result(run), run["target"], run["shared"], run["commit"]] for run in runs]
+    return _table(["lesson", "run", "command", "device", "training", "steps", "result", "target", "conditions",
+                   "commit"], rows)
+
+
+RUNS_INTRO = ("The lessons' models trained by their command-line entry points (`python -m ctm_course.tlb.run`, "
+              "`python -m ctm_course.rcnn.run`) on a GPU lent for a few minutes, written to `results/runs/` from "
+              "the runs' own JSON output. Where runs shared the GPU, their times are upper bounds for a GPU of "
+              "their own.")
 
 
 def bench_table(benches: list[dict[str, Any]]) -> list[str]:
@@ -353,9 +389,12 @@ BENCH_INTRO = ("Train step (forward, certainty-based loss, backward, AdamW) of t
                "T = 30, d_input 32, batch 64 (D = 128 for both).")
 
 
-def readme_block(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None) -> str:
-    """The README's lesson table and benchmark table (GitHub-flavoured Markdown), without the markers."""
+def readme_block(entries: list[dict[str, Any]], root: Path, benches: list[dict[str, Any]] | None = None,
+                 runs: list[dict[str, Any]] | None = None) -> str:
+    """The README's lesson table, GPU runs and benchmark table (GitHub-flavoured Markdown), without the markers."""
     lines = times_table(entries, root, flavour="gfm")
+    if runs:
+        lines += ["", RUNS_INTRO, "", *runs_table(runs)]
     if benches:
         lines += ["", BENCH_INTRO, "", *bench_table(benches)]
     return "\n".join(lines)
@@ -394,14 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     results = args.results or results_dir()
     entries = load_all(results) if results.is_dir() else []
     benches = load_bench(results)
+    runs = load_runs(results)
     book = args.book or root / "book" / "results.md"
     readme = args.readme or root / "README.md"
 
     stale = []
-    if _write_if_changed(book, results_page(entries, root, benches) + "\n", args.check):
+    if _write_if_changed(book, results_page(entries, root, benches, runs) + "\n", args.check):
         stale.append(book)
     if readme.is_file() and README_START in readme.read_text():
-        if _write_if_changed(readme, replace_block(readme.read_text(), readme_block(entries, root, benches)), args.check):
+        if _write_if_changed(readme, replace_block(readme.read_text(), readme_block(entries, root, benches, runs)), args.check):
             stale.append(readme)
     verb = "out of date" if args.check else "written"
     for path in stale:

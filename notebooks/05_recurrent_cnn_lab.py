@@ -474,6 +474,9 @@ final.figure()
 # network names the target in {glue:text}`cluttered_accuracy:.1%` of the cluttered test images
 # and in {glue:text}`clean_accuracy:.1%` of their clean twins. The paper's fully trained network
 # reaches {glue:text}`paper_cluttered:.1%` and {glue:text}`paper_clean:.1%`. Chance is 5%.
+# How far more training goes: the [results page](../book/results.md) lists a run of this network at
+# the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
+# the auxiliary variables beside the paper's.
 #
 # ```{exercise}
 # :label: l05-control

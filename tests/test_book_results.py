@@ -181,3 +181,25 @@ def test_bench_table_reads_the_benchmark_json(tmp_path):
     assert "13.5 ms (course-graph)" in lines[2] and "**5.53x**" in lines[2] and "**2.80x**" in lines[2]
     assert "GPU X (torch 2.11.0)" in lines[2]
     assert bench_table([])[0].startswith("No benchmark")
+
+
+def test_command_line_runs_are_shown_with_their_targets_and_conditions(tmp_path):
+    """results/runs/*.json (the command-line GPU runs) become one table row each, on the page and in the README."""
+    import json
+
+    from ctm_course.book_results import load_runs, readme_block, results_page, runs_table
+
+    (tmp_path / "runs").mkdir()
+    run = {"lesson": "04_tlb_cifar10", "run": "paper mode", "command": "python -m ctm_course.tlb.run --mode paper",
+           "device": "GPU X", "train_seconds": 400.0, "steps": 3291, "metric": "test_accuracy", "value": 0.78321,
+           "target": ">= 0.72", "shared": "three runs shared the GPU", "commit": "abc1234"}
+    (tmp_path / "runs" / "04_tlb_paper.json").write_text(json.dumps(run))
+    runs = load_runs(tmp_path)
+    lines = runs_table(runs)
+    assert lines[0].startswith("| lesson | run |") and len(lines) == 3
+    assert "test_accuracy **0.783**" in lines[2] and "6.7 min" in lines[2] and "3,291" in lines[2]
+    assert "three runs shared the GPU" in lines[2] and "`python -m ctm_course.tlb.run --mode paper`" in lines[2]
+    root = Path(__file__).resolve().parents[1]
+    assert "## Command-line runs on a GPU" in results_page([], root, [], runs)
+    assert "test_accuracy **0.783**" in readme_block([], root, [], runs)
+    assert load_runs(tmp_path / "nothing") == []
