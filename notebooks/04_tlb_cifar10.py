@@ -108,7 +108,8 @@ for name in ("keras", "paper"):
 # `ctm_course/config.py`). The `gpu` row trains the `keras` model with exactly the Keras example's
 # recipe (48 px images, 4 px patches, width 64, chunks of 8, 4 layers, AdamW with learning rate
 # and weight decay $10^{-4}$, batch 2048, 30 epochs) and gives the `paper` model and the baseline a
-# larger budget. The `cpu` row shrinks everything so that all three models train in a few
+# larger budget: 100 epochs or 400 seconds of training, whichever ends first (`max_seconds`: the
+# cosine learning rate then follows the clock). The `cpu` row shrinks everything so that all three models train in a few
 # minutes on two CPU cores: 32 px images, width 48, two layers, a warm-up and cosine learning-rate
 # schedule, and the same number of steps for every model.
 #

@@ -278,3 +278,6 @@ def test_run_entry_point_on_the_sample(tmp_path, monkeypatch):
     saved = json.loads(out.read_text())
     assert saved["steps"] == 3 and saved["data_source"] == "sample" and 0 <= saved["test_accuracy"] <= 1
     assert summary["test_images"] == 100
+    keras = run.main(["--mode", "keras", "--profile", "smoke", "--steps", "2", "--batch-size", "16", "--device", "cpu",
+                      "--init", "keras", "--max-seconds", "60"])
+    assert keras["run"]["model"]["init"] == "keras" and keras["run"]["train"]["max_seconds"] == 60

@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=None, help="override the run's epochs")
     parser.add_argument("--steps", type=int, default=None, help="override the run's steps")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--init", choices=("torch", "keras"), default=None,
+                        help="initial weights of the TLB: PyTorch's (default) or Keras' (keras_initialisation)")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="wall-clock training budget: stop there (the cosine schedule follows the clock)")
     parser.add_argument("--data-root", default=None, help="folder with CIFAR-10 (default: the usual search)")
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run = config[args.mode if args.mode != "vit" else "paper"]
     run = with_overrides(run, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
                          max_seconds=args.max_seconds)
+    if args.init is not None and args.mode != "vit":
+        run["model"]["init"] = args.init
     started = time.perf_counter()
     train = load_cifar10(True, root=args.data_root)
     test = load_cifar10(False, root=args.data_root)
