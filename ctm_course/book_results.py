@@ -349,10 +349,14 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
             text += f"; auxiliary variables decoded at t = 1..4: {ours}" + (f" (paper {paper})" if paper else "")
         return text
 
-    rows = [[f"{run['lesson'][:2]}", run["run"], f"`{run['command']}`", run["device"], fmt_duration(run["train_seconds"]),
-             fmt_number(run["steps"]), result(run), run["target"], run["shared"], run["commit"]] for run in runs]
-    return _table(["lesson", "run", "command", "device", "training", "steps", "result", "target", "conditions",
-                   "commit"], rows)
+    def name(run: dict[str, Any]) -> str:
+        return f"{run['lesson'][:2]} · {run['run']}"
+
+    rows = [[name(run), result(run), run["target"],
+             f"{fmt_duration(run['train_seconds'])}, {fmt_number(run['steps'])} steps, {run['device']}",
+             f"{run['shared']}; commit {run['commit']}"] for run in runs]
+    commands = [f"- {name(run)}: `{run['command']}`" for run in runs]
+    return [*_table(["run", "result", "target", "training", "conditions"], rows), "", "Commands:", "", *commands]
 
 
 RUNS_INTRO = ("The lessons' models trained by their command-line entry points (`python -m ctm_course.tlb.run`, "

@@ -196,9 +196,10 @@ def test_command_line_runs_are_shown_with_their_targets_and_conditions(tmp_path)
     (tmp_path / "runs" / "04_tlb_paper.json").write_text(json.dumps(run))
     runs = load_runs(tmp_path)
     lines = runs_table(runs)
-    assert lines[0].startswith("| lesson | run |") and len(lines) == 3
-    assert "test_accuracy **0.783**" in lines[2] and "6.7 min" in lines[2] and "3,291" in lines[2]
-    assert "three runs shared the GPU" in lines[2] and "`python -m ctm_course.tlb.run --mode paper`" in lines[2]
+    assert lines[0].startswith("| run | result |") and lines[2].startswith("| 04 · paper mode |")
+    assert "test_accuracy **0.783**" in lines[2] and "6.7 min, 3,291 steps, GPU X" in lines[2]
+    assert "three runs shared the GPU; commit abc1234" in lines[2]
+    assert "- 04 · paper mode: `python -m ctm_course.tlb.run --mode paper`" in lines
     root = Path(__file__).resolve().parents[1]
     assert "## Command-line runs on a GPU" in results_page([], root, [], runs)
     assert "test_accuracy **0.783**" in readme_block([], root, [], runs)
