@@ -5,6 +5,7 @@ Every function returns a :class:`matplotlib.figure.Figure` at most 11 inches wid
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..viz._common import FONT, FONT_SMALL, new_figure, style_axes, to_numpy
@@ -15,6 +16,14 @@ LAYER_NAMES = ("Input", "Conv1", "Conv2", "FC")
 LAYER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 STEP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 
+
+def _finish(fig: Figure, first_axis: Axes, ylabel: str, title: str, legend_columns: int) -> Figure:
+    """The shared finish of the panel figures: y label on the first panel, one legend below, a title."""
+    first_axis.set_ylabel(ylabel, fontsize=FONT_SMALL)
+    fig.legend(loc="lower center", ncol=legend_columns, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
 
 def plot_stimuli(stimuli: Stimuli, n: int = 8, columns: int = 4, clean: bool = False,
                  predictions=None, title: str | None = None) -> Figure:
@@ -98,11 +107,7 @@ def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups
         ax.set_xlabel("timestep", fontsize=FONT_SMALL)
         ax.set_xticks(steps)
         style_axes(ax)
-    axes[0].set_ylabel("decoding accuracy", fontsize=FONT_SMALL)
-    fig.legend(loc="lower center", ncol=5, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title, fontsize=FONT)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _finish(fig, axes[0], "decoding accuracy", title, legend_columns=5)
 
 
 def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure:
@@ -150,8 +155,4 @@ def plot_importance(ours: dict[str, np.ndarray], paper: dict | None = None,
         ax.set_xticklabels([short.get(g, g) for g in groups], fontsize=FONT_SMALL)
         ax.set_title(f"flow into {LAYER_NAMES[i]}", fontsize=FONT)
         style_axes(ax)
-    axes[0].set_ylabel("functional importance", fontsize=FONT_SMALL)
-    fig.legend(loc="lower center", ncol=4, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title, fontsize=FONT)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _finish(fig, axes[0], "functional importance", title, legend_columns=4)
