@@ -167,7 +167,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     started = time.perf_counter() - result.seconds
     sums: dict[str, torch.Tensor | float] = {}  # loss and metrics summed on the device since the last log
     since = 0
-    finished = result.steps >= config.steps
+    finished = result.steps >= config.steps or (config.max_seconds is not None and result.seconds >= config.max_seconds)
     while not finished:
         if step is not None:  # forward, backward, clipping and optimiser step replayed as one CUDA graph
             loss, metrics = step(next(batches))
@@ -218,7 +218,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         if result.steps % config.checkpoint_every == 0 or finished:
             checkpoint()
     bar.close()
-    if result.steps < config.steps:
+    if result.steps < config.steps and config.max_seconds is not None:
         print(f"Time budget of {config.max_seconds:g} s spent after {result.steps:,} of {config.steps:,} steps.")
     model.eval()
     return result

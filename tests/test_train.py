@@ -132,6 +132,9 @@ def test_time_budget_stops_training_and_ends_the_schedule(tmp_path, capsys):
     assert rows[-1]["lr"] == pytest.approx(0.1 * 0.01, rel=0.05)  # the cosine followed the clock to its end
     lrs = [r["lr"] for r in rows]
     assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+    # resuming a run whose budget is spent trains no further
+    again = fit(make_model(), InfiniteBatches(data, 32, seed=0), slow_step, config)
+    assert again.resumed_from == result.steps and again.steps == result.steps
     # the time fraction moves the cosine; without a budget the step fraction alone does
     assert lr_factor(10, TrainConfig(steps=1000), time_fraction=0.5) == pytest.approx(0.505)
     with pytest.raises(ValueError, match="max_seconds"):
