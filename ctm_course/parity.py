@@ -27,6 +27,7 @@ from torch import nn
 
 from .ctm.backbones import ParityBackbone, RotationalEmbedding1D
 from .ctm.certainty import certainty
+from .parameters import count_parameters
 
 __all__ = ["ParityBatches", "ParityLSTM", "accuracy_per_position", "attention_order", "count_parameters",
            "evaluate_parity", "lstm_parameter_count", "matched_lstm", "parity_accuracy", "parity_accuracy_per_tick",
@@ -271,11 +272,6 @@ def parity_model_args(length: int, **model: Any) -> dict[str, Any]:
         raise ValueError(f"length must be >= 2, got {length}")
     return {**model, "backbone_type": "parity_backbone", "positional_embedding_type": "custom-rotational-1d",
             "out_dims": 2 * length, "prediction_reshaper": [length, 2]}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 class ParityLSTM(nn.Module):

@@ -84,7 +84,7 @@ from ctm_course.timeseries import (ANOMALY_KINDS, ReconstructionCTM, WindowBatch
                                    per_tick_mse, reconstruct, reconstruction_loss, regression_certainty,
                                    window_starts, windows)
 from ctm_course.timeseries.detect import (best_f1, evaluate_scores, matched_autoencoder, moving_zscore_scores,
-                                          parameter_count, pca_scores, point_adjusted_f1, pr_auc, roc_auc,
+                                          count_parameters, pca_scores, point_adjusted_f1, pr_auc, roc_auc,
                                           scores_from_window_errors)
 from ctm_course.timeseries import detect, plots
 from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
@@ -233,7 +233,7 @@ T = CONFIG["ctm"]["iterations"]
 print(f"windows {tuple(test_windows[:4].shape)} -> tokens {tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
       f"-> reconstructions {tuple(reconstructions.shape)}, certainties {tuple(certainties.shape)}")
 assert reconstructions.shape == (4, C, W, T) and certainties.shape == (4, 2, T)
-n_params = parameter_count(model)
+n_params = count_parameters(model)
 print(f"the reconstruction CTM has {n_params:,} parameters and thinks for {T} ticks")
 
 # %% [markdown]
@@ -563,7 +563,7 @@ def ae_step(net, x):
 
 
 ae_run = train_model(autoencoder, ae_step, CONFIG["steps"])
-print(f"autoencoder: {parameter_count(autoencoder):,} parameters (CTM {n_params:,}), "
+print(f"autoencoder: {count_parameters(autoencoder):,} parameters (CTM {n_params:,}), "
       f"{ae_run.steps:,} steps in {ae_run.seconds:.0f} s")
 
 
@@ -765,7 +765,7 @@ metrics = {
 }
 path = record("03_ctm_reconstruction", metrics, train_seconds=run.seconds, steps=run.steps, data_source="synthetic",
               extra={"data": CONFIG["data"], "window": W, "eval_stride": stride, "ticks": T, "parameters": n_params,
-                     "autoencoder_parameters": parameter_count(autoencoder), "autoencoder_seconds": ae_run.seconds,
+                     "autoencoder_parameters": count_parameters(autoencoder), "autoencoder_seconds": ae_run.seconds,
                      "pca_components": pca_k, "zscore_window": z_window, "winner": winner, "model": CONFIG["ctm"],
                      "d_backbone": CONFIG["d_backbone"]})
 print(f"recorded {path.name} ({PROFILE}): CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}")

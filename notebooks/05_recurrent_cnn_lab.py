@@ -88,7 +88,7 @@ from ctm_course.config import lesson_config
 from ctm_course.data.thorat2021 import paper_numbers
 from ctm_course.rcnn import (CLASS_NAMES, LAYERS, VARIANTS, RecurrentCNN, SceneBatch, StimulusBatches, TorchStimuli,
                              accuracy, aux_summary, collect, connection_counts, decode_grid, functional_importance,
-                             generate_faithful, generate_variants, load_sources, parameter_count,
+                             generate_faithful, generate_variants, load_sources, count_parameters,
                              perturbation_accuracies, random_feedback, render, sample_scene, step_fn)
 from ctm_course.rcnn import plots, weights
 from ctm_course.rcnn.stimuli import scramble
@@ -320,12 +320,12 @@ print(source[source.index("        for t in range"):source.index("        logits
 rows = []
 for flags in ("1111", "0111", "1011", "0011"):
     b, g, l, t = (c == "1" for c in flags)
-    rows.append(f"| `{flags}` | {parameter_count(RecurrentCNN(8, 4, b, g, l, t)):,} |")
+    rows.append(f"| `{flags}` | {count_parameters(RecurrentCNN(8, 4, b, g, l, t)):,} |")
 display(Markdown("| model (n_feats = 8) | parameters |\n|---|---|\n" + "\n".join(rows)))
 paper_net = RecurrentCNN(8, 4)
-assert parameter_count(paper_net) == 179_700 + 12_483_194  # feedforward + one branch (reference notes)
-glue("params_0111", parameter_count(paper_net))
-glue("params_fc1c1", parameter_count(paper_net.fc1c1g))
+assert count_parameters(paper_net) == 179_700 + 12_483_194  # feedforward + one branch (reference notes)
+glue("params_0111", count_parameters(paper_net))
+glue("params_fc1c1", count_parameters(paper_net.fc1c1g))
 del paper_net
 
 # %% [markdown]
@@ -409,7 +409,7 @@ USE_PUBLISHED = False
 if USE_PUBLISHED:
     try:
         published = weights.load_published("0111", folder="checkpoints").to(DEVICE)
-        print(f"loaded the authors' 0111 network ({parameter_count(published):,} parameters)")
+        print(f"loaded the authors' 0111 network ({count_parameters(published):,} parameters)")
     except ConnectionError as error:
         print(error)
 

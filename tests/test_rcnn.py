@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ctm_course.data import thorat2021
 from ctm_course.rcnn import (LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
                              TorchStimuli, aux_summary, collect, connection_counts, decode_grid,
-                             functional_importance, generate_faithful, generate_variants, parameter_count,
+                             functional_importance, generate_faithful, generate_variants, count_parameters,
                              perturbation_accuracies, probe, random_feedback, render, sample_scene)
 from ctm_course.rcnn import weights
 from ctm_course.rcnn.stimuli import load_sources, scramble
@@ -153,8 +153,8 @@ def test_the_swap_bug_switch(sources, zoom):
 @pytest.mark.parametrize("flags, expected", [
     ((1, 1, 1, 1), FEEDFORWARD + 2 * BRANCH), ((0, 1, 1, 1), FEEDFORWARD + BRANCH),
     ((1, 0, 1, 1), FEEDFORWARD + BRANCH), ((0, 0, 1, 1), FEEDFORWARD), ((0, 1, 0, 0), FEEDFORWARD)])
-def test_parameter_counts_match_the_reference_notes(flags, expected):
-    assert parameter_count(RecurrentCNN(8, 4, *flags)) == expected
+def test_count_parameterss_match_the_reference_notes(flags, expected):
+    assert count_parameters(RecurrentCNN(8, 4, *flags)) == expected
     if expected == 25_146_088:  # both branches, as the authors store them: about 100.6 MB of float32
         assert expected * 4 / 1e6 == pytest.approx(100.6, abs=0.1)
 

@@ -214,7 +214,7 @@ def test_baselines():
 
     ae = detect.matched_autoencoder(6, 32, 16, 20_000)
     assert ae(torch.randn(5, 6, 32)).shape == (5, 6, 32)
-    assert abs(detect.parameter_count(ae) - 20_000) < 3_000
+    assert abs(detect.count_parameters(ae) - 20_000) < 3_000
 
 
 # ----------------------------------------------------------------------------------------- model, loss, training

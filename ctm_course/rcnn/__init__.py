@@ -12,7 +12,8 @@
 """
 from __future__ import annotations
 
-from .model import BRANCHES, CONNECTIONS, LAYERS, RecurrentCNN, Trace, connection_counts, flags_name, parameter_count
+from ..parameters import count_parameters
+from .model import BRANCHES, CONNECTIONS, LAYERS, RecurrentCNN, Trace, connection_counts, flags_name
 from .perturb import functional_importance, perturbation_accuracies
 from .probes import PROBE_GROUPS, aux_summary, collect, decode_grid, probe, random_feedback
 from .stimuli import (AUX_VARIABLES, CLASS_NAMES, VARIABLES, ObjectSources, Scene, Stimuli, generate_faithful,
@@ -25,6 +26,6 @@ __all__ = [
     "AUX_VARIABLES", "BRANCHES", "CLASS_NAMES", "CONNECTIONS", "GROUPS", "LAYERS", "PROBE_GROUPS", "VARIABLES",
     "VARIANTS", "ObjectSources", "RecurrentCNN", "Scene", "SceneBatch", "Stimuli", "StimulusBatches", "TorchStimuli",
     "Trace", "accuracy", "aux_summary", "collect", "connection_counts", "decode_grid", "flags_name",
-    "functional_importance", "generate_faithful", "generate_variants", "load_sources", "parameter_count",
+    "functional_importance", "generate_faithful", "generate_variants", "load_sources", "count_parameters",
     "perturbation_accuracies", "probe", "random_feedback", "render", "sample_scene", "step_fn",
 ]

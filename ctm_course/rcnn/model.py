@@ -168,10 +168,6 @@ class RecurrentCNN(nn.Module):
         return (log_probs, record) if trace else log_probs
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def connection_counts(model: RecurrentCNN) -> dict[str, list[str]]:
     """The recurrent connections of ``model`` by kind, e.g. ``{"lateral": ["c1c1", ...], "topdown": [...]}``."""
     return {kind: [name for name, _, _, k in model.connections if k == kind] for kind in ("lateral", "topdown")}

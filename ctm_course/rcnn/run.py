@@ -21,7 +21,8 @@ import torch
 
 from ..data.thorat2021 import paper_numbers
 from ..train import TrainConfig, fit, seed_everything
-from .model import RecurrentCNN, parameter_count
+from ..parameters import count_parameters
+from .model import RecurrentCNN
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
     generator = TorchStimuli(train_sources, device)
     test = TorchStimuli(test_sources, device)(test_images, seed=10_000 + args.seed)
     model = RecurrentCNN(n_feats, config["t_steps"]).to(device).to(memory_format=memory_format(device))
-    print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({parameter_count(model):,} "
+    print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({count_parameters(model):,} "
           f"parameters), batch {batch_size}, lr {lr:g}, budget {seconds:.0f} s; data {train_sources.source}")
     curriculum = config["curriculum_steps"] if args.curriculum_steps is None else args.curriculum_steps
     batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)

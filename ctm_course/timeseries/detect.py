@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..parameters import count_parameters
+
 
 # --------------------------------------------------------------------------------------------- scores
 def scores_from_window_errors(errors: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
@@ -201,16 +203,12 @@ class ConvAutoencoder(nn.Module):
 def matched_autoencoder(channels: int, window: int, bottleneck: int, target_parameters: int) -> ConvAutoencoder:
     """The :class:`ConvAutoencoder` whose parameter count is closest to ``target_parameters``."""
     def count(width: int) -> int:
-        return sum(p.numel() for p in ConvAutoencoder(channels, window, width, bottleneck).parameters())
+        return count_parameters(ConvAutoencoder(channels, window, width, bottleneck))
 
     best = min(range(4, 257, 2), key=lambda w: abs(count(w) - target_parameters))
     return ConvAutoencoder(channels, window, best, bottleneck)
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 __all__ = ["ConvAutoencoder", "best_f1", "evaluate_scores", "matched_autoencoder", "moving_zscore_scores",
-           "parameter_count", "pca_scores", "point_adjust", "point_adjusted_f1", "pr_auc", "precision_recall",
+           "count_parameters", "pca_scores", "point_adjust", "point_adjusted_f1", "pr_auc", "precision_recall",
            "roc_auc", "scores_from_window_errors"]

@@ -14,7 +14,8 @@ from .embedding import PatchEmbedding, chunk
 from .model import MODES, TemporalLatentBottleneck, block_plan
 from .presets import KERAS, PRESETS, build, steps_of, with_overrides
 from .train import autocast_dtype, evaluate_accuracy, train_classifier
-from .vit import ViTBaseline, count_parameters, matched_vit
+from ..parameters import count_parameters
+from .vit import ViTBaseline, matched_vit
 
 __all__ = ["KERAS", "MODES", "PRESETS", "AttentionBlock", "PatchEmbedding", "TemporalLatentBottleneck", "ViTBaseline",
            "autocast_dtype", "block_plan", "build", "chunk", "count_parameters", "evaluate_accuracy", "matched_vit",

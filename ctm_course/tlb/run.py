@@ -23,10 +23,10 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..data.mnist import ImageData
+from ..parameters import count_parameters
 from ..train import TrainConfig, TrainResult, seed_everything
 from .presets import KERAS, build, steps_of, with_overrides
 from .train import autocast_dtype, evaluate_accuracy, train_classifier
-from .vit import count_parameters
 
 
 def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData, device: torch.device, *,

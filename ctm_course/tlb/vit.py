@@ -36,11 +36,6 @@ class ViTBaseline(nn.Module):
         return self.head(self.norm(x).mean(1))
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def matched_vit(tlb_args: dict, num_blocks: int) -> ViTBaseline:
     """A :class:`ViTBaseline` with the TLB's widths and ``depth = num_blocks`` (the TLB's block count)."""
     keys = ("image_size", "patch_size", "embed_dim", "heads", "mlp_ratio", "dropout", "attn_dropout", "num_classes")
