@@ -112,10 +112,10 @@ TLB = {
                 paper={"model": {**_TLB_SMALL, "mode": "paper", "n_state": 8},
                        "train": {**_TLB_SMALL_TRAIN, "steps": 600, "warmup_steps": 60, "eval_every": 100}}),
     # keras: the Keras example's preset (ctm_course.tlb.presets.KERAS), 30 epochs on the first 40,000 images.
-    # paper (and vit): a larger budget on all 50,000 images: 100 epochs or 400 s, whichever ends first. Measured with `python -m ctm_course.tlb.run` on one H100
-    # (bf16, each step one CUDA graph; results/runs/): keras 570 steps in 80 s alone (2.7 min sharing the GPU), test
-    # accuracy 0.499; paper 3,291 steps (34 epochs) in 400 s on a GPU shared with two other runs, 0.783. The lesson's
-    # gpu profile as a whole has not been run on a GPU.
+    # paper (and vit): a larger budget on all 50,000 images: 100 epochs or 400 s, whichever ends first. Measured
+    # with `python -m ctm_course.tlb.run` on one H100 (bf16, each step one CUDA graph; results/runs/): keras 570 steps
+    # in 80 s alone (2.7 min sharing the GPU), test accuracy 0.499; paper 3,291 steps (34 epochs) in 400 s on a GPU
+    # shared with two other runs, 0.783. The lesson's gpu profile as a whole has not been run on a GPU.
     "gpu": dict(train_images=None, test_images=None, cpu_threads=None, ablation_steps=300, viz_images=6,
                 keras={"model": {**_TLB_SMALL, "mode": "keras", "image_size": 48, "embed_dim": 64, "r": 2,
                                  "num_layers": 4, "dropout": 0.2, "attn_dropout": 0.2},

@@ -167,7 +167,9 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     started = time.perf_counter() - result.seconds
     sums: dict[str, torch.Tensor | float] = {}  # loss and metrics summed on the device since the last log
     since = 0
-    finished = result.steps >= config.steps or (config.max_seconds is not None and result.seconds >= config.max_seconds)
+    if config.max_seconds is not None:  # a resumed run continues its budget
+        clock["fraction"] = result.seconds / config.max_seconds
+    finished = result.steps >= config.steps or clock["fraction"] >= 1.0
     while not finished:
         if step is not None:  # forward, backward, clipping and optimiser step replayed as one CUDA graph
             loss, metrics = step(next(batches))
