@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from ..data.thorat2021 import paper_numbers
-from ..train import TrainConfig, fit, seed_everything
 from ..parameters import count_parameters
+from ..train import TrainConfig, fit, seed_everything
 from .model import RecurrentCNN
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
@@ -85,17 +85,16 @@ def main(argv=None) -> dict:
                                max_seconds=seconds, log_every=log_every, eval_every=last, checkpoint_every=last,
                                seed=args.seed)
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
-    run = {"steps": trained.steps, "seconds": trained.seconds,
-           "losses": [{k: r[k] for k in ("step", "loss", "accuracy")} for r in trained.history["train"]]}
     cluttered, clean = accuracy(model, test)
-    print(f"trained {run['steps']:,} steps ({run['steps'] * batch_size:,} images) in {run['seconds']:.0f} s; "
+    print(f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
           f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
     paper = paper_numbers("0111")
     result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "curriculum_steps": curriculum,
-              "train_steps": run["steps"],
-              "train_seconds": round(run["seconds"], 1), "images_seen": run["steps"] * batch_size,
-              "fraction_of_paper_budget": run["steps"] * batch_size / (300_000 * 32), "losses": run["losses"],
+              "train_steps": trained.steps, "train_seconds": round(trained.seconds, 1),
+              "images_seen": trained.steps * batch_size,
+              "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
+              "losses": [{k: row[k] for k in ("step", "loss", "accuracy")} for row in trained.history["train"]],
               "cluttered_accuracy": cluttered, "clean_accuracy": clean,
               "paper": {k: paper[k] for k in ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
                                               "aux_decoding_through_depth")}}
