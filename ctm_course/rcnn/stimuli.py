@@ -61,6 +61,7 @@ def load_sources(split: str = "train", root=None, verbose: bool = False) -> Obje
     of it (5,000 of 60,000 images; 416 of the offline 5,000-digit MNIST subset).
     """
     from ..data import load_fashion_mnist, load_mnist
+    from ..results import DATA_SOURCES
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -74,7 +75,7 @@ def load_sources(split: str = "train", root=None, verbose: bool = False) -> Obje
         images.append(np.ascontiguousarray(x, dtype=np.float32))
         labels.append(y.astype(np.int64))
         kinds.append(data.source)
-    worst = max(kinds, key=("download", "offline-full", "offline-subset", "sample").index)
+    worst = max(kinds, key=DATA_SOURCES.index)  # the less complete of the two sources names both
     return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split=split, source=worst)
 
 
