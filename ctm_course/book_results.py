@@ -320,20 +320,21 @@ def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[s
     return "\n".join(lines)
 
 
-def load_bench(results: Path) -> list[dict[str, Any]]:
-    """Every ``results/bench/<device>.json`` written by ``python -m ctm_course.bench``, sorted by device."""
+def _load_folder(folder: Path) -> list[dict[str, Any]]:
+    """Every ``*.json`` in ``folder``, sorted by file name (none when the folder is missing)."""
     import json
 
-    folder = results / "bench"
     return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def load_bench(results: Path) -> list[dict[str, Any]]:
+    """Every ``results/bench/<device>.json`` written by ``python -m ctm_course.bench``, sorted by device."""
+    return _load_folder(results / "bench")
 
 
 def load_runs(results: Path) -> list[dict[str, Any]]:
     """Every ``results/runs/<name>.json``: one command-line training run (a lesson's model without its notebook)."""
-    import json
-
-    folder = results / "runs"
-    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return _load_folder(results / "runs")
 
 
 def runs_table(runs: list[dict[str, Any]]) -> list[str]:
