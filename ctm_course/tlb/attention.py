@@ -59,8 +59,8 @@ class AttentionBlock(nn.Module):
         q = self._split(self.q_proj(self.norm_q(x)))
         k = self._split(self.k_proj(self.norm_k(context)))
         v = self._split(self.v_proj(self.norm_v(context)))
-        weights = None
         p = self.attn_dropout if self.training else 0.0
+        weights = None
         if return_attention or p > 0:
             # dropout acts on the attention probabilities, as in Keras' MultiHeadAttention: the explicit form
             # (the fused kernel below serves evaluation; on an H100 both redraw masks at every CUDA-graph replay)
@@ -68,7 +68,6 @@ class AttentionBlock(nn.Module):
             out = F.dropout(weights, p) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)
-        weights = weights if return_attention else None
         x = x + self.out_proj(out.transpose(1, 2).flatten(2))
         x = x + self.dropout(self.fc2(F.gelu(self.fc1(self.norm_ffn(x)))))
-        return x, weights
+        return x, weights if return_attention else None

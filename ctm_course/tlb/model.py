@@ -82,18 +82,18 @@ def keras_initialisation(model: nn.Module) -> None:
     Dense layer of the same size. With the example's short budget (about 600 steps at lr 1e-4) the start
     matters. LayerNorms (ones and zeros) and the position table (uniform +-0.05) already match.
     """
+    attention_fans = {}  # q/k/v projection -> Keras' (fan_in, fan_out) for its EinsumDense kernel
     for module in model.modules():
         if isinstance(module, AttentionBlock):
             e, heads = module.q_proj.in_features, module.heads
             for proj in (module.q_proj, module.k_proj, module.v_proj):
-                _glorot_uniform_(proj.weight, heads * e, e * (e // heads))
-        elif isinstance(module, nn.Conv2d):
-            _glorot_uniform_(module.weight, *nn.init._calculate_fan_in_and_fan_out(module.weight))
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear) and not name.endswith(("q_proj", "k_proj", "v_proj")):
-            _glorot_uniform_(module.weight, module.in_features, module.out_features)
-        if isinstance(module, (nn.Linear, nn.Conv2d)) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+                attention_fans[proj] = (heads * e, e * (e // heads))
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            fans = attention_fans.get(module) or nn.init._calculate_fan_in_and_fan_out(module.weight)
+            _glorot_uniform_(module.weight, *fans)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 class TemporalLatentBottleneck(nn.Module):
