@@ -90,7 +90,7 @@ def main(argv=None) -> dict:
           f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
     paper = paper_numbers("0111")
     result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "curriculum_steps": curriculum,
+              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "curriculum_steps": curriculum,
               "train_steps": trained.steps, "train_seconds": round(trained.seconds, 1),
               "images_seen": trained.steps * batch_size,
               "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
