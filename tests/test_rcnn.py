@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ctm_course.data import thorat2021
-from ctm_course.rcnn import (LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
+from ctm_course.rcnn import (GROUPS, LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
                              TorchStimuli, aux_summary, collect, connection_counts, decode_grid,
                              functional_importance, generate_faithful, generate_variants, count_parameters,
                              perturbation_accuracies, probe, random_feedback, render, sample_scene)
@@ -356,14 +356,22 @@ def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stimuli, "load_sources", lambda split, root=None, verbose=False: synthetic_sources())
     monkeypatch.setattr(run, "load_sources", lambda split, root=None: synthetic_sources())
-    out = tmp_path / "results.json"
+    out, weights_path = tmp_path / "results.json", tmp_path / "weights.pt"
     result = run.main(["--profile", "gpu", "--device", "cpu", "--train-seconds", "60", "--max-steps", "2",
                        "--n-feats", "2", "--batch-size", "4", "--test-images", "20", "--probe-images", "40",
-                       "--bf16", "on", "--probe-jobs", "2", "--out", str(out)])
+                       "--bf16", "on", "--probe-jobs", "2", "--perturb-images", "3", "--save", str(weights_path),
+                       "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["train_steps"] == 2 and 0 <= saved["cluttered_accuracy"] <= 1
+    assert saved["data_source"] == synthetic_sources().source and saved["torch"] == torch.__version__
     assert len(saved["aux_decoding_through_time"]) == 4 and len(saved["aux_decoding_through_depth"]) == 4
     assert saved["paper"]["aux_decoding_through_time"] == result["paper"]["aux_decoding_through_time"]
+    # the perturbation analysis: (4 layers, T - 1 = 3 steps) per group, the paper's means beside them
+    assert set(saved["functional_importance"]) == set(saved["paper"]["functional_importance"]) == set(GROUPS)
+    assert all(np.shape(v) == (4, 3) for v in saved["functional_importance"].values())
+    assert 0 <= saved["perturbation_original_accuracy"] <= 1
+    model = RecurrentCNN(2, 4)
+    model.load_state_dict(torch.load(weights_path))  # the saved weights load into the same architecture
 
 
 def test_clutter_curriculum(sources):

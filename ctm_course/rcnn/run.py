@@ -4,9 +4,10 @@
 
 Trains with :func:`ctm_course.train.fit` on stimuli generated on the device until the profile's
 steps are done or the wall-clock budget is spent (the cosine learning rate follows the clock), then measures
-cluttered and clean test accuracy and decodes the auxiliary variables (location, scale,
-orientation) from every layer at every timestep with linear probes; prints and writes JSON with
-the paper's numbers beside the course's. Sizes come from the lesson's profile table
+cluttered and clean test accuracy, decodes the auxiliary variables (location, scale,
+orientation) from every layer at every timestep with linear probes, and runs the perturbation
+analysis (functional importance of the flows into each layer); prints and writes JSON with
+the paper's numbers beside the course's, and with ``--save`` the trained weights. Sizes come from the lesson's profile table
 (``ctm_course.config.RCNN``); flags override them.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data.thorat2021 import paper_numbers
@@ -26,7 +28,9 @@ from .model import RecurrentCNN
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
+from .perturb import functional_importance, perturbation_accuracies
 from .training import accuracy, memory_format, step_fn
+from .variants import generate_variants
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,11 +46,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--curriculum-steps", type=int, default=None, help="steps over which the clutter fades in")
     parser.add_argument("--test-images", type=int, default=None)
     parser.add_argument("--probe-images", type=int, default=None, help="0 skips the probes")
+    parser.add_argument("--perturb-images", type=int, default=None,
+                        help="images of the perturbation analysis (default: the profile's; 0 skips it)")
     parser.add_argument("--probe-jobs", type=int, default=-1, help="parallel probe fits (-1: all cores)")
     parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", default=None, help="folder with mnist/ and fashion-mnist/")
     parser.add_argument("--out", default=None, help="write the results here as JSON")
+    parser.add_argument("--save", default=None, help="write the trained model's state_dict here")
     return parser.parse_args(argv)
 
 
@@ -63,6 +70,7 @@ def main(argv=None) -> dict:
     seconds = args.train_seconds or config["train_seconds"]
     test_images = args.test_images or config["test_images"]
     probe_images = config["probe_images"] if args.probe_images is None else args.probe_images
+    perturb_images = config["perturb_images"] if args.perturb_images is None else args.perturb_images
     bf16 = {"auto": None, "on": True, "off": False}[args.bf16]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -110,6 +118,28 @@ def main(argv=None) -> dict:
               paper["aux_decoding_through_time"])
         print("aux decoding through depth ", [round(v, 3) for v in through_depth], "paper",
               paper["aux_decoding_through_depth"])
+    if perturb_images:
+        t0 = time.perf_counter()
+        perturbed = perturbation_accuracies(model, generate_variants(perturb_images, test_sources, seed=args.seed),
+                                            batch_size=100)
+        importance = functional_importance(perturbed)
+        # the table the issue compares: flows into conv1 and conv2 at T = 2, 3, 4, ours and the paper's
+        result.update(perturbation_original_accuracy=perturbed["original"],
+                      functional_importance={g: np.round(v, 4).tolist() for g, v in importance.items()},
+                      perturb_seconds=time.perf_counter() - t0)
+        result["paper"].update(perturbation_original_accuracy=paper["perturbation_original_accuracy"],
+                               functional_importance={g: paper["functional_importance"][g]["mean"]
+                                                      for g in importance})
+        for i, layer in ((1, "conv1"), (2, "conv2")):
+            for group, values in importance.items():
+                ours = " / ".join(f"{v:+.2f}" for v in values[i])
+                theirs = " / ".join(f"{v:+.2f}" for v in paper["functional_importance"][group]["mean"][i])
+                print(f"importance of the flow into {layer} for {group.lower():11s} T = 2/3/4: {ours}  "
+                      f"(paper {theirs})")
+    if args.save:
+        Path(args.save).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), args.save)
+        print(f"saved the weights to {args.save}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
