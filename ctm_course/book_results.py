@@ -300,6 +300,7 @@ def results_page(entries: list[dict[str, Any]], root: Path, benches: list[dict[s
         lines += ["No results recorded yet.", ""]
     if command_runs:
         lines += ["## Command-line runs on a GPU", "", RUNS_INTRO, "", *runs_table(command_runs), ""]
+        lines += importance_tables(command_runs)
     if benches:
         lines += ["## Speed of the CTM", "", BENCH_INTRO, "", *bench_table(benches), ""]
     lines += [
@@ -358,6 +359,25 @@ def runs_table(runs: list[dict[str, Any]]) -> list[str]:
              f"{run['shared']}; commit {run['commit']}"] for run in runs]
     commands = [f"- {name(run)}: `{run['command']}`" for run in runs]
     return [*_table(["run", "result", "target", "training", "conditions"], rows), "", "Commands:", "", *commands]
+
+
+def importance_tables(runs: list[dict[str, Any]]) -> list[str]:
+    """For each run with a perturbation analysis (lesson 5): the functional importance of the flows into
+    conv1 and conv2 at T = 2, 3, 4 for each group of variants, ours beside the paper's (Thorat et al. 2021)."""
+    lines: list[str] = []
+    for run in runs:
+        output = run.get("output", {})
+        ours, paper = output.get("functional_importance"), output.get("paper", {}).get("functional_importance")
+        if not ours or not paper:
+            continue
+        rows = [[layer, group.lower(), " / ".join(f"{v:+.2f}" for v in ours[group][i]),
+                 " / ".join(f"{v:+.2f}" for v in paper[group][i])]
+                for i, layer in ((1, "conv1"), (2, "conv2")) for group in ours]
+        lines += [f"Functional importance of the recurrent flows, {run['lesson'][:2]} · {run['run']} "
+                  f"(original accuracy {output['perturbation_original_accuracy']:.3f}, paper "
+                  f"{output['paper']['perturbation_original_accuracy']:.3f}):", "",
+                  *_table(["flow into", "variable", "ours, T = 2 / 3 / 4", "paper, T = 2 / 3 / 4"], rows), ""]
+    return lines
 
 
 RUNS_INTRO = ("The lessons' models trained by their command-line entry points (`python -m ctm_course.tlb.run`, "

@@ -204,3 +204,19 @@ def test_command_line_runs_are_shown_with_their_targets_and_conditions(tmp_path)
     assert "## Command-line runs on a GPU" in results_page([], root, [], runs)
     assert "test_accuracy **0.783**" in readme_block([], root, [], runs)
     assert load_runs(tmp_path / "nothing") == []
+
+
+def test_a_run_with_a_perturbation_analysis_shows_its_importance_beside_the_papers():
+    """Lesson 5's command-line run: conv1 and conv2 rows per variable group, ours and the paper's at T = 2, 3, 4."""
+    from ctm_course.book_results import importance_tables
+
+    ours = {g: [[0.0] * 3, [0.1 * k, 0.2, 0.3], [0.4, 0.5, -0.6], [0.0] * 3] for k, g in enumerate(("Location", "Scale"))}
+    paper = {g: [[0.0] * 3, [0.53, 0.67, 0.37], [0.03, 0.33, 0.36], [0.0] * 3] for g in ours}
+    run = {"lesson": "05_recurrent_cnn_lab", "run": "gain network", "output": {
+        "functional_importance": ours, "perturbation_original_accuracy": 0.6,
+        "paper": {"functional_importance": paper, "perturbation_original_accuracy": 0.8}}}
+    lines = importance_tables([run, {"lesson": "04_tlb_cifar10", "run": "no analysis", "output": {}}])
+    assert "05 · gain network (original accuracy 0.600, paper 0.800)" in lines[0]
+    assert "| conv1 | location | +0.00 / +0.20 / +0.30 | +0.53 / +0.67 / +0.37 |" in lines
+    assert "| conv2 | scale | +0.40 / +0.50 / -0.60 | +0.03 / +0.33 / +0.36 |" in lines
+    assert len([line for line in lines if line.startswith("| conv")]) == 4  # the run without an analysis adds none
