@@ -419,6 +419,9 @@ if USE_PUBLISHED:
 # The paper trains with Adam (learning rate $10^{-4}$, batch 32) for 300,000 steps, every batch
 # freshly generated. We keep the recipe's shape (fresh batches, Adam, the same loss) and shrink
 # the budget to the profile: a larger learning rate with a short warm-up and a cosine decay.
+# Training stops after `steps` steps or `train_seconds` seconds, whichever comes first (the
+# cosine follows whichever is further along), so the lesson keeps its time on a slower machine
+# and trains fewer steps there (raise `CONFIG["train_seconds"]` to train longer).
 # On a small budget one more change matters: a **curriculum**. In full clutter our fresh networks
 # stayed at chance for the few hundred steps a CPU run affords, while on clean images they learned
 # at once; so for the first
@@ -441,8 +444,9 @@ def evaluate(net):
 
 
 train_config = TrainConfig(steps=CONFIG["steps"], lr=CONFIG["lr"], warmup_steps=CONFIG["warmup_steps"],
-                           eval_every=CONFIG["eval_every"], checkpoint_every=CONFIG["checkpoint_every"],
-                           log_every=CONFIG["log_every"], checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
+                           max_seconds=CONFIG["train_seconds"], eval_every=CONFIG["eval_every"],
+                           checkpoint_every=CONFIG["checkpoint_every"], log_every=CONFIG["log_every"],
+                           checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name} (n_feats = {model.n_feats})")
 run = fit(model, batches, step_fn, train_config, evaluate=evaluate,
           on_log=lambda s, row, ev: curves.update(s, train=row, test=ev))
@@ -880,7 +884,9 @@ print(f"recorded {path.name} ({PROFILE}): cluttered accuracy {cluttered_accuracy
       f"aux decoding through time {np.round(through_time, 3).tolist()}")
 
 # %%
-minimum = {"smoke": 0.0, "cpu": 0.15, "gpu": 0.75}[PROFILE]  # chance is 0.05; the paper 0.81
+# A check that learning happened (chance is 0.05, the paper 0.81), not the profile's target: the gpu row reaches
+# 0.78 in its 450 s on an H100 (results page), and a slower GPU trains fewer steps in the same time.
+minimum = {"smoke": 0.0, "cpu": 0.15, "gpu": 0.5}[PROFILE]
 assert cluttered_accuracy >= minimum, (
     f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} for the {PROFILE} profile")
 assert len(through_time) == 4 and len(through_depth) == 4
