@@ -142,8 +142,10 @@ RCNN = {
                   flow_probe_images=60, perturb_images=8, cpu_threads=1),
     # Measured on 2 shared CPU cores, 2 threads: about 0.3 s per step on a quiet machine. Cluttered test accuracy:
     # 1,000 steps (curriculum 400) 0.20, notebook 7.2 min; 1,400 steps (this row) 0.24, notebook 8.8 min.
-    # `python -m ctm_course.rcnn.run` in 380 s: lr 4e-3 0.248; batch 16 (2,220 steps) 0.233; n_feats 2 with
-    # lr 3e-3 (2,218 steps) 0.174. train_seconds caps the training above its measured 382 s (the notebook, 10 min).
+    # Variants, `python -m ctm_course.rcnn.run --profile cpu` with a 380-s budget (1,000 test images, +-0.014):
+    # lr 4e-3 0.248; bf16 autocast (1,684 steps) 0.246; batch 16 (2,220 steps) 0.233; curriculum 250 0.232,
+    # 900 0.190; n_feats 2 with lr 3e-3 (2,218 steps) 0.174. None reaches the 0.35.
+    # train_seconds caps the training above its measured 382 s (the notebook must stay within 10 min).
     "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, steps=1400, curriculum_steps=500, warmup_steps=30,
                 eval_every=350, checkpoint_every=100, log_every=10, train_seconds=450, test_images=1000, probe_images=500,
                 flow_probe_images=200, perturb_images=100, cpu_threads=2),
