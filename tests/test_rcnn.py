@@ -15,6 +15,7 @@ from ctm_course.rcnn import (GROUPS, LAYERS, VARIANTS, ObjectSources, RecurrentC
                              functional_importance, generate_faithful, generate_variants, count_parameters,
                              perturbation_accuracies, probe, random_feedback, render, sample_scene)
 from ctm_course.rcnn import weights
+from ctm_course.rcnn.shuffle_transpose import ShuffleConvTranspose2d, conv_transpose_by_shuffle
 from ctm_course.rcnn.stimuli import load_sources, scramble
 from ctm_course.rcnn.variants import target_patches
 
@@ -193,6 +194,33 @@ def test_only_the_enabled_branch_is_built_and_it_equals_the_authors_masked_sum()
     assert len(calls) == 9 * 3  # 9 connections x 3 recurrent steps, one branch only
     for hook in hooks:
         hook.remove()
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, size", [(4, 1, 7, 3, 32), (8, 1, 20, 10, 9),
+                                                              (8, 4, 16, 10, 9), (3, 2, (5, 4), 2, 6)])
+def test_shuffle_transposed_convolution_equals_the_library_one(c_in, c_out, kernel, stride, size):
+    torch.manual_seed(0)
+    plain = torch.nn.ConvTranspose2d(c_in, c_out, kernel, stride)
+    shuffled = ShuffleConvTranspose2d(c_in, c_out, kernel, stride)
+    shuffled.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
+    x = torch.randn(2, c_in, size, size + 1, requires_grad=True)
+    expected, got = plain(x), shuffled(x)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5)
+    weights_out = torch.randn_like(expected)
+    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
+    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, shuffled.weight, shuffled.bias))
+    for g_exp, g_got in zip(grads_expected, grads_got):
+        assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
+    no_bias = conv_transpose_by_shuffle(x, plain.weight, None, stride)
+    assert torch.allclose(no_bias, F.conv_transpose2d(x, plain.weight, None, stride), atol=1e-5)
+    with pytest.raises(ValueError, match="do not fit"):
+        conv_transpose_by_shuffle(x[:, :1], plain.weight, None, stride)
+    with pytest.raises(ValueError, match="stride"):
+        conv_transpose_by_shuffle(x, plain.weight, None, 0)
+    padded = ShuffleConvTranspose2d(c_in, c_out, kernel, stride, padding=1)  # falls back to the library kernel
+    padded.load_state_dict(plain.state_dict())
+    assert torch.allclose(padded(x), F.conv_transpose2d(x, plain.weight, plain.bias, stride, padding=1))
 
 
 def test_replacing_a_flow_by_itself_and_resuming_change_nothing():

@@ -11,7 +11,9 @@ the fc1 vectors of all T steps, concatenated (16n * T -> 20).
 Module names follow the authors' ``RNNet_all`` (``c1xg``: top-down from conv1 to the input, gain
 branch; ``fc1c1b``: top-down from fc1 to conv1, bias branch, ...), so that their published
 state_dicts load (:mod:`ctm_course.rcnn.weights`). Unlike their code, which computes both branches
-and multiplies the disabled one by 0, only the enabled branches and sources are built and run.
+and multiplies the disabled one by 0, only the enabled branches and sources are built and run. The
+top-down upsampling layers are :class:`~ctm_course.rcnn.shuffle_transpose.ShuffleConvTranspose2d`
+(a ``ConvTranspose2d`` with the same parameters, computed faster on a CPU).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .shuffle_transpose import ShuffleConvTranspose2d
 
 LAYERS = ("input", "conv1", "conv2", "fc")
 BRANCHES = ("b", "g")  # bias (additive) and gain (multiplicative)
@@ -90,9 +94,9 @@ class RecurrentCNN(nn.Module):
 
     def _make(self, name: str) -> nn.Module:
         n = self.n_feats
-        return {"c1x": lambda: nn.ConvTranspose2d(n, 1, 7, 3), "c2x": lambda: nn.ConvTranspose2d(2 * n, 1, 20, 10),
+        return {"c1x": lambda: ShuffleConvTranspose2d(n, 1, 7, 3), "c2x": lambda: ShuffleConvTranspose2d(2 * n, 1, 20, 10),
                 "fc1x": lambda: nn.Linear(16 * n, 100 * 100), "c1c1": lambda: nn.Conv2d(n, n, 5, 1, 2),
-                "c2c1": lambda: nn.ConvTranspose2d(2 * n, n, 16, 10), "fc1c1": lambda: nn.Linear(16 * n, 96 * 96 * n),
+                "c2c1": lambda: ShuffleConvTranspose2d(2 * n, n, 16, 10), "fc1c1": lambda: nn.Linear(16 * n, 96 * 96 * n),
                 "c2c2": lambda: nn.Conv2d(2 * n, 2 * n, 5, 1, 2), "fc1c2": lambda: nn.Linear(16 * n, 28 * 28 * 2 * n),
                 "fc1fc1": lambda: nn.Linear(16 * n, 16 * n)}[name]()
 
