@@ -130,32 +130,32 @@ TLB = {
 
 # Lesson 5: the recurrent-CNN lab (Thorat et al., 2021). The gain network 0111 (ctm_course.rcnn.RecurrentCNN) with
 # n_feats conv1 channels (the paper: 8) and t_steps timesteps, trained with Adam on fresh stimuli (batch_size, lr;
-# the paper: batch 32, lr 1e-4, 300,000 steps); the clutter fades in over the first curriculum_steps steps (the paper:
-# no curriculum). log_every: steps per read-back of the loss (one history row). train_seconds: the wall-clock
-# budget of `python -m ctm_course.rcnn.run` (it stops at `steps` or at the budget, whichever comes first).
+# the paper: batch 32, lr 1e-4, 300,000 steps); after warmup_steps the learning rate follows `schedule` ("cosine"
+# or "constant"); the clutter fades in over the first curriculum_steps steps (the paper: no curriculum).
+# log_every: steps per read-back of the loss (one history row). train_seconds: the wall-clock budget (training
+# stops at `steps` or at the budget, whichever comes first).
 # test_images: accuracy; probe_images: linear probes (80% train / 20% test; the paper 800 / 200), flow_probe_images
 # for the probes of the flows;
 # perturb_images: perturbation analysis (each with 6 variants; the paper 5 x 1,000).
 RCNN = {
-    "smoke": dict(n_feats=2, t_steps=4, batch_size=16, lr=2e-3, steps=30, curriculum_steps=10, warmup_steps=3,
-                  eval_every=15, checkpoint_every=15, log_every=5, train_seconds=20, test_images=100, probe_images=100,
-                  flow_probe_images=60, perturb_images=8, cpu_threads=1),
-    # Measured on 2 shared CPU cores, 2 threads: about 0.3 s per step on a quiet machine. Cluttered test accuracy:
-    # 1,000 steps (curriculum 400) 0.20, notebook 7.2 min; 1,400 steps (this row) 0.24, notebook 8.8 min.
-    # Variants, `python -m ctm_course.rcnn.run --profile cpu` with a 380-s budget (1,000 test images, +-0.014):
-    # lr 4e-3 0.248; bf16 autocast (1,684 steps) 0.246; batch 16 (2,220 steps) 0.233; curriculum 250 0.232,
-    # 900 0.190; n_feats 2 with lr 3e-3 (2,218 steps) 0.174. None reaches the 0.35.
-    # train_seconds caps the training above its measured 382 s (the notebook must stay within 10 min).
-    "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, steps=1400, curriculum_steps=500, warmup_steps=30,
-                eval_every=350, checkpoint_every=100, log_every=10, train_seconds=450, test_images=1000, probe_images=500,
-                flow_probe_images=200, perturb_images=100, cpu_threads=2),
+    "smoke": dict(n_feats=2, t_steps=4, batch_size=16, lr=2e-3, schedule="constant", steps=30, curriculum_steps=10,
+                  warmup_steps=3, eval_every=15, checkpoint_every=15, log_every=5, train_seconds=20, test_images=100,
+                  probe_images=100, flow_probe_images=60, perturb_images=8, cpu_threads=1),
+    # Measured on 2 shared CPU cores, 2 threads, one seed (1,000 test images, +-0.015). With a cosine decay:
+    # 1,400 steps 0.24 (lr 4e-3 0.248; bf16 autocast, 1,684 steps, 0.246; batch 16, 2,220 steps, 0.233;
+    # curriculum 250 0.232, 900 0.190; n_feats 2, lr 3e-3, 0.174); 2,000 steps 0.281; 2,800 steps 0.334 (13 min).
+    # Constant after the warm-up, 2,000 steps: lr 2e-3 0.320, lr 3e-3 0.270. The top-down transposed
+    # convolutions computed by pixel shuffle (shuffle_transpose.py) made a step 20 % faster: about 0.22 s.
+    "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, schedule="constant", steps=2400, curriculum_steps=500,
+                warmup_steps=30, eval_every=400, checkpoint_every=100, log_every=10, train_seconds=440,
+                test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, cpu_threads=2),
     # The paper's width, batch 256; 20,000 steps or 450 s, whichever comes first. Measured alone on an H100
     # (`python -m ctm_course.rcnn.run --profile gpu --train-seconds 450 --max-steps 60000`, results/runs/):
     # 44 steps/s, 19,798 steps in 450 s, cluttered 0.783, clean 0.812 (the GPU at 97-100 % all along).
     # The lesson's whole gpu profile (this row in the notebook) has not been run on a GPU.
-    "gpu": dict(n_feats=8, t_steps=4, batch_size=256, lr=1e-3, steps=20000, curriculum_steps=1000, warmup_steps=300,
-                eval_every=1000, checkpoint_every=1000, log_every=50, train_seconds=450, test_images=5000, probe_images=1000,
-                flow_probe_images=1000, perturb_images=500, cpu_threads=None),
+    "gpu": dict(n_feats=8, t_steps=4, batch_size=256, lr=1e-3, schedule="cosine", steps=20000, curriculum_steps=1000,
+                warmup_steps=300, eval_every=1000, checkpoint_every=1000, log_every=50, train_seconds=450,
+                test_images=5000, probe_images=1000, flow_probe_images=1000, perturb_images=500, cpu_threads=None),
 }
 
 LESSONS: dict[str, dict[str, dict[str, Any]]] = {"01_ctm_mnist": MNIST, "02_ctm_parity": PARITY,

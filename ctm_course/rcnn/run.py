@@ -44,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--curriculum-steps", type=int, default=None, help="steps over which the clutter fades in")
+    parser.add_argument("--schedule", choices=("cosine", "constant"), default=None,
+                        help="learning rate after the warm-up (default: the profile's)")
     parser.add_argument("--test-images", type=int, default=None)
     parser.add_argument("--probe-images", type=int, default=None, help="0 skips the probes")
     parser.add_argument("--perturb-images", type=int, default=None,
@@ -67,6 +69,7 @@ def main(argv=None) -> dict:
     n_feats = args.n_feats or config["n_feats"]
     batch_size = args.batch_size or config["batch_size"]
     lr = args.lr or config["lr"]
+    schedule = args.schedule or config["schedule"]
     seconds = args.train_seconds or config["train_seconds"]
     test_images = args.test_images or config["test_images"]
     probe_images = config["probe_images"] if args.probe_images is None else args.probe_images
@@ -83,22 +86,23 @@ def main(argv=None) -> dict:
     test = TorchStimuli(test_sources, device)(test_images, seed=10_000 + args.seed)
     model = RecurrentCNN(n_feats, config["t_steps"]).to(device).to(memory_format=memory_format(device))
     print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({count_parameters(model):,} "
-          f"parameters), batch {batch_size}, lr {lr:g}, budget {seconds:.0f} s; data {train_sources.source}")
+          f"parameters), batch {batch_size}, lr {lr:g} ({schedule}), budget {seconds:.0f} s; "
+          f"data {train_sources.source}")
     curriculum = config["curriculum_steps"] if args.curriculum_steps is None else args.curriculum_steps
     batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)
     steps = args.max_steps or config["steps"]
     log_every = min(config["log_every"], steps)
     last = log_every * max(1, steps // log_every)  # no evaluation or checkpoints in this run: only the end counts
     train_config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(config["warmup_steps"], steps // 10),
-                               max_seconds=seconds, log_every=log_every, eval_every=last, checkpoint_every=last,
-                               seed=args.seed)
+                               schedule=schedule, max_seconds=seconds, log_every=log_every, eval_every=last,
+                               checkpoint_every=last, seed=args.seed)
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
     cluttered, clean = accuracy(model, test)
     print(f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
           f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
     paper = paper_numbers("0111")
     result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "curriculum_steps": curriculum,
+              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "schedule": schedule, "curriculum_steps": curriculum,
               "train_steps": trained.steps, "train_seconds": round(trained.seconds, 1),
               "images_seen": trained.steps * batch_size,
               "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
