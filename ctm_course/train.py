@@ -127,8 +127,9 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
                and not any(isinstance(m, nn.RNNBase) for m in model.modules()))
     if optimizer is None and graphed:
         optimizer = capturable_adamw(model.parameters(), config.lr, config.weight_decay, device, eps=config.adam_eps)
+    # on a CPU the fused kernel updates all parameters in one pass (3 % of a step of lesson 5's network)
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                               eps=config.adam_eps)
+                                               eps=config.adam_eps, fused=device.type == "cpu" or None)
     graphed = graphed and all(group.get("capturable", False) for group in optimizer.param_groups)
     clock = {"fraction": 0.0}  # share of config.max_seconds spent (0 without a budget)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config, clock["fraction"]))

@@ -15,6 +15,7 @@ from ctm_course.rcnn import (GROUPS, LAYERS, VARIANTS, ObjectSources, RecurrentC
                              functional_importance, generate_faithful, generate_variants, count_parameters,
                              perturbation_accuracies, probe, random_feedback, render, sample_scene)
 from ctm_course.rcnn import weights
+from ctm_course.rcnn.shuffle_conv import ShuffleConv2d, conv2d_by_blocks
 from ctm_course.rcnn.shuffle_transpose import ShuffleConvTranspose2d, conv_transpose_by_shuffle
 from ctm_course.rcnn.stimuli import load_sources, scramble
 from ctm_course.rcnn.variants import target_patches
@@ -221,6 +222,30 @@ def test_shuffle_transposed_convolution_equals_the_library_one(c_in, c_out, kern
     padded = ShuffleConvTranspose2d(c_in, c_out, kernel, stride, padding=1)  # falls back to the library kernel
     padded.load_state_dict(plain.state_dict())
     assert torch.allclose(padded(x), F.conv_transpose2d(x, plain.weight, plain.bias, stride, padding=1))
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel, padding, size", [(4, 4, 5, 2, 96), (8, 8, 5, 2, 28), (1, 3, 3, 0, 10),
+                                                                (2, 3, 7, 4, 12)])
+def test_block_convolution_equals_the_library_one(c_in, c_out, kernel, padding, size):
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(c_in, c_out, kernel, padding=padding)
+    blocked = ShuffleConv2d(c_in, c_out, kernel, padding=padding)
+    blocked.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
+    x = torch.randn(2, c_in, size, size + 2, requires_grad=True).contiguous(memory_format=torch.channels_last)
+    expected, got = plain(x), blocked(x)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5)
+    weights_out = torch.randn_like(expected)
+    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
+    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, blocked.weight, blocked.bias))
+    for g_exp, g_got in zip(grads_expected, grads_got):
+        assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(conv2d_by_blocks(x, plain.weight, None, padding), F.conv2d(x, plain.weight, None,
+                                                                                     padding=padding), atol=1e-5)
+    with pytest.raises(ValueError, match="do not fit"):
+        conv2d_by_blocks(x[:, :, :-1], plain.weight, None, padding)  # an odd height
+    odd = x[:, :, :-1]  # the module falls back to the library kernel where the blocks do not fit
+    assert torch.allclose(blocked(odd), plain(odd), atol=1e-5)
 
 
 def test_replacing_a_flow_by_itself_and_resuming_change_nothing():

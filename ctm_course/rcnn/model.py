@@ -13,7 +13,8 @@ branch; ``fc1c1b``: top-down from fc1 to conv1, bias branch, ...), so that their
 state_dicts load (:mod:`ctm_course.rcnn.weights`). Unlike their code, which computes both branches
 and multiplies the disabled one by 0, only the enabled branches and sources are built and run. The
 top-down upsampling layers are :class:`~ctm_course.rcnn.shuffle_transpose.ShuffleConvTranspose2d`
-(a ``ConvTranspose2d`` with the same parameters, computed faster on a CPU).
+and the lateral flow of conv1 a :class:`~ctm_course.rcnn.shuffle_conv.ShuffleConv2d` (a ``ConvTranspose2d``
+and a ``Conv2d`` with the same parameters, computed faster on a CPU).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .shuffle_conv import ShuffleConv2d
 from .shuffle_transpose import ShuffleConvTranspose2d
 
 LAYERS = ("input", "conv1", "conv2", "fc")
@@ -88,14 +90,14 @@ class RecurrentCNN(nn.Module):
             for name, _, _, _ in self.connections:
                 self.add_module(name + branch, self._make(name))
         for module in self.modules():  # the authors' initialisation; ConvTranspose2d keeps PyTorch's default
-            if type(module) in (nn.Conv2d, nn.Linear):
+            if type(module) in (nn.Conv2d, ShuffleConv2d, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
     def _make(self, name: str) -> nn.Module:
         n = self.n_feats
         return {"c1x": lambda: ShuffleConvTranspose2d(n, 1, 7, 3), "c2x": lambda: ShuffleConvTranspose2d(2 * n, 1, 20, 10),
-                "fc1x": lambda: nn.Linear(16 * n, 100 * 100), "c1c1": lambda: nn.Conv2d(n, n, 5, 1, 2),
+                "fc1x": lambda: nn.Linear(16 * n, 100 * 100), "c1c1": lambda: ShuffleConv2d(n, n, 5, 1, 2),
                 "c2c1": lambda: ShuffleConvTranspose2d(2 * n, n, 16, 10), "fc1c1": lambda: nn.Linear(16 * n, 96 * 96 * n),
                 "c2c2": lambda: nn.Conv2d(2 * n, 2 * n, 5, 1, 2), "fc1c2": lambda: nn.Linear(16 * n, 28 * 28 * 2 * n),
                 "fc1fc1": lambda: nn.Linear(16 * n, 16 * n)}[name]()

@@ -115,14 +115,14 @@ class TorchStimuli:
         size = torch.round(28 * scenes.zoom)  # (B, 8) patch side s, as scipy.ndimage.zoom's output
         ar = torch.arange(PATCH, device=dev, dtype=torch.float32)
         s = size[..., None, None]
-        rr = ar.view(1, 1, PATCH, 1).expand(B, N_OBJECTS, PATCH, PATCH)  # patch row and column
-        cc = ar.view(1, 1, 1, PATCH).expand(B, N_OBJECTS, PATCH, PATCH)
+        rr = ar.view(1, 1, PATCH, 1)  # patch row and column; per-row and per-column values are computed once
+        cc = ar.view(1, 1, 1, PATCH)  # and broadcast to (B, 8, PATCH, PATCH) where they meet
         inside = (rr < s) & (cc < s)
         # undo the 3x3 scramble for clutter objects: output cell i = (i % 3, i // 3) shows input cell perm[i]
         w = torch.div(s, 3, rounding_mode="floor")
-        cell_r = torch.div(rr, w, rounding_mode="floor").clamp_max(2)
-        cell_c = torch.div(cc, w, rounding_mode="floor").clamp_max(2)
-        src = torch.gather(scenes.perm, 2, (cell_c * 3 + cell_r).long().flatten(2)).view(rr.shape).float()
+        cell_r = torch.div(rr, w, rounding_mode="floor").clamp_max(2)  # (B, 8, PATCH, 1)
+        cell_c = torch.div(cc, w, rounding_mode="floor").clamp_max(2)  # (B, 8, 1, PATCH)
+        src = torch.gather(scenes.perm, 2, (cell_c * 3 + cell_r).long().flatten(2)).view(inside.shape).float()
         clutter = (torch.arange(N_OBJECTS, device=dev) != scenes.target[:, None])[..., None, None]
         in_grid = (rr < 3 * w) & (cc < 3 * w)
         rr = torch.where(clutter, (src % 3 - cell_r) * w + rr, rr)
