@@ -152,9 +152,11 @@ RCNN = {
     # the flows initialised at zero 0.286. After the curriculum every recipe climbs ~0.015 per 100 steps, so the
     # cpu row gains by steps per second: conv1's lateral flow on 2 x 2 blocks (shuffle_conv.py), the stimulus
     # generator's per-row arithmetic and the fused AdamW step took a step from 200 to 171 ms (measured in one run).
+    # In the notebook (4dc38bc) a step took 209 ms, 2,411 steps, 0.327: live curves redrawn every 2 s took ~8 % of
+    # the time (now at most 2 %, viz.LiveCurves max_share) and evaluation batches of 250 ran 1.7x slower than 64.
     # The notebook spends about 80 s outside training: a 500-s budget keeps it within 10 minutes.
     "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, schedule="constant", steps=3000, curriculum_steps=500,
-                warmup_steps=30, eval_every=1000, checkpoint_every=100, log_every=10, train_seconds=500,
+                warmup_steps=30, eval_every=1000, checkpoint_every=200, log_every=10, train_seconds=500,
                 test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, cpu_threads=2),
     # The paper's width, batch 256; 20,000 steps or 450 s, whichever comes first. Measured alone on an H100
     # (`python -m ctm_course.rcnn.run --profile gpu --train-seconds 450 --max-steps 60000`, results/runs/):

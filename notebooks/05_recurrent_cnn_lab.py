@@ -92,7 +92,7 @@ from ctm_course.rcnn import (CLASS_NAMES, LAYERS, VARIANTS, RecurrentCNN, SceneB
                              perturbation_accuracies, random_feedback, render, sample_scene, step_fn)
 from ctm_course.rcnn import plots, weights
 from ctm_course.rcnn.stimuli import scramble
-from ctm_course.rcnn.training import prepare
+from ctm_course.rcnn.training import eval_batch_size, prepare
 from ctm_course.results import record
 from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
 from ctm_course.viz._common import new_figure, style_axes
@@ -518,8 +518,9 @@ def clean_gap(net, stimuli):
 def shuffled_label_accuracy(net, stimuli, seed=0):
     """Accuracy of net's predictions against the category labels of the same images, shuffled."""
     device = next(net.parameters()).device
-    predictions = torch.cat([net(prepare(stimuli.images[i:i + 250], device)).argmax(1).cpu()
-                             for i in range(0, len(stimuli), 250)])
+    size = eval_batch_size(device)
+    predictions = torch.cat([net(prepare(stimuli.images[i:i + size], device)).argmax(1).cpu()
+                             for i in range(0, len(stimuli), size)])
     labels = stimuli.labels["category"].cpu()
     shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
     return float((predictions == shuffled).float().mean())

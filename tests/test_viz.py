@@ -268,7 +268,7 @@ def test_live_curves_updates_one_display_in_place(monkeypatch):
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
     monkeypatch.setattr(curves_mod, "in_notebook", lambda: True)
-    curves = LiveCurves(every=0.0)
+    curves = LiveCurves(every=0.0, max_share=None)
     assert curves.live is True
     for step in range(3):
         curves.update(step, train={"loss": 1.0, "accuracy": 0.5})
@@ -280,6 +280,16 @@ def test_live_curves_updates_one_display_in_place(monkeypatch):
         throttled.update(step, train={"loss": 1.0, "accuracy": 0.5})
     throttled.close()  # the final state is always drawn
     assert calls == {"display": 2, "update": 3}
+
+    # a slow redraw (0.5 s) spaces the next ones out to keep drawing at 10 % of the time, a fast one does not
+    adaptive = LiveCurves(every=1.0, max_share=0.1)
+    clock = iter([0.0, 0.5, 3.0, 6.0, 6.1, 7.2, 7.25])
+    adaptive._clock = lambda: next(clock)
+    for step in range(4):  # updates at t = 0 (drawn, took 0.5 s), 3 (< 5 s later: skipped), 6 (drawn), 7.2 (drawn)
+        adaptive.update(step, train={"loss": 1.0, "accuracy": 0.5})
+    assert calls == {"display": 3, "update": 5}
+    with pytest.raises(ValueError, match="max_share"):
+        LiveCurves(max_share=0.0)
 
 
 def test_ema_debiased():

@@ -36,10 +36,19 @@ def step_fn(model: RecurrentCNN, batch: Stimuli, bf16: bool | None = None):
     return loss, {"accuracy": (log_probs.detach().argmax(1) == target).float().mean()}  # a tensor: no host sync
 
 
+def eval_batch_size(device) -> int:
+    """Images per forward pass when evaluating: 64 on a CPU (small batches stay in cache: 1,000 images took
+    1.8 s at 32-64 and 3.1 s at 250 on 2 cores), 500 on a GPU."""
+    return 64 if torch.device(device).type == "cpu" else 500
+
+
 @torch.no_grad()
-def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int = 250) -> tuple[float, float]:
-    """Category accuracy on the cluttered images and on their clean twins."""
+def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int | None = None) -> tuple[float, float]:
+    """Category accuracy on the cluttered images and on their clean twins.
+
+    ``batch_size`` defaults to :func:`eval_batch_size`."""
     device = next(model.parameters()).device
+    batch_size = batch_size or eval_batch_size(device)
     model.eval()
     hits = torch.zeros(2, device=device)
     for start in range(0, len(stimuli), batch_size):
