@@ -149,11 +149,13 @@ RCNN = {
     # transposed convolutions computed by pixel shuffle (shuffle_transpose.py) made a step 20 % faster.
     # Recipes that did not learn faster (2,000 steps, same seed): a linear cool-down over the last 20 % 0.323; a
     # curriculum that mixes bare and fully cluttered images instead of dimming the clutter 0.310; lr 1.5e-3 0.300;
-    # the flows initialised at zero 0.286. After the curriculum every recipe climbs ~0.015 per 100 steps, so the
+    # the flows initialised at zero 0.286; a tenth of the lr for the top-down linear gain maps (3.5 M weights) 0.280;
+    # torch.compile took 100 s to compile and made no step faster; bf16 autocast saves only ~5 % of a step now. After the curriculum every recipe climbs ~0.015 per 100 steps, so the
     # cpu row gains by steps per second: conv1's lateral flow on 2 x 2 blocks (shuffle_conv.py), the stimulus
     # generator's per-row arithmetic and the fused AdamW step took a step from 200 to 171 ms (measured in one run).
     # In the notebook (4dc38bc) a step took 209 ms, 2,411 steps, 0.327: live curves redrawn every 2 s took ~8 % of
     # the time (now at most 2 %, viz.LiveCurves max_share) and evaluation batches of 250 ran 1.7x slower than 64.
+    # Then 2,468 steps 0.338 (0a23dcb) and 2,292 steps 0.340 (245c7e7): the shared host's speed varies by ~10 %.
     # The notebook spends about 80 s outside training: a 500-s budget keeps it within 10 minutes.
     "cpu": dict(n_feats=4, t_steps=4, batch_size=32, lr=2e-3, schedule="constant", steps=3000, curriculum_steps=500,
                 warmup_steps=30, eval_every=1000, checkpoint_every=200, log_every=10, train_seconds=500,
