@@ -197,22 +197,26 @@ def test_only_the_enabled_branch_is_built_and_it_equals_the_authors_masked_sum()
         hook.remove()
 
 
+def assert_same_as_library(plain: torch.nn.Module, fast: torch.nn.Module, x: torch.Tensor) -> None:
+    """``fast`` loads ``plain``'s state_dict and matches it on ``x``: output, and gradients of input and parameters."""
+    fast.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
+    expected, got = plain(x), fast(x)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5)
+    weights_out = torch.randn_like(expected)
+    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
+    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, fast.weight, fast.bias))
+    for g_exp, g_got in zip(grads_expected, grads_got):
+        assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("c_in, c_out, kernel, stride, size", [(4, 1, 7, 3, 32), (8, 1, 20, 10, 9),
                                                               (8, 4, 16, 10, 9), (3, 2, (5, 4), 2, 6)])
 def test_shuffle_transposed_convolution_equals_the_library_one(c_in, c_out, kernel, stride, size):
     torch.manual_seed(0)
     plain = torch.nn.ConvTranspose2d(c_in, c_out, kernel, stride)
-    shuffled = ShuffleConvTranspose2d(c_in, c_out, kernel, stride)
-    shuffled.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
     x = torch.randn(2, c_in, size, size + 1, requires_grad=True)
-    expected, got = plain(x), shuffled(x)
-    assert got.shape == expected.shape
-    assert torch.allclose(got, expected, atol=1e-5)
-    weights_out = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
-    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, shuffled.weight, shuffled.bias))
-    for g_exp, g_got in zip(grads_expected, grads_got):
-        assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
+    assert_same_as_library(plain, ShuffleConvTranspose2d(c_in, c_out, kernel, stride), x)
     no_bias = conv_transpose_by_shuffle(x, plain.weight, None, stride)
     assert torch.allclose(no_bias, F.conv_transpose2d(x, plain.weight, None, stride), atol=1e-5)
     with pytest.raises(ValueError, match="do not fit"):
@@ -230,16 +234,8 @@ def test_block_convolution_equals_the_library_one(c_in, c_out, kernel, padding, 
     torch.manual_seed(0)
     plain = torch.nn.Conv2d(c_in, c_out, kernel, padding=padding)
     blocked = ShuffleConv2d(c_in, c_out, kernel, padding=padding)
-    blocked.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
     x = torch.randn(2, c_in, size, size + 2, requires_grad=True).contiguous(memory_format=torch.channels_last)
-    expected, got = plain(x), blocked(x)
-    assert got.shape == expected.shape
-    assert torch.allclose(got, expected, atol=1e-5)
-    weights_out = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
-    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, blocked.weight, blocked.bias))
-    for g_exp, g_got in zip(grads_expected, grads_got):
-        assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
+    assert_same_as_library(plain, blocked, x)
     assert torch.allclose(conv2d_by_blocks(x, plain.weight, None, padding), F.conv2d(x, plain.weight, None,
                                                                                      padding=padding), atol=1e-5)
     with pytest.raises(ValueError, match="do not fit"):
