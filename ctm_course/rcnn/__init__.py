@@ -4,6 +4,8 @@
 * :mod:`.torch_stimuli`: the same, vectorised in torch for a GPU (:class:`TorchStimuli`, :class:`StimulusBatches`);
 * :mod:`.variants`: perturbation test images and their six variants (the authors' two bugs fixed or kept);
 * :mod:`.model`: :class:`RecurrentCNN` with the bias/gain and lateral/top-down switches;
+* :mod:`.shuffle_transpose`, :mod:`.shuffle_conv`: the flows' transposed and 4-channel convolutions, computed
+  faster on a CPU (same parameters as the library modules);
 * :mod:`.weights`: the authors' published weights (download with checks, loading);
 * :mod:`.training`: training step, accuracy, a wall-clock-budget loop; :mod:`.run`: the command-line run;
 * :mod:`.probes`: linear probes of activations and flows, with the random-feedback control;
