@@ -137,9 +137,10 @@ class LiveCurves:
         if test:
             self._record("test", step, test)
         self._dirty = True
-        now = self._clock() if self.live else 0.0
-        if self.live and now - self._last_draw >= self._gap:
-            self._redraw(start=now)
+        if self.live:
+            now = self._clock()
+            if now - self._last_draw >= self._gap:
+                self._redraw(start=now)
 
     # ------------------------------------------------------------------ drawing
     def figure(self) -> Figure:
