@@ -157,11 +157,12 @@ class TorchStimuli:
         """
         objects = self.objects(scenes)
         canvas = torch.zeros_like(objects[:, 0])
+        layers = objects
         if clutter != 1.0:  # one product for all objects: the target keeps a factor of 1
             is_target = torch.arange(N_OBJECTS, device=self.device) == scenes.target[:, None]  # (B, 8)
-            dimmed = objects * torch.where(is_target, 1.0, clutter)[..., None, None]
+            layers = objects * torch.where(is_target, 1.0, clutter)[..., None, None]
         for i in range(N_OBJECTS):  # back to front: 0-3, then 4-7
-            a = objects[:, i] if clutter == 1.0 else dimmed[:, i]
+            a = layers[:, i]
             canvas = (1 - a) * canvas + a * a
         target = objects[torch.arange(len(objects), device=self.device), scenes.target]
         return _minmax(canvas)[:, None], _minmax(target * target)[:, None]
