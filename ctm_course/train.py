@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .averaging import WeightAverage
 from .cuda_graph import GraphedTrainStep, capturable_adamw
 
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, Mapping[str, float]]"]
@@ -59,6 +60,8 @@ class TrainConfig:
     log_every: int = 1  # read loss and metrics back to the host every N steps (one history row, their means)
     adam_eps: float = 1e-8  # AdamW's epsilon (Keras uses 1e-7)
     max_seconds: float | None = None  # a wall-clock budget: stop when it is spent (or after `steps`, if sooner)
+    ema_decay: float | None = None  # keep a moving average of the weights (ctm_course.averaging); the result
+    # of training is then the average: it is evaluated, checkpointed, and loaded into the model at the end
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -67,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1) (or None), got {self.ema_decay}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"max_seconds must be > 0 (or None), got {self.max_seconds}")
         if self.eval_every < 1 or self.checkpoint_every < 1 or self.log_every < 1:
@@ -117,7 +122,9 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     backward pass and the AdamW step (on a GPU the whole step is replayed as one CUDA graph). Loss and
     metrics are summed on the device and read back every ``config.log_every`` steps: one row of
     ``history['train']`` (their means) and one ``on_log`` call per read-back. Raises ``FloatingPointError``
-    (and keeps the last good checkpoint) when the loss is not finite.
+    (and keeps the last good checkpoint) when the loss is not finite. With ``config.ema_decay`` a moving
+    average of the weights (:class:`~ctm_course.averaging.WeightAverage`) is what ``evaluate`` sees and
+    what ``model`` holds when ``fit`` returns.
     """
     from tqdm.auto import tqdm
 
@@ -133,6 +140,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     graphed = graphed and all(group.get("capturable", False) for group in optimizer.param_groups)
     clock = {"fraction": 0.0}  # share of config.max_seconds spent (0 without a budget)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config, clock["fraction"]))
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
     result = TrainResult(steps=0, seconds=0.0)
     path = Path(config.checkpoint_path) if config.checkpoint_path else None
     seed_everything(config.seed)
@@ -145,6 +153,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"] = group["lr"].to(device)
         scheduler.load_state_dict(state["scheduler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:
@@ -157,6 +167,7 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
         if path is not None:
             _save(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "batches": batches.state_dict(),
+                         **({"average": average.state_dict()} if average is not None else {}),
                          "torch_rng": torch.get_rng_state(),
                          **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
                          "step": result.steps, "seconds": result.seconds,
@@ -181,6 +192,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+        if average is not None:
+            average.update(model)
         if config.max_seconds is not None:  # the host is at most log_every steps ahead of the device (read-back)
             clock["fraction"] = (time.perf_counter() - started) / config.max_seconds
         scheduler.step()
@@ -206,9 +219,10 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
 
         evaluated = None
         if evaluate is not None and (result.steps % config.eval_every == 0 or finished):
-            model.eval()
+            evaluated_model = average.module if average is not None else model
+            evaluated_model.eval()
             with torch.no_grad():
-                evaluated = {"step": result.steps, **dict(evaluate(model))}
+                evaluated = {"step": result.steps, **dict(evaluate(evaluated_model))}
             model.train()
             result.history["eval"].append(evaluated)
         result.seconds = time.perf_counter() - started
@@ -223,6 +237,8 @@ def fit(model: nn.Module, batches: ResumableBatches, step_fn: StepFn, config: Tr
     bar.close()
     if result.steps < config.steps and config.max_seconds is not None:
         print(f"Time budget of {config.max_seconds:g} s spent after {result.steps:,} of {config.steps:,} steps.")
+    if average is not None:  # the result of training is the average (the checkpoint keeps both)
+        model.load_state_dict(average.module.state_dict())
     model.eval()
     return result
 

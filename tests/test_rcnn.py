@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from ctm_course.data import thorat2021
 from ctm_course.rcnn import (GROUPS, LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
-                             TorchStimuli, aux_summary, collect, connection_counts, decode_grid,
+                             TorchStimuli, accuracy, aux_summary, collect, connection_counts, decode_grid,
                              functional_importance, generate_faithful, generate_variants, count_parameters,
-                             perturbation_accuracies, probe, random_feedback, render, sample_scene)
+                             perturbation_accuracies, predict, probe, random_feedback, render, sample_scene)
 from ctm_course.rcnn import weights
 from ctm_course.rcnn.shuffle_conv import ShuffleConv2d, conv2d_by_blocks
 from ctm_course.rcnn.shuffle_transpose import ShuffleConvTranspose2d, conv_transpose_by_shuffle
@@ -317,6 +317,8 @@ def test_collect_decode_and_random_feedback(sources):
     assert acts[("conv1", 0)].shape == (40, 2 * 32 * 32)
     flows = collect(model, s.images, flows="g")
     assert flows[("conv1", 1)].shape == (40, 2 * 32 * 32) and ("input", 0) not in flows  # pooled by 3
+    assert flows[("input", 1)].shape == (40, 33 * 33) and flows[("conv2", 2)].shape == (40, 4 * 9 * 9)
+    assert flows[("fc", 1)].shape == (40, 32)
     control = random_feedback(model, seed=1)
     assert torch.equal(control.conv1.weight, model.conv1.weight) and not torch.equal(control.fc1c1g.weight,
                                                                                     model.fc1c1g.weight)
@@ -435,3 +437,16 @@ def test_clutter_curriculum(sources):
         gen(2, clutter=1.5)
     with pytest.raises(ValueError, match="curriculum_steps"):
         StimulusBatches(gen, 4, curriculum_steps=-1)
+
+
+def test_predict_and_accuracy_agree_with_the_model(sources):
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 2).eval()
+    s = TorchStimuli(sources)(10, seed=5)
+    with torch.no_grad():
+        expected = model(s.images).argmax(1)
+    assert torch.equal(predict(model, s.images, batch_size=3), expected)
+    cluttered, clean = accuracy(model, s, batch_size=4)
+    assert cluttered == pytest.approx((expected == s.labels["category"]).float().mean().item())
+    assert 0 <= clean <= 1
+    assert accuracy(model, s, clean=False) == (cluttered, None)

@@ -7,6 +7,7 @@ from torch import nn
 
 from ctm_course.config import lesson_config
 from ctm_course.data import ImageData, InfiniteBatches
+from ctm_course.averaging import WeightAverage
 from ctm_course.train import TrainConfig, fit, lr_factor
 
 
@@ -27,6 +28,20 @@ def step_fn(model, batch):
 def make_model():
     torch.manual_seed(0)
     return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+
+def interrupted_run(config: TrainConfig, after_steps: int, seed: int = 3) -> None:
+    """Train a fresh model under ``config`` and interrupt it (KeyboardInterrupt) during step ``after_steps + 1``."""
+    calls = [0]
+
+    def stopping_step(model, batch):
+        calls[0] += 1
+        if calls[0] > after_steps:
+            raise KeyboardInterrupt
+        return step_fn(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(make_model(), InfiniteBatches(toy_data(), 32, seed=seed), stopping_step, config)
 
 
 def test_training_reduces_loss():
@@ -51,17 +66,9 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     path = tmp_path / "run.pt"
     first = make_model()
     fit(first, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**{**config, "steps": 40}, checkpoint_path=path))
-    # simulate an interruption: roll back to the checkpoint written at step 20 by re-running 20 steps fresh
-    interrupted = make_model()
+    # an interruption during step 24: the checkpoint of step 20 is the last one
     path2 = tmp_path / "interrupted.pt"
-    with pytest.raises(KeyboardInterrupt):
-        def stopping_step(model, batch, calls=[0]):
-            calls[0] += 1
-            if calls[0] > 23:
-                raise KeyboardInterrupt
-            return step_fn(model, batch)
-        fit(interrupted, InfiniteBatches(data, 32, seed=3), stopping_step,
-            TrainConfig(**config, checkpoint_path=path2))
+    interrupted_run(TrainConfig(**config, checkpoint_path=path2), after_steps=23)
     resumed = make_model()  # a fresh process: new model, new batch source
     result = fit(resumed, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**config, checkpoint_path=path2))
     assert result.resumed_from == 20 and result.steps == 40
@@ -105,7 +112,8 @@ def test_schedule_and_config_validation():
     assert lr_factor(0, config) == pytest.approx(0.1)
     assert lr_factor(10, config) == pytest.approx(1.0)
     assert lr_factor(100, config) == pytest.approx(0.01)
-    for bad in (dict(steps=0), dict(steps=5, lr=0), dict(steps=5, schedule="step")):
+    for bad in (dict(steps=0), dict(steps=5, lr=0), dict(steps=5, schedule="step"), dict(steps=5, ema_decay=1.0),
+                dict(steps=5, ema_decay=0.0)):
         with pytest.raises(ValueError):
             TrainConfig(**bad)
 
@@ -162,3 +170,66 @@ def test_describe_lists_settings_then_model_arguments():
     assert any(line.split()[0] == "iterations" for line in lines[model_line + 1:])
     assert describe({"steps": 3, "ctm": {"d_model": 8}}, model_key="ctm").splitlines() == [
         "  steps            3", "  ctm (ContinuousThoughtMachine arguments):", f"    {'d_model':26s} 8"]
+
+
+def test_weight_average_follows_the_closed_form():
+    """After updates with weights w_1..w_n the average is the warm-up-corrected exponential average."""
+    model = nn.Linear(3, 1)
+    start = [p.detach().clone() for p in model.parameters()]
+    average = WeightAverage(model, decay=0.5)
+    expected = start
+    for n in range(1, 6):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(float(n))
+        d = min(0.5, (1 + n) / (10 + n))
+        assert average.current_decay() == pytest.approx(d)
+        average.update(model)
+        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
+    for a, e in zip(average.module.parameters(), expected):
+        torch.testing.assert_close(a, e)
+    assert not any(p.requires_grad for p in average.module.parameters())
+    copy = WeightAverage(nn.Linear(3, 1), decay=0.5)
+    copy.load_state_dict(average.state_dict())
+    assert copy.updates == 5
+    for a, b in zip(copy.module.parameters(), average.module.parameters()):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.5)
+
+
+def test_fit_with_ema_returns_the_average_and_resumes_it(tmp_path):
+    data = toy_data()
+    config = dict(steps=30, lr=0.05, checkpoint_every=10, progress=False, eval_every=10, ema_decay=0.9)
+    plain = make_model()
+    fit(plain, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**{**config, "ema_decay": None}))
+    # the same run, with the average computed by hand from the per-step weights
+    seen = []
+
+    def recording_step(model, batch):
+        seen.append([p.detach().clone() for p in model.parameters()])  # the weights after the previous step
+        return step_fn(model, batch)
+
+    evaluated = []
+    averaged = make_model()
+    fit(averaged, InfiniteBatches(data, 32, seed=3), recording_step, TrainConfig(**config),
+        evaluate=lambda m: evaluated.append([p.detach().clone() for p in m.parameters()]) or {"n": 1.0})
+    seen = seen[1:] + [[p.detach().clone() for p in plain.parameters()]]  # weights after steps 1..30
+    expected = [p.detach().clone() for p in make_model().parameters()]
+    for n, weights in enumerate(seen, start=1):
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, weights)]
+    for a, e in zip(averaged.parameters(), expected):
+        torch.testing.assert_close(a, e)
+    for a, e in zip(evaluated[-1], expected):  # evaluate saw the average, not the last weights
+        torch.testing.assert_close(a, e)
+    assert not torch.allclose(next(averaged.parameters()), next(plain.parameters()))
+
+    # interrupted after step 20 and resumed: the same average
+    path = tmp_path / "ema.pt"
+    interrupted_run(TrainConfig(**config, checkpoint_path=path), after_steps=23)
+    resumed = make_model()
+    result = fit(resumed, InfiniteBatches(data, 32, seed=3), step_fn, TrainConfig(**config, checkpoint_path=path))
+    assert result.resumed_from == 20
+    for a, e in zip(resumed.parameters(), expected):
+        torch.testing.assert_close(a, e)

@@ -21,7 +21,7 @@ from .probes import PROBE_GROUPS, aux_summary, collect, decode_grid, probe, rand
 from .stimuli import (AUX_VARIABLES, CLASS_NAMES, VARIABLES, ObjectSources, Scene, Stimuli, generate_faithful,
                       load_sources, render, sample_scene)
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
-from .training import accuracy, step_fn
+from .training import accuracy, predict, step_fn
 from .variants import GROUPS, VARIANTS, generate_variants
 
 __all__ = [
@@ -29,5 +29,5 @@ __all__ = [
     "VARIANTS", "ObjectSources", "RecurrentCNN", "Scene", "SceneBatch", "Stimuli", "StimulusBatches", "TorchStimuli",
     "Trace", "accuracy", "aux_summary", "collect", "connection_counts", "decode_grid", "flags_name",
     "functional_importance", "generate_faithful", "generate_variants", "load_sources", "count_parameters",
-    "perturbation_accuracies", "probe", "random_feedback", "render", "sample_scene", "step_fn",
+    "perturbation_accuracies", "predict", "probe", "random_feedback", "render", "sample_scene", "step_fn",
 ]

@@ -8,7 +8,9 @@ and scored on held-out images, for each variable: category (20-way, chance 0.05)
 The recurrent **flows** can be decoded the same way. A flow is a linear image of the previous
 step's activations, so it inherits whatever they carry; :func:`random_feedback` gives the
 control: flows computed from the same activations by untrained recurrent modules.
-Conv flows are average-pooled by 3 before decoding (conv1: 96 -> 32, conv2: 28 -> 9).
+Map-shaped flows are average-pooled by 3 before decoding (input: 100 -> 33, conv1: 96 -> 32, conv2: 28 -> 9;
+the paper decoded them whole: 10,000 to 73,728 dimensions for 800 images, where one 20-way ``LinearSVC`` on
+the input flow took 13 s on a CPU core, against 1 s pooled).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ PROBE_GROUPS = {"Category": ("category",), "Location": ("pos_x", "pos_y"), "Scal
 
 
 def _pool_flow(flow: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(flow, 3) if flow.ndim == 4 and flow.shape[-1] in (96, 28) else flow
+    return F.avg_pool2d(flow, 3) if flow.ndim == 4 else flow
 
 
 @torch.no_grad()

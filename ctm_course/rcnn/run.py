@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--curriculum-steps", type=int, default=None, help="steps over which the clutter fades in")
     parser.add_argument("--schedule", choices=("cosine", "constant"), default=None,
                         help="learning rate after the warm-up (default: the profile's)")
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="moving average of the weights, evaluated instead of the last ones (default: the "
+                             "profile's; 0 turns it off)")
     parser.add_argument("--test-images", type=int, default=None)
     parser.add_argument("--probe-images", type=int, default=None, help="0 skips the probes")
     parser.add_argument("--perturb-images", type=int, default=None,
@@ -70,6 +73,7 @@ def main(argv=None) -> dict:
     batch_size = args.batch_size or config["batch_size"]
     lr = args.lr or config["lr"]
     schedule = args.schedule or config["schedule"]
+    ema_decay = (config["ema_decay"] if args.ema_decay is None else args.ema_decay) or None
     seconds = args.train_seconds or config["train_seconds"]
     test_images = args.test_images or config["test_images"]
     probe_images = config["probe_images"] if args.probe_images is None else args.probe_images
@@ -95,14 +99,14 @@ def main(argv=None) -> dict:
     last = log_every * max(1, steps // log_every)  # no evaluation or checkpoints in this run: only the end counts
     train_config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(config["warmup_steps"], steps // 10),
                                schedule=schedule, max_seconds=seconds, log_every=log_every, eval_every=last,
-                               checkpoint_every=last, seed=args.seed)
+                               checkpoint_every=last, seed=args.seed, ema_decay=ema_decay)
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
     cluttered, clean = accuracy(model, test)
     print(f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
           f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
     paper = paper_numbers("0111")
     result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "schedule": schedule, "curriculum_steps": curriculum,
+              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "schedule": schedule, "curriculum_steps": curriculum, "ema_decay": ema_decay,
               "train_steps": trained.steps, "train_seconds": round(trained.seconds, 1),
               "images_seen": trained.steps * batch_size,
               "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),

@@ -43,18 +43,25 @@ def eval_batch_size(device) -> int:
 
 
 @torch.no_grad()
-def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int | None = None) -> tuple[float, float]:
-    """Category accuracy on the cluttered images and on their clean twins.
+def predict(model: RecurrentCNN, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """The predicted category of each of ``images`` ``(N, 1, 100, 100)``: ``(N,)`` int64 on the model's device.
 
     ``batch_size`` defaults to :func:`eval_batch_size`."""
     device = next(model.parameters()).device
     batch_size = batch_size or eval_batch_size(device)
     model.eval()
-    hits = torch.zeros(2, device=device)
-    for start in range(0, len(stimuli), batch_size):
-        part = stimuli[start:start + batch_size]
-        y = part.labels["category"].to(device)
-        for i, images in enumerate((part.images, part.clean)):
-            hits[i] += (model(prepare(images, device)).argmax(1) == y).sum()
-    cluttered, clean = (hits / len(stimuli)).tolist()
-    return cluttered, clean
+    return torch.cat([model(prepare(images[start:start + batch_size], device)).argmax(1)
+                      for start in range(0, len(images), batch_size)])
+
+
+def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int | None = None,
+             clean: bool = True) -> tuple[float, float | None]:
+    """Category accuracy on the cluttered images and on their clean twins (``None`` with ``clean=False``,
+    which halves the work, e.g. for evaluations during training).
+
+    ``batch_size`` defaults to :func:`eval_batch_size`."""
+    device = next(model.parameters()).device
+    labels = stimuli.labels["category"].to(device)
+    scores = [(predict(model, images, batch_size) == labels).float().mean().item()
+              for images in ((stimuli.images, stimuli.clean) if clean else (stimuli.images,))]
+    return scores[0], (scores[1] if clean else None)
