@@ -432,9 +432,10 @@ if USE_PUBLISHED:
 # after that every training image has full clutter, as in the paper. The test images always have
 # full clutter.
 #
-# And one change that costs nothing: we keep a **moving average of the weights** (Polyak
-# averaging, `ema_decay`). With a constant learning rate the weights never settle: every step
-# jumps around the floor of the valley they have reached. After each step the average moves a
+# And one change that costs nothing: we keep an exponential **moving average of the weights**
+# (`ema_decay`; a cousin of Polyak averaging, which takes their plain mean). With a constant
+# learning rate the weights never settle: every step jumps around the floor of the valley they
+# have reached. After each step the average moves a
 # little towards the current weights, $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ with
 # $d = 0.995$ (about the last 200 steps; `ctm_course.averaging.WeightAverage`), and it is the
 # average that is evaluated during training and that the rest of the lab analyses. In one CPU
