@@ -1,4 +1,4 @@
-"""An exponential moving average of a model's weights (Polyak averaging).
+"""An exponential moving average of a model's weights (a cousin of Polyak averaging, which takes their plain mean).
 
 With a constant learning rate the weights keep jumping around the bottom of the valley they
 have reached; their running average sits closer to its floor, and it usually generalises better
@@ -52,7 +52,7 @@ class WeightAverage:
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "updates": self.updates, "decay": self.decay}
+        return {"module": self.module.state_dict(), "updates": self.updates}  # the decay comes from the caller
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.module.load_state_dict(state["module"])

@@ -60,8 +60,9 @@ def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int | None = Non
     which halves the work, e.g. for evaluations during training).
 
     ``batch_size`` defaults to :func:`eval_batch_size`."""
-    device = next(model.parameters()).device
-    labels = stimuli.labels["category"].to(device)
-    scores = [(predict(model, images, batch_size) == labels).float().mean().item()
-              for images in ((stimuli.images, stimuli.clean) if clean else (stimuli.images,))]
-    return scores[0], (scores[1] if clean else None)
+    labels = stimuli.labels["category"].to(next(model.parameters()).device)
+
+    def score(images: torch.Tensor) -> float:
+        return (predict(model, images, batch_size) == labels).float().mean().item()
+
+    return score(stimuli.images), (score(stimuli.clean) if clean else None)
