@@ -48,15 +48,15 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 notebooks: $(STAMP)
-	python -m ctm_course.tools.sync_repo_url
+	python scripts/sync_repo_url.py
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 
 # Execute the lessons (results/<profile>/*.json), then rebuild only the pages that show the results.
 book: $(STAMP) student
-	python -m ctm_course.book_results
-	python -m ctm_course.tools.book_cache _build
+	python scripts/book_results.py
+	python scripts/book_cache.py _build
 	jupyter-book build . -W -n --keep-going
-	python -m ctm_course.book_results
+	python scripts/book_results.py
 	jupyter-book build . -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
@@ -89,10 +89,10 @@ test: $(STAMP) browser
 	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA tests/test_links.py tests/test_site.py
 
 # Student copies: notebooks/NN_slug.ipynb -> student/NN_slug.ipynb without the worked solutions
-# (see ctm_course/tools/make_student.py). The book offers them for download from each lesson.
+# (see scripts/make_student.py). The book offers them for download from each lesson.
 student: $(STAMP)
 	rm -rf student
-	python -m ctm_course.tools.make_student
+	python scripts/make_student.py
 
 clean:
 	rm -rf _build student .pytest_cache results/smoke

@@ -1,13 +1,21 @@
-"""Shared test fixtures: where the read-only ``../shared`` folder (reference fixtures, bench) lives."""
+"""Shared test fixtures: where the read-only ``../shared`` folder (reference fixtures, bench) lives.
+
+The site and maintenance tools live in ``scripts/`` (outside the package readers install); that folder
+is put on ``sys.path`` here, so that tests import them by name: ``import book_results``.
+"""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ctm_course import bench
+import bench
 
 
 def test_bench_writes_json_with_ratio(shared_dir, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""ctm_course.book_results: the generated results page and README table."""
+"""scripts/book_results.py: the generated results page and README table."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ctm_course import book_results
-from ctm_course.book_results import README_END, README_START, TIMES_END, TIMES_START, fmt_duration, fmt_metric, main
+import book_results
+from book_results import README_END, README_START, TIMES_END, TIMES_START, fmt_duration, fmt_metric, main
 from ctm_course.results import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +169,7 @@ def test_bench_table_reads_the_benchmark_json(tmp_path):
     """The speed table comes from results/bench/*.json: fastest course variant, both reference timings, ratios."""
     import json
 
-    from ctm_course.book_results import bench_table, load_bench
+    from book_results import bench_table, load_bench
 
     (tmp_path / "bench").mkdir()
     row = {"config": "000", "batch": 256, "course_step_s": 0.0135, "course_variant": "course-graph",
@@ -187,7 +187,7 @@ def test_command_line_runs_are_shown_with_their_targets_and_conditions(tmp_path)
     """results/runs/*.json (the command-line GPU runs) become one table row each, on the page and in the README."""
     import json
 
-    from ctm_course.book_results import load_runs, readme_block, results_page, runs_table
+    from book_results import load_runs, readme_block, results_page, runs_table
 
     (tmp_path / "runs").mkdir()
     run = {"lesson": "04_tlb_cifar10", "run": "paper mode", "command": "python -m ctm_course.tlb.run --mode paper",
@@ -208,7 +208,7 @@ def test_command_line_runs_are_shown_with_their_targets_and_conditions(tmp_path)
 
 def test_a_run_with_a_perturbation_analysis_shows_its_importance_beside_the_papers():
     """Lesson 5's command-line run: conv1 and conv2 rows per variable group, ours and the paper's at T = 2, 3, 4."""
-    from ctm_course.book_results import importance_tables
+    from book_results import importance_tables
 
     ours = {g: [[0.0] * 3, [0.1 * k, 0.2, 0.3], [0.4, 0.5, -0.6], [0.0] * 3] for k, g in enumerate(("Location", "Scale"))}
     paper = {g: [[0.0] * 3, [0.53, 0.67, 0.37], [0.03, 0.33, 0.36], [0.0] * 3] for g in ours}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctm_course.book_results import lesson_times_markers
+from book_results import lesson_times_markers
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -58,7 +58,7 @@ def test_lesson_opening(source):
     start, end = lesson_times_markers(source.stem)
     assert f":start-after: {start}" in opening and f":end-before: {end}" in opening, (
         f"{source.name}: **Time.** must include the lesson's measured times (copy lesson 1's ```{{include}}```)")
-    assert start in (ROOT / "book" / "results.md").read_text(), "run `python -m ctm_course.book_results`"
+    assert start in (ROOT / "book" / "results.md").read_text(), "run `python scripts/book_results.py`"
     assert f"<../student/{source.stem}.ipynb>`" in opening, (
         f"{source.name}: the opening offers its student copy ({{download}} role, see lesson 1)")
 

@@ -300,6 +300,6 @@ def test_results_page_lists_every_recorded_lesson(site, server, browser):
     assert recorded, "no results/*/*.json recorded (besides smoke)"
     for lesson in recorded:
         assert any(h.startswith(f"{lesson[:2]} ·") for h in headings), (
-            f"results page has no section for {lesson} (run `python -m ctm_course.book_results`): {headings}")
+            f"results page has no section for {lesson} (run `python scripts/book_results.py`): {headings}")
     assert "training time" in text.lower()
 

@@ -1,4 +1,4 @@
-"""Student copies (``ctm_course.tools.make_student``): what is removed, what raises, what carries on.
+"""Student copies (``scripts/make_student.py``): what is removed, what raises, what carries on.
 
 The real copies of every lesson are executed under nbval by ``make test``; here a tiny lesson
 is executed with nbclient, so that the mechanism itself is checked in seconds: the call of the
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ctm_course.tools import make_student as ms
+import make_student as ms
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -4,7 +4,7 @@ Jupyter Book's ``execute_notebooks: cache`` re-runs a notebook only when its cod
 (jupyter-book #1633): an edit of ``ctm_course``, another profile or another data folder would
 otherwise leave stale outputs and numbers on the site. ``make book`` runs::
 
-    python -m ctm_course.tools.book_cache _build
+    python scripts/book_cache.py _build
 
 which hashes the package sources, ``requirements.txt``, ``pyproject.toml``, the profile and
 ``$CTM_COURSE_DATA``, and, when the hash differs from the previous build's, deletes the
@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..profile import profile
+from ctm_course.profile import profile
 
 CACHED = (".jupyter_cache", ".doctrees", "jupyter_execute")
 KEY_FILE = ".ctm-course-book-key"
@@ -38,7 +38,7 @@ def book_key(root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     build = Path(argv[0] if argv else "_build")
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     key = book_key(root)
     key_file = build / KEY_FILE
     old = key_file.read_text().strip() if key_file.is_file() else None

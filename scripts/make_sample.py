@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m ctm_course.data.make_sample SRC_DIR [--out DIR] [--train-per-class K]
-                                                  [--test-per-class K] [--seed 0]
+    python scripts/make_sample.py SRC_DIR [--out DIR] [--train-per-class K]
+                                  [--test-per-class K] [--seed 0]
 
 ``SRC_DIR`` holds ``mnist/`` and ``fashion-mnist/`` in the course's offline layout (or
 torchvision's ``MNIST/raw``, ``FashionMNIST/raw``). For each data set it draws a class-balanced
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .idx import read_idx_images, read_idx_labels
-from .mnist import FASHION_MNIST_SPEC, MNIST_SPEC, _find, _Spec
+from ctm_course.data.idx import read_idx_images, read_idx_labels
+from ctm_course.data.mnist import FASHION_MNIST_SPEC, MNIST_SPEC, _find, _Spec
 
-SAMPLE_DIR = Path(__file__).parent / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "ctm_course" / "data" / "sample"
 
 DEFAULT_PER_CLASS = {"mnist": (200, 100), "fashion-mnist": (150, 50)}
 """(train, test) images per class in the shipped samples; Fashion-MNIST compresses worse."""

@@ -2,8 +2,8 @@
 
 ``make student`` runs::
 
-    python -m ctm_course.tools.make_student            # notebooks/*.ipynb -> student/*.ipynb
-    python -m ctm_course.tools.make_student --out DIR notebooks/01_ctm_mnist.ipynb
+    python scripts/make_student.py            # notebooks/*.ipynb -> student/*.ipynb
+    python scripts/make_student.py --out DIR notebooks/01_ctm_mnist.ipynb
 
 For each lesson ``notebooks/NN_slug.ipynb`` it writes ``student/NN_slug.ipynb`` where
 
@@ -36,6 +36,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
+
+from ctm_course.student import fallback  # what the fallback cells call (in the package readers install)
 
 __all__ = ["fallback", "make_student", "main", "stub_users", "student_markdown"]
 
@@ -148,7 +150,7 @@ def fallback_source(label: str, names: list[str], solution: str, check: str) -> 
     """The code of the fallback cell that follows the first user of exercise ``label``."""
     lines = [
         f"# @title Fallback for exercise {label}: run this cell (it keeps your code if the cell above worked)",
-        "from ctm_course.tools.make_student import fallback",
+        "from ctm_course.student import fallback",
         "",
         "# If your exercise still raises NotImplementedError (or the cell above failed), this defines the worked",
         "# solution (base64, so that it does not give the exercise away) and runs the cell above again with it.",
@@ -157,44 +159,6 @@ def fallback_source(label: str, names: list[str], solution: str, check: str) -> 
         f"         check={_encode(check)!r})",
     ]
     return "\n".join(lines)
-
-
-def _is_stub(value: Any) -> bool:
-    code = getattr(value, "__code__", None)
-    return code is not None and "NotImplementedError" in code.co_names
-
-
-def fallback(label: str, names: list[str], solution: str, check: str) -> bool:
-    """Use the worked solution of exercise ``label`` if the reader's code is unfinished or failed.
-
-    Called by the fallback cell of a student copy, right after the first cell that uses the
-    exercise's ``names``. If any of them is still a stub (its code raises ``NotImplementedError``)
-    or that cell failed, the reader's versions are kept as ``my_<name>``, the worked ``solution``
-    (base64) is executed in the notebook's namespace and the ``check`` cell (base64) runs again.
-    Returns ``True`` when the solution was used.
-    """
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        raise RuntimeError("fallback() runs inside a notebook (IPython)")
-    namespace = shell.user_ns
-    unfinished = [name for name in names if _is_stub(namespace.get(name))]
-    failed = not shell.last_execution_succeeded
-    if not unfinished and not failed:
-        print(f"Exercise {label}: your code works, the lesson goes on with it.")
-        return False
-    for name in names:
-        if name in namespace:
-            namespace[f"my_{name}"] = namespace[name]
-    why = (f"{', '.join(f'`{n}`' for n in unfinished)} still raise(s) NotImplementedError" if unfinished
-           else "the cell above failed")
-    print(f"Exercise {label}: {why}, so the lesson goes on with the worked solution "
-          f"(your version is kept as {', '.join('my_' + n for n in names)}).")
-    exec(compile(base64.b64decode(solution).decode(), f"<solution {label}>", "exec"), namespace)
-    result = shell.run_cell(base64.b64decode(check).decode(), store_history=False)
-    result.raise_error()
-    return True
 
 
 def intro_cell(stem: str) -> dict:
@@ -257,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="lessons (default: notebooks/*.ipynb)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: student/)")
     args = parser.parse_args(argv)
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     notebooks = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
     for path in write_copies(notebooks, args.out or root / "student"):
         print(f"{path}: student copy")

@@ -4,8 +4,8 @@ The URL lives in one place, ``repository.url`` in ``_config.yml``. Each lesson's
 (``notebooks/NN_slug.py``) has a line ``REPO_URL = "..."`` that Colab uses to ``pip install``
 the course package. This tool rewrites that line from ``_config.yml``::
 
-    python -m ctm_course.tools.sync_repo_url          # rewrite notebooks/*.py
-    python -m ctm_course.tools.sync_repo_url --check  # exit 1 and list the files that differ
+    python scripts/sync_repo_url.py          # rewrite notebooks/*.py
+    python scripts/sync_repo_url.py --check  # exit 1 and list the files that differ
 
 ``make notebooks`` runs it and then regenerates the ``.ipynb`` files with jupytext.
 """
@@ -23,8 +23,8 @@ REPO_URL_LINE = re.compile(r'^(?P<head>REPO_URL\s*=\s*)(?P<q>["\'])(?P<url>[^"\'
 
 
 def default_root() -> Path:
-    """The repository root: the folder above this package when it holds ``_config.yml``, else cwd."""
-    here = Path(__file__).resolve().parents[2]
+    """The repository root: the folder above ``scripts/`` when it holds ``_config.yml``, else cwd."""
+    here = Path(__file__).resolve().parents[1]
     return here if (here / "_config.yml").is_file() else Path.cwd()
 
 

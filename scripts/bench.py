@@ -1,7 +1,7 @@
 """Train-step benchmark of the course CTM against the original tutorial's CTM, in one run.
 
-    python -m ctm_course.bench                       # configs 000 and 001 and the lesson profiles, CPU or CUDA
-    python -m ctm_course.bench --configs 000 001 --compile-reference   # on a GPU: also the compiled reference
+    python scripts/bench.py                       # configs 000 and 001 and the lesson profiles, CPU or CUDA
+    python scripts/bench.py --configs 000 001 --compile-reference   # on a GPU: also the compiled reference
 
 A train step is forward, certainty-based loss, backward and an AdamW step on synthetic
 MNIST-shaped input. Where the tutorial reference is available (``../shared/bench`` beside the
@@ -14,6 +14,7 @@ Results go to ``results/bench/<device>.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import platform
@@ -26,12 +27,12 @@ from typing import Any, Callable
 
 import torch
 
-from .config import lesson_config
-from .ctm import load_tutorial
-from .cuda_graph import GraphedTrainStep, capturable_adamw
-from .losses import image_classification_loss
-from .profile import device_name
-from .results import results_dir
+from ctm_course.config import lesson_config
+from ctm_course.ctm import load_tutorial
+from ctm_course.cuda_graph import GraphedTrainStep, capturable_adamw
+from ctm_course.losses import image_classification_loss
+from ctm_course.profile import device_name
+from ctm_course.results import results_dir
 
 #: The two configurations of the issue (the English and the annotated Russian tutorial) and their batches.
 CONFIGS: dict[str, tuple[dict[str, Any], int]] = {
@@ -49,7 +50,8 @@ def lesson_configs() -> dict[str, tuple[dict[str, Any], int]]:
     out = {}
     for prof in ("cpu", "gpu"):
         cfg = lesson_config("01_ctm_mnist", prof)
-        out[f"lesson01-{prof}"] = ({k: v for k, v in cfg["model"].items() if k in TUTORIAL_KEYS}, cfg["batch_size"])
+        model = dataclasses.asdict(cfg.model)
+        out[f"lesson01-{prof}"] = ({k: v for k, v in model.items() if k in TUTORIAL_KEYS}, cfg.train.batch_size)
     return out
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m ctm_course.data.make_cifar10_sample SRC_DIR [--train-per-class 20] [--test-per-class 10]
+    python scripts/make_cifar10_sample.py SRC_DIR [--train-per-class 20] [--test-per-class 10]
 
 ``SRC_DIR`` holds ``cifar10/cifar10-jpeg.npz`` (the course's offline copy). A class-balanced, seeded
 random draw of its JPEG files (unchanged bytes, about 900 bytes each) is written in the same
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cifar10 import OFFLINE_FILE, SAMPLE_FILE
-from .make_sample import SAMPLE_DIR, balanced_indices
+from ctm_course.data.cifar10 import OFFLINE_FILE, SAMPLE_FILE
+from make_sample import SAMPLE_DIR, balanced_indices  # scripts/make_sample.py, beside this file
 
 
 def make_cifar10_sample(src: Path, out: Path = SAMPLE_DIR, train_per_class: int = 20, test_per_class: int = 10,

@@ -1,1 +1,0 @@
-"""Maintenance tools of the course repository (run with ``python -m ctm_course.tools.<name>``)."""
