@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .metrics import most_certain_tick
+
 
 def per_tick_cross_entropy(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(B, C, T) logits, (B,) class indices -> (B, T) cross-entropy at every tick."""
@@ -27,7 +29,7 @@ def two_tick_selection(losses: torch.Tensor, certainties: torch.Tensor, use_most
     """
     batch = torch.arange(losses.shape[0], device=losses.device)
     t1 = losses.argmin(dim=1)
-    t2 = certainties[:, 1].argmax(-1)
+    t2 = most_certain_tick(certainties)
     second = t2 if use_most_certain else torch.full_like(t2, losses.shape[1] - 1)
     return (losses[batch, t1].mean() + losses[batch, second].mean()) / 2, t2
 

@@ -1,9 +1,12 @@
 """Accuracy per tick, at the most certain tick, and with certainty-based early exit (adaptive compute)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, TypeVar
 
+import numpy as np
 import torch
+
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 
 def accuracy_per_tick(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -25,9 +28,19 @@ def accuracy_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.T
     return correct_at(predictions, targets, ticks).float().mean().item()
 
 
-def most_certain_tick(certainties: torch.Tensor) -> torch.Tensor:
-    """(B, 2, T) -> (B,) tick of highest certainty (first on ties)."""
-    return certainties[:, 1].argmax(-1)
+def most_certain_tick(certainties: ArrayT) -> ArrayT:
+    """(B, 2, T) -> (B,) tick of highest certainty (first on ties): the one definition in the course.
+
+    Also takes one example, (2, T) -> a 0-d index, or any leading axes (..., 2, T) -> (...); a torch
+    tensor gives a tensor on its device, a NumPy array an array (``argmax`` returns the first maximum in
+    both). Shapes are checked without reading values back, so a CUDA-graphed train step may call it.
+
+    Raises:
+        ValueError: ``certainties`` is not (..., 2, T).
+    """
+    if certainties.ndim < 2 or certainties.shape[-2] != 2:
+        raise ValueError(f"certainties must be (B, 2, T) or (2, T), got shape {tuple(certainties.shape)}")
+    return certainties[..., 1, :].argmax(-1)
 
 
 def early_exit_ticks(certainties: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -466,3 +466,15 @@ def test_infinite_batches_resume(tmp_path):
         InfiniteBatches(data, 8, seed=4).load_state_dict(state)
     with pytest.raises(ValueError, match="batch_size"):
         InfiniteBatches(data, 4, seed=3).load_state_dict(state)
+
+
+def test_one_ranking_of_data_sources():
+    from ctm_course import results
+    from ctm_course.data import DATA_SOURCES, SOURCES, ImageData, worst_source
+    from ctm_course.data.mnist import ImageData as MnistImageData
+
+    assert results.DATA_SOURCES is DATA_SOURCES and MnistImageData is ImageData
+    assert SOURCES == DATA_SOURCES[:4] and DATA_SOURCES[-1] == "synthetic"
+    assert worst_source(["offline-subset", "download"]) == "offline-subset"
+    with pytest.raises(ValueError):
+        worst_source(["elsewhere"])

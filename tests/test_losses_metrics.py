@@ -94,3 +94,16 @@ def test_cheapest_exit_matches_accuracy_with_fewest_ticks():
     assert cheapest_exit(curve, 0.99)["threshold"] == 0.99  # unreachable: the most accurate setting
     with pytest.raises(ValueError, match="empty"):
         cheapest_exit({"threshold": [], "accuracy": [], "mean_ticks": []}, 0.9)
+
+
+def test_most_certain_tick_is_one_rule_for_tensors_arrays_and_single_examples():
+    import numpy as np
+
+    certainties = torch.tensor([[[0.5, 0.1, 0.1, 0.5], [0.5, 0.9, 0.9, 0.5]],
+                                [[0.8, 0.7, 0.6, 0.6], [0.2, 0.3, 0.4, 0.4]]])  # ties: the first tick wins
+    assert most_certain_tick(certainties).tolist() == [1, 2]
+    assert most_certain_tick(certainties.numpy()).tolist() == [1, 2]
+    assert int(most_certain_tick(certainties[1])) == 2 and int(most_certain_tick(certainties[1].numpy())) == 2
+    assert isinstance(most_certain_tick(certainties.numpy()), np.ndarray)
+    with pytest.raises(ValueError, match=r"\(B, 2, T\)"):
+        most_certain_tick(torch.zeros(2, 3, 4))

@@ -66,7 +66,7 @@ def batch() -> tuple[CTMTrack, torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     track = make_track()
-    return tick_frames(track, torch.rand(B, 1, 28, 28), torch.tensor([3, 7, 0]), index=1)
+    return tick_frames(tick_view(track, torch.rand(B, 1, 28, 28), torch.tensor([3, 7, 0]), index=1))
 
 
 # ------------------------------------------------------------------------- tick_frames
@@ -84,8 +84,8 @@ def test_tick_frames_one_rgb_frame_per_tick(frames):
 
 def test_tick_frames_accepts_bhw_images_and_class_names(batch):
     track, images, labels = batch
-    out = tick_frames(track, images[:, 0].numpy(), labels.tolist(), index=2, n_neurons=3,
-                      class_names=[f"c{i}" for i in range(C)])
+    out = tick_frames(tick_view(track, images[:, 0].numpy(), labels.tolist(), index=2, n_neurons=3,
+                                class_names=[f"c{i}" for i in range(C)]))
     assert len(out) == T and out[0].shape == (700, 1000, 3)
 
 
@@ -93,28 +93,28 @@ def test_tick_frames_accepts_bhw_images_and_class_names(batch):
 def test_tick_frames_bad_index(batch, index):
     track, images, labels = batch
     with pytest.raises(ValueError, match="index"):
-        tick_frames(track, images, labels, index=index)
+        tick_view(track, images, labels, index=index)
 
 
 def test_tick_frames_shape_mismatches(batch):
     track, images, labels = batch
     with pytest.raises(ValueError, match="images has batch size 2"):
-        tick_frames(track, images[:2], labels)
+        tick_view(track, images[:2], labels)
     with pytest.raises(ValueError, match="labels"):
-        tick_frames(track, images, labels[:2])
+        tick_view(track, images, labels[:2])
     with pytest.raises(ValueError, match="images must be"):
-        tick_frames(track, images[:, :, :, :, None], labels)
+        tick_view(track, images[:, :, :, :, None], labels)
     bad_grid = make_track(grid=(6, 6), n_tokens=49)  # 36 cells for 49 tokens
     with pytest.raises(ValueError, match="token_grid"):
-        tick_frames(bad_grid, images, labels)
+        tick_view(bad_grid, images, labels)
     with pytest.raises(ValueError, match="class_names"):
-        tick_frames(track, images, labels, class_names=["a", "b"])
+        tick_view(track, images, labels, class_names=["a", "b"])
     with pytest.raises(ValueError, match="n_neurons"):
-        tick_frames(track, images, labels, n_neurons=0)
+        tick_view(track, images, labels, n_neurons=0)
     broken = make_track()
     broken.certainties = broken.certainties[..., :-1]
     with pytest.raises(ValueError, match="certainties"):
-        tick_frames(broken, images, labels)
+        tick_view(broken, images, labels)
 
 
 def test_token_grid_none_square_is_inferred_else_error(batch):
@@ -213,7 +213,7 @@ def test_show_animation_in_ipython_displays_gif_html(frames, monkeypatch):
 def test_tick_scrubber_slider_over_ticks(batch):
     widgets = pytest.importorskip("ipywidgets")
     track, images, labels = batch
-    box = tick_scrubber(track, images, labels, index=1, n_neurons=4)
+    box = tick_scrubber(tick_view(track, images, labels, index=1, n_neurons=4))
     assert isinstance(box, widgets.Widget)
     sliders = [w for w in box.children[0].children if isinstance(w, widgets.IntSlider)]
     assert sliders == [box.slider]
@@ -225,7 +225,7 @@ def test_tick_scrubber_slider_over_ticks(batch):
     bundle = box._repr_mimebundle_()
     assert bytes(bundle["image/png"]) == bytes(box.image.value), "static fallback = current frame"
     with pytest.raises(ValueError, match="start"):
-        tick_scrubber(track, images, labels, start=T)
+        tick_scrubber(tick_view(track, images, labels), start=T)
 
 
 # --------------------------------------------------------------------------- curves

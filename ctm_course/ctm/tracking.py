@@ -5,6 +5,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..metrics import most_certain_tick
+
 
 @dataclass
 class CTMTrack:
@@ -38,8 +40,9 @@ class CTMTrack:
         return self.predictions.shape[-1]
 
     def most_certain_tick(self) -> torch.Tensor:
-        """(B,) index of the tick with the highest certainty (first one on ties)."""
-        return self.certainties[:, 1].argmax(-1)
+        """(B,) index of the tick with the highest certainty (first one on ties):
+        :func:`ctm_course.metrics.most_certain_tick` of ``certainties``."""
+        return most_certain_tick(self.certainties)
 
     def select(self, index: int | slice) -> "CTMTrack":
         """The record of a sub-batch (batch axis indexed by ``index``), keeping every axis."""

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .mnist import DOWNLOAD_TIMEOUT_S, ENV_VAR, ImageData, _short
+from .image_data import ImageData
+from .mnist import DOWNLOAD_TIMEOUT_S, ENV_VAR, _short
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 """Class names in torchvision's order (label k is ``CLASSES[k]``)."""
@@ -135,7 +136,7 @@ def _sample(split: str) -> tuple[np.ndarray, np.ndarray, str]:
     with importlib.resources.as_file(resource) as path:
         if not Path(path).is_file():
             raise FileNotFoundError(f"CIFAR-10: the package's sample {path} is missing; regenerate it with "
-                                    "`python -m ctm_course.data.make_cifar10_sample SRC_DIR`")
+                                    "`python scripts/make_cifar10_sample.py SRC_DIR` in the course repository")
         images, labels = _read_npz(str(path), split, Path(path).stat().st_mtime)
         return images, labels, str(path)
 

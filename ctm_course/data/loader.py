@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .mnist import ImageData
+from .image_data import ImageData
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Transform = Callable[[torch.Tensor], torch.Tensor]

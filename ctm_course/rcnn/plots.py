@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..viz._common import FONT, FONT_SMALL, new_figure, style_axes, to_numpy
+from ..viz.common import FONT, FONT_SMALL, new_figure, style_axes, to_numpy
 from .model import LAYERS
 from .stimuli import CLASS_NAMES, Stimuli
 

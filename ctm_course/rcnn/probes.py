@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..evaluate import batched
 from .model import LAYERS, RecurrentCNN
 
 #: The paper's groups of decoded variables (Figure 3); "Location" averages pos_x and pos_y.
@@ -33,7 +34,6 @@ def _pool_flow(flow: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(flow, 3) if flow.ndim == 4 else flow
 
 
-@torch.no_grad()
 def collect(model: RecurrentCNN, images: torch.Tensor, batch_size: int = 100, flows: str | None = None,
             flow_model: RecurrentCNN | None = None, device=None) -> dict[tuple[str, int], np.ndarray]:
     """Flattened features ``{(layer, t): (N, D) float32}`` for ``images`` ``(N, 1, 100, 100)``.
@@ -48,19 +48,16 @@ def collect(model: RecurrentCNN, images: torch.Tensor, batch_size: int = 100, fl
     if flows is not None and flows not in source.branches:
         raise ValueError(f"flows must be one of the model's branches {source.branches}, got {flows!r}")
     out: dict[tuple[str, int], list[np.ndarray]] = {}
-    model.eval()
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
 
-        def observe(t, state, readout):
-            if flows is None:
-                for layer in LAYERS:
-                    out.setdefault((layer, t), []).append(state[layer].flatten(1).float().cpu().numpy())
-            elif t < model.t_steps - 1:
-                for layer, flow in source.flows(state, flows).items():
-                    out.setdefault((layer, t + 1), []).append(_pool_flow(flow).flatten(1).float().cpu().numpy())
+    def observe(t, state, readout):
+        if flows is None:
+            for layer in LAYERS:
+                out.setdefault((layer, t), []).append(state[layer].flatten(1).float().cpu().numpy())
+        elif t < model.t_steps - 1:
+            for layer, flow in source.flows(state, flows).items():
+                out.setdefault((layer, t + 1), []).append(_pool_flow(flow).flatten(1).float().cpu().numpy())
 
-        model(x, observer=observe)
+    batched(model, images, lambda x: model(x.to(device), observer=observe), batch_size)  # eval mode, no grad
     return {key: np.concatenate(parts) for key, parts in out.items()}
 
 

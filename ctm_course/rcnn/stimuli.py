@@ -60,8 +60,7 @@ def load_sources(split: str = "train", root=None, verbose: bool = False) -> Obje
     As in the paper's code, the validation split is the end of the training set: the last 1/12
     of it (5,000 of 60,000 images; 416 of the offline 5,000-digit MNIST subset).
     """
-    from ..data import load_fashion_mnist, load_mnist
-    from ..results import DATA_SOURCES
+    from ..data import load_fashion_mnist, load_mnist, worst_source
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -75,8 +74,8 @@ def load_sources(split: str = "train", root=None, verbose: bool = False) -> Obje
         images.append(np.ascontiguousarray(x, dtype=np.float32))
         labels.append(y.astype(np.int64))
         kinds.append(data.source)
-    worst = max(kinds, key=DATA_SOURCES.index)  # the less complete of the two sources names both
-    return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split=split, source=worst)
+    return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split=split,
+                         source=worst_source(kinds))  # the less complete of the two sources names both
 
 
 @dataclass

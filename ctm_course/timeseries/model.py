@@ -24,6 +24,7 @@ from torch import nn
 
 from ..ctm import ContinuousThoughtMachine
 from ..ctm.backbones import RotationalEmbedding1D
+from ..evaluate import batched
 from ..losses import two_tick_selection
 
 LOG_VAR_BOUND = 6.0
@@ -126,23 +127,21 @@ def reconstruction_loss(reconstructions: torch.Tensor, log_var: torch.Tensor, ta
     return two_tick_selection(nll, regression_certainty(log_var), use_most_certain)
 
 
-@torch.no_grad()
 def reconstruct(model: ReconstructionCTM, x: torch.Tensor, batch_size: int = 256,
                 device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` in eval mode on ``(N, C, W)`` windows in batches.
+    """Run ``model`` in eval mode without gradients on ``(N, C, W)`` windows in batches
+    (:func:`ctm_course.evaluate.batched`).
 
     Returns ``(reconstructions (N, C, W, T), certainties (N, 2, T))`` on the CPU.
     """
-    was_training = model.training
-    model.eval()
     device = device or next(model.parameters()).device
-    recon, cert = [], []
-    for i in range(0, len(x), batch_size):
-        r, c, _ = model(x[i:i + batch_size].to(device))
-        recon.append(r.cpu())
-        cert.append(c.cpu())
-    model.train(was_training)
-    return torch.cat(recon), torch.cat(cert)
+
+    def run(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r, c, _ = model(windows.to(device))
+        return r.cpu(), c.cpu()
+
+    outputs = batched(model, x, run, batch_size)
+    return torch.cat([r for r, _ in outputs]), torch.cat([c for _, c in outputs])
 
 
 def errors_at(reconstructions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor | int) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..viz._common import FONT, FONT_TITLE, new_figure, style_axes
+from ..viz.common import FONT, FONT_TITLE, new_figure, style_axes
 from .detect import _segments
 from .generate import ANOMALY_KINDS, Series
 

@@ -16,8 +16,8 @@ the loop re-applies a block as cross-attention when its *list index* is a multip
 ``sa0``, ``sa1`` and ``ca2`` serve twice (self and cross) and ``ca0`` serves as self-attention:
 6 self and 3 cross applications instead of 4 and 2. The state is ``K`` zero vectors, and the
 classifier reads the last chunk's fast stream. ``init="keras"`` starts from Keras' initialisers
-(:func:`keras_initialisation`) instead of PyTorch's; measured on an H100, it did not help (0.479 vs
-0.499 test accuracy after the example's 30 epochs, one seed each), so the default stays PyTorch's.
+(:func:`keras_initialisation`) instead of PyTorch's; it did not help in the measured runs (the
+results page), so the default stays PyTorch's.
 
 ``mode="paper"`` follows the paper and its authors' Flax code: after every ``r`` self-attention
 blocks, one cross-attention block with its own weights; ``n_state`` learned state vectors whatever

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..data.cifar10 import test_transform
-from ..viz._common import FONT, FONT_SMALL, FONT_TITLE, new_figure, style_axes, to_numpy
+from ..viz.common import FONT, FONT_SMALL, FONT_TITLE, new_figure, style_axes, to_numpy
 
 
 def _rgb(image: torch.Tensor, size: int) -> np.ndarray:

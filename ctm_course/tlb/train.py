@@ -17,38 +17,35 @@ from torch import nn
 
 from ..data.cifar10 import keras_train_transform, test_transform
 from ..data.loader import InfiniteBatches
-from ..data.mnist import ImageData
+from ..data.image_data import ImageData
+from ..evaluate import batched
+from ..precision import autocast
 from ..train import TrainConfig, TrainResult, fit
 
 OnLog = Callable[[int, Mapping[str, float], "Mapping[str, float] | None"], None]
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA (no loss scaling needed), full precision elsewhere."""
-    return torch.bfloat16 if device.type == "cuda" else None
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-@torch.no_grad()
 def evaluate_accuracy(model: nn.Module, data: ImageData, image_size: int, batch_size: int = 1000,
                       amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` on all of ``data`` (test pipeline: resize only)."""
+    """Accuracy and mean cross-entropy of ``model`` on all of ``data`` (test pipeline: resize only).
+
+    The model runs in eval mode without gradients (:func:`ctm_course.evaluate.batched`), under
+    ``amp_dtype`` autocast; the sums stay on the device until the end (one read-back).
+    """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     correct = torch.zeros((), device=device)
     loss = torch.zeros((), device=device)
-    for start in range(0, len(data), batch_size):
-        x = data.images[start:start + batch_size].to(device, non_blocking=True)
-        y = data.labels[start:start + batch_size].to(device, non_blocking=True)
-        with _autocast(device, amp_dtype):
+
+    def run(images: torch.Tensor, labels: torch.Tensor) -> None:
+        nonlocal correct, loss
+        x = images.to(device, non_blocking=True)
+        y = labels.to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
             logits = model(test_transform(x, image_size)).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(-1) == y).sum()
-    model.train(was_training)
+
+    batched(model, (data.images, data.labels), run, batch_size)
     n = len(data)
     return {"accuracy": correct.item() / n, "loss": loss.item() / n}
 
@@ -78,7 +75,7 @@ def train_classifier(model: nn.Module, data: ImageData, config: TrainConfig, *, 
     def step_fn(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
         images, labels = (t.to(device, non_blocking=True) for t in batch)
         x = keras_train_transform(images, image_size, resize_to)  # training batches only
-        with _autocast(device, amp_dtype):
+        with autocast(device, amp_dtype):
             logits = net(x).float()
         loss = F.cross_entropy(logits, labels)
         return loss, {"accuracy": (logits.detach().argmax(-1) == labels).float().mean()}

@@ -8,6 +8,8 @@
 - :class:`LiveCurves`: train/test curves updated in place in a notebook.
 - :func:`plot_accuracy_per_tick`, :func:`plot_certainty_per_tick`, :func:`plot_early_exit`,
   :func:`plot_examples`: the static plots of lesson 1.
+- :mod:`.common`: the shared style (colours, fonts, :func:`~.common.new_figure`,
+  :func:`~.common.style_axes`, :func:`~.common.to_numpy`), used by the other lessons' plots too.
 """
 from .animation import save_animation, show_animation, tick_frames
 from .curves import LiveCurves

@@ -1,6 +1,6 @@
 """What the CTM does tick by tick, as an animation: frames, a GIF/MP4 file, a notebook display.
 
-    frames = tick_frames(track, images, labels, index=0)   # one RGB frame per tick
+    frames = tick_frames(tick_view(track, images, labels, index=0))   # one RGB frame per tick
     save_animation(frames, "ctm_mnist.gif", fps=4)          # loops forever
     show_animation(frames, fps=4)                            # inline in Jupyter / Colab
 
@@ -14,50 +14,26 @@ import importlib.util
 import io
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from ._common import figure_to_rgb, in_ipython, new_figure
-from .frame import FRAME_DPI, FRAME_FIGSIZE, draw_tick, tick_view
-
-if TYPE_CHECKING:
-    from ctm_course.ctm.tracking import CTMTrack
+from .common import figure_to_rgb, in_ipython, new_figure
+from .frame import FRAME_DPI, FRAME_FIGSIZE, TickView, draw_tick
 
 SUPPORTED_SUFFIXES = (".gif", ".mp4")
 
 
-def tick_frames(
-    track: "CTMTrack",
-    images: torch.Tensor | np.ndarray,
-    labels: torch.Tensor | np.ndarray | Sequence[int],
-    index: int = 0,
-    n_neurons: int = 16,
-    class_names: list[str] | None = None,
-) -> list[np.ndarray]:
-    """Render one frame per internal tick for example ``index`` of a tracked batch.
+def tick_frames(view: TickView) -> list[np.ndarray]:
+    """Render one frame per internal tick of one example.
 
     Args:
-        track: the CTM's record of a batch (``model(x, track=True)``): predictions (B, C, T),
-            certainties (B, 2, T), pre/post-activations (T, B, D), attention (T, B, heads, 1, N)
-            and ``token_grid`` (h, w) with h * w = N.
-        images: (B, 1, H, W), (B, 3, H, W) or (B, H, W), the batch the track was computed on.
-        labels: (B,) true classes.
-        index: the example to show (0 <= index < B).
-        n_neurons: number of neuron traces (the most dynamic neurons: largest variance of the
-            post-activation over ticks).
-        class_names: C class names (default "0", "1", ...).
+        view: the example, checked and extracted from a tracked batch by
+            :func:`~ctm_course.viz.frame.tick_view` (``tick_view(track, images, labels, index)``).
 
     Returns:
         T frames, each a (700, 1000, 3) uint8 RGB array (10 x 7 inches at 100 dpi).
-
-    Raises:
-        ValueError: on a bad ``index``, shapes that do not match (images or labels vs. the
-            track's batch, ``token_grid`` vs. N, ...), or a wrong number of class names.
     """
-    view = tick_view(track, images, labels, index=index, n_neurons=n_neurons,
-                     class_names=class_names)
     fig = new_figure(FRAME_FIGSIZE, dpi=FRAME_DPI)  # one Agg figure, not managed by pyplot
     frames = []
     try:

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._common import FONT, FONT_TITLE, TEST, TRAIN, in_notebook, new_figure, style_axes
+from .common import FONT, FONT_TITLE, TEST, TRAIN, in_notebook, new_figure, style_axes
 
 
 def ema(values: Sequence[float], smoothing: float) -> np.ndarray:

@@ -33,7 +33,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ._common import (
+from ..metrics import most_certain_tick
+from .common import (
     CURSOR,
     FONT,
     FONT_HEADER,
@@ -102,7 +103,8 @@ class TickView:
     @property
     def most_certain(self) -> int:
         """Index of the most certain tick (first one on ties), as ``CTMTrack.most_certain_tick``."""
-        return int(np.argmax(self.certainty))
+        # the (2, T) rows [normalised entropy, certainty] that metrics.most_certain_tick reads
+        return int(most_certain_tick(np.stack((1 - self.certainty, self.certainty))))
 
 
 # ----------------------------------------------------------------------------------- checks

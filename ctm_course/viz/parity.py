@@ -25,8 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from ._common import (CURSOR, FONT, FONT_HEADER, FONT_SMALL, FONT_TITLE, INK, TARGET, WRONG, axes_or_new,
-                      figure_to_rgb, new_figure, style_axes, to_numpy)
+from ..metrics import most_certain_tick
+from .common import (CURSOR, FONT, FONT_HEADER, FONT_SMALL, FONT_TITLE, INK, TARGET, WRONG, axes_or_new,
+                     figure_to_rgb, new_figure, style_axes, to_numpy)
 
 #: Size of one animation frame: 10 x 5.2 inches at 100 dpi = 1000 x 520 pixels.
 PARITY_FRAME_FIGSIZE: tuple[float, float] = (10.0, 5.2)
@@ -94,7 +95,7 @@ def plot_parity_examples(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndar
 # --------------------------------------------------------------------------------- animation
 class _ParityArtists:
     def __init__(self, fig: Figure, x: np.ndarray, y: np.ndarray, probs: np.ndarray, certainty: np.ndarray,
-                 attention: np.ndarray, model_name: str) -> None:
+                 best: int, attention: np.ndarray, model_name: str) -> None:
         self.x, self.y, self.probs, self.certainty, self.attention = x, y, probs, certainty, attention
         T = probs.shape[0]
         self.correct = (probs > 0.5).astype(int) == y[None, :]  # (T, L)
@@ -140,7 +141,6 @@ class _ParityArtists:
         (self.cert_line,) = ax.plot(ticks[:1], certainty[:1], color=INK, linewidth=2.2, label="certainty")
         (self.frac_line,) = ax.plot(ticks[:1], frac[:1], color=TARGET, linewidth=2.2,
                                     label="fraction of positions right")
-        best = int(np.argmax(certainty))
         ax.plot([best], [certainty[best]], marker="*", color="#f2b400", markersize=14, markeredgecolor=INK,
                 linestyle="none", label=f"most certain: tick {best}")
         self.cursor = ax.axvline(0, color=CURSOR, linewidth=1.2, alpha=0.6)
@@ -208,8 +208,8 @@ def parity_frames(x: torch.Tensor, y: torch.Tensor, predictions: torch.Tensor, c
         raise ValueError(f"index must be an int with 0 <= index < B={B}, got {index!r}")
     probs = torch.softmax(pred[index].reshape(L, 2, T), dim=1)[:, 1].T.numpy()  # (T, L): P(parity = 1)
     fig = new_figure(PARITY_FRAME_FIGSIZE)
-    artists = _ParityArtists(fig, xs[index], ys[index], probs, cert[index, 1], att[:, index, :, 0].mean(1),
-                             model_name)
+    artists = _ParityArtists(fig, xs[index], ys[index], probs, cert[index, 1], int(most_certain_tick(cert[index])),
+                             att[:, index, :, 0].mean(1), model_name)
     frames = []
     for t in range(T):
         artists.update(t)

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._common import (
+from .common import (
     FONT,
     FONT_SMALL,
     FONT_TITLE,
@@ -36,6 +36,15 @@ def _tick_xaxis(ax: Axes, T: int) -> None:
     ax.set_xlim(-0.5, T - 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 16), integer=True))
     ax.set_xlabel("internal tick", fontsize=FONT)
+
+
+def _finish_tick_axes(ax: Axes, T: int, ylabel: str, title: str) -> None:
+    """Ticks on the x axis, the y label, the title, the course's style and the legend."""
+    _tick_xaxis(ax, T)
+    ax.set_ylabel(ylabel, fontsize=FONT)
+    ax.set_title(title, fontsize=FONT_TITLE)
+    style_axes(ax)
+    ax.legend(fontsize=FONT_SMALL, frameon=False, loc="lower right")
 
 
 def plot_accuracy_per_tick(
@@ -67,11 +76,7 @@ def plot_accuracy_per_tick(
     if most_certain_accuracy is not None:
         ax.axhline(most_certain_accuracy, color=TARGET, linestyle="--", linewidth=1.5,
                    label=f"most certain tick: {most_certain_accuracy:.4g}")
-    _tick_xaxis(ax, T)
-    ax.set_ylabel("accuracy", fontsize=FONT)
-    ax.set_title(title, fontsize=FONT_TITLE)
-    style_axes(ax)
-    ax.legend(fontsize=FONT_SMALL, frameon=False, loc="lower right")
+    _finish_tick_axes(ax, T, "accuracy", title)
     return fig
 
 
@@ -137,12 +142,8 @@ def plot_certainty_per_tick(
                     label=f"{name} ({share:.0f}% of tick readings)")
             ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
         ax.plot([], [], color="none", label=f"band: {lo_q:.0%}–{hi_q:.0%} quantiles")
-    _tick_xaxis(ax, T)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("certainty (1 − norm. entropy)", fontsize=FONT)
-    ax.set_title(title, fontsize=FONT_TITLE)
-    style_axes(ax)
-    ax.legend(fontsize=FONT_SMALL, frameon=False, loc="lower right")
+    _finish_tick_axes(ax, T, "certainty (1 − norm. entropy)", title)
     return fig
 
 

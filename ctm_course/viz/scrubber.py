@@ -1,6 +1,6 @@
 """A slider over the internal ticks of one example: drag it to see the CTM at any tick.
 
-    tick_scrubber(track, images, labels, index=0)   # last expression of a notebook cell
+    tick_scrubber(tick_view(track, images, labels, index=0))   # last expression of a notebook cell
 
 The widget is a play button and an ``IntSlider`` over ticks ``0 .. T-1`` above an image of the
 same panels as the GIF (:func:`ctm_course.viz.frame.draw_tick` draws both). Tick 0 is drawn when
@@ -11,16 +11,12 @@ VS Code or Colab). Frames are rendered on first use and cached, so scrubbing bac
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any
 
 import numpy as np
-import torch
 
-from ._common import figure_to_rgb, new_figure
-from .frame import FRAME_DPI, FRAME_FIGSIZE, draw_tick, tick_view
-
-if TYPE_CHECKING:
-    from ctm_course.ctm.tracking import CTMTrack
+from .common import figure_to_rgb, new_figure
+from .frame import FRAME_DPI, FRAME_FIGSIZE, TickView, draw_tick
 
 
 def _png(frame: np.ndarray) -> bytes:
@@ -50,22 +46,12 @@ def _scrubber_box(widgets: Any) -> type:
     return TickScrubber
 
 
-def tick_scrubber(
-    track: "CTMTrack",
-    images: torch.Tensor | np.ndarray,
-    labels: torch.Tensor | np.ndarray | Sequence[int],
-    index: int = 0,
-    n_neurons: int = 16,
-    class_names: Sequence[str] | None = None,
-    *,
-    start: int = 0,
-    play_interval_ms: int = 400,
-) -> Any:
-    """An ipywidgets slider over the ticks of example ``index`` (needs a live kernel to move).
+def tick_scrubber(view: TickView, *, start: int = 0, play_interval_ms: int = 400) -> Any:
+    """An ipywidgets slider over the ticks of one example (needs a live kernel to move).
 
     Args:
-        track, images, labels, index, n_neurons, class_names: as for
-            :func:`ctm_course.viz.animation.tick_frames` (same checks, same panels).
+        view: the example, from :func:`~ctm_course.viz.frame.tick_view` (the panels of
+            :func:`ctm_course.viz.animation.tick_frames`).
         start: tick shown first (and in a statically rendered page).
         play_interval_ms: time per tick of the play button.
 
@@ -78,15 +64,13 @@ def tick_scrubber(
 
     Raises:
         ImportError: when ipywidgets is not installed (``pip install ipywidgets``).
-        ValueError: as :func:`tick_frames`, or when ``start`` is not a tick.
+        ValueError: when ``start`` is not a tick.
     """
     try:
         import ipywidgets as widgets
     except ImportError as err:  # pragma: no cover - ipywidgets is a dependency of the course
         raise ImportError("tick_scrubber needs ipywidgets: pip install ipywidgets") from err
 
-    view = tick_view(track, images, labels, index=index, n_neurons=n_neurons,
-                     class_names=class_names)
     T = view.ticks
     if not 0 <= start < T:
         raise ValueError(f"start must be a tick in 0..{T - 1}, got {start}")

@@ -1,4 +1,5 @@
-"""Shared helpers of :mod:`ctm_course.viz`: colours, font sizes, array conversion, rendering.
+"""The course's figure style, shared by :mod:`ctm_course.viz` and every lesson's plots: colours, font
+sizes, array conversion, new figures and axes, rendering.
 
 Every figure in this package is a plain :class:`matplotlib.figure.Figure` (never registered with
 ``pyplot``), so nothing leaks between calls and a notebook shows a figure only when a cell returns
