@@ -1,6 +1,7 @@
 """The course CTM: same function as the reference and the tutorial, closed forms, shapes, clear errors."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -9,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from ctm_course.ctm import (ContinuousThoughtMachine, SuperLinear, SynapseUNet, load_reference, load_tutorial,
-                            pair_indices, select_neurons, synch_size, synchronisation_closed_form,
-                            synchronisation_step)
+from ctm_course.ctm import (CTMConfig, ContinuousThoughtMachine, SuperLinear, SynapseUNet, attend, load_reference,
+                            load_tutorial, pair_indices, project_keys_values, select_neurons, synch_size,
+                            synchronisation_closed_form, synchronisation_step)
+from ctm_course.ctm.backbones import make_backbone
 
 FIXTURES = ["features_first_last_classify", "parity_first_last", "parity_random_pairing_unet",
             "parity_random_shallow_layernorm"]
@@ -280,3 +282,49 @@ def test_gradients_match_the_tutorial_reference(tutorial_module):
         other = theirs[name.replace("trace_processor.0.", "trace_processor.")]
         # relative to the largest gradient: a conv bias before BatchNorm has a true gradient of ~0
         torch.testing.assert_close(param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name)
+
+
+# ------------------------------------------------------------------ the configuration and the speed paths
+def test_config_builds_the_same_model_as_keywords():
+    config = CTMConfig(iterations=4, d_model=24, d_input=8, heads=2, n_synch_out=4, n_synch_action=4,
+                       memory_length=3, memory_hidden_dims=2, backbone_type="tutorial-conv",
+                       prediction_reshaper=[-1])
+    assert config.prediction_reshaper == (-1,) and hash(config)  # lists become tuples: hashable, comparable
+    torch.manual_seed(0)
+    from_config = ContinuousThoughtMachine(config)
+    torch.manual_seed(0)
+    from_keywords = ContinuousThoughtMachine(**dataclasses.asdict(config))
+    assert from_config.config == from_keywords.config == config
+    for (name, a), (_, b) in zip(from_config.state_dict().items(), from_keywords.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert ContinuousThoughtMachine(config, iterations=7).iterations == 7  # keywords replace fields
+    assert config.replace(heads=4).heads == 4 and config.heads == 2
+    with pytest.raises(ValueError, match="heads"):
+        config.replace(heads=3)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_attention_speed_path_equals_multihead_attention(training):
+    """Keys and values projected once + one query per tick == nn.MultiheadAttention(q, tokens, tokens)."""
+    torch.manual_seed(0)
+    attention = torch.nn.MultiheadAttention(12, 3, batch_first=True).train(training)
+    tokens, query = torch.randn(5, 7, 12), torch.randn(5, 12)
+    expected, expected_weights = attention(query.unsqueeze(1), tokens, tokens, need_weights=True,
+                                           average_attn_weights=False)
+    k, v = project_keys_values(attention, tokens)
+    out, weights = attend(attention, query, k, v, need_weights=True)
+    torch.testing.assert_close(out, expected.squeeze(1), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(weights, expected_weights, atol=1e-6, rtol=1e-5)
+    out_only, none = attend(attention, query, k, v)
+    assert none is None
+    torch.testing.assert_close(out_only, out)
+
+
+def test_channels_last_backbone_equals_the_plain_convolutions():
+    torch.manual_seed(0)
+    backbone = make_backbone("tutorial-conv", 8, 1).eval()
+    x = torch.randn(3, 1, 28, 28)
+    fast = backbone(x)
+    plain = torch.nn.Sequential(*backbone).to(memory_format=torch.contiguous_format)(x)  # same modules
+    assert fast.shape == (3, 8, 7, 7)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)

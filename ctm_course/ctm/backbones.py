@@ -12,17 +12,24 @@ BACKBONE_TYPES = ("none", "tutorial-conv", "parity_backbone")
 POSITIONAL_EMBEDDING_TYPES = ("none", "custom-rotational-1d")
 
 
-def tutorial_conv_backbone(in_channels: int, d_input: int) -> nn.Sequential:
+class TutorialConvBackbone(nn.Sequential):
     """The MNIST tutorial's backbone: two (conv3x3 -> BatchNorm -> ReLU -> maxpool 2) blocks.
 
     (B, in_channels, H, W) -> (B, d_input, H/4, W/4); a 28x28 digit becomes a 7x7 grid of 49 tokens.
     We max-pool *before* the ReLU: the values and gradients are the same (ReLU is monotonic, so it
     commutes with max) and the ReLU touches 4x fewer numbers. Parameter indices (0, 1, 4, 5) are the
-    tutorial's.
+    tutorial's. Weights and inputs are kept channels-last, which makes the convolutions faster on CPUs
+    and GPUs and changes no value.
     """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU(),
-        nn.Conv2d(d_input, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU())
+
+    def __init__(self, in_channels: int, d_input: int):
+        super().__init__(
+            nn.Conv2d(in_channels, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU(),
+            nn.Conv2d(d_input, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU())
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
 
 
 class ParityBackbone(nn.Module):
@@ -57,7 +64,7 @@ class NoPositionalEmbedding(nn.Module):
 
 def make_backbone(backbone_type: str, d_input: int, in_channels: int) -> nn.Module:
     if backbone_type == "tutorial-conv":
-        return tutorial_conv_backbone(in_channels, d_input)
+        return TutorialConvBackbone(in_channels, d_input)
     if backbone_type == "parity_backbone":
         return ParityBackbone(2, d_input)
     return nn.Identity()
