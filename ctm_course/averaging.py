@@ -10,50 +10,53 @@ towards the current weights,
 where the warm-up ``(1 + n) / (10 + n)`` keeps a short run from remembering its random
 initialisation (after 1 step the average is 80 % the new weights; ``decay`` is reached after
 ``(10 * decay - 1) / (1 - decay)`` steps, about 1,800 for 0.995). Buffers are copied, not averaged.
+
+The average is PyTorch's own :class:`torch.optim.swa_utils.AveragedModel` with this update rule;
+it starts at the initial weights, so ``n_averaged`` counts the optimiser steps plus one.
 """
 from __future__ import annotations
 
-import copy
-from typing import Any, Mapping
+from typing import Callable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+MultiAvgFn = Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]
 
 
-class WeightAverage:
-    """The moving average of ``model``'s parameters, kept in ``self.module`` (a frozen copy of ``model``).
+def warmup_decay(decay: float, n: torch.Tensor | float) -> torch.Tensor | float:
+    """``decay_n = min(decay, (1 + n) / (10 + n))``, the decay of the ``n``-th update (n >= 1)."""
+    if isinstance(n, torch.Tensor):
+        return ((1 + n) / (10 + n)).clamp(max=decay)
+    return min(decay, (1 + n) / (10 + n))
 
-    Args:
-        model: the network being trained.
-        decay: the largest per-step decay (0 < decay < 1); the average spans about ``1 / (1 - decay)`` steps.
+
+def warmup_ema(decay: float) -> MultiAvgFn:
+    """The update rule above as an ``AveragedModel`` ``multi_avg_fn``.
+
+    ``AveragedModel`` passes ``num_averaged``, the updates so far including the initial copy, so
+    the ``n``-th optimiser step arrives with ``num_averaged == n``. The decay stays a tensor on the
+    parameters' device: no host synchronisation per step on a GPU.
     """
-
-    def __init__(self, model: nn.Module, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"decay must be in (0, 1), got {decay}")
-        self.decay = float(decay)
-        self.updates = 0
-        self.module = copy.deepcopy(model).requires_grad_(False)
-
-    def current_decay(self) -> float:
-        """The decay the next :meth:`update` will use."""
-        n = self.updates + 1
-        return min(self.decay, (1 + n) / (10 + n))
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"decay must be in (0, 1), got {decay}")
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average towards ``model``'s current parameters (call after each optimiser step)."""
-        averaged, current = list(self.module.parameters()), list(model.parameters())
-        if len(averaged) != len(current):
-            raise ValueError("model does not have the parameters of the averaged copy")
-        torch._foreach_lerp_(averaged, current, 1.0 - self.current_decay())  # avg += (1 - d) * (theta - avg)
-        for mine, theirs in zip(self.module.buffers(), model.buffers()):
-            mine.copy_(theirs)
-        self.updates += 1
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        weight = 1.0 - warmup_decay(decay, num_averaged.to(averaged[0].dtype))
+        torch._foreach_lerp_(averaged, current, weight)  # theta_avg += (1 - decay_n) * (theta - theta_avg)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "updates": self.updates}  # the decay comes from the caller
+    return update
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.updates = int(state["updates"])
+
+def weight_average(model: nn.Module, decay: float) -> AveragedModel:
+    """An :class:`~torch.optim.swa_utils.AveragedModel` of ``model`` with the warm-up EMA above.
+
+    Call ``average.update_parameters(model)`` after every optimiser step; ``average.module`` is the
+    averaged network (evaluate it, or copy its ``state_dict`` into ``model``).
+    """
+    average = AveragedModel(model, multi_avg_fn=warmup_ema(decay))
+    average.requires_grad_(False)
+    average.update_parameters(model)  # start at the initial weights
+    return average

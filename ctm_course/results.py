@@ -17,9 +17,11 @@ from typing import Any, Mapping
 
 import torch
 
+from .data.sources import DATA_SOURCES
+from .paths import output_folder, repo_root
 from .profile import PROFILES, device_name, profile
 
-#: Metric names every lesson must report (COURSE_DESIGN.md, "Results").
+#: Metric names every lesson must report (CONTRIBUTING.md, "Recorded results").
 REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
     "01_ctm_mnist": ("test_accuracy", "accuracy_per_tick", "mean_ticks_early_exit", "early_exit_accuracy"),
     "02_ctm_parity": ("per_position_accuracy", "sequence_accuracy", "lstm_per_position_accuracy",
@@ -30,26 +32,15 @@ REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
     "05_recurrent_cnn_lab": ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
                              "aux_decoding_through_depth"),
 }
-DATA_SOURCES = ("download", "offline-full", "offline-subset", "sample", "synthetic")
 REQUIRED_KEYS = ("lesson", "profile", "device", "torch", "data_source", "train_seconds", "steps", "commit",
                  "date", "metrics")
-
-
-def repo_root(start: Path | None = None) -> Path | None:
-    """The course repository containing ``start`` (default: cwd), or ``None`` outside it."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_config.yml").is_file() and (folder / "ctm_course").is_dir():
-            return folder
-    return None
 
 
 def results_dir() -> Path:
     """``$CTM_COURSE_RESULTS`` if set, else ``<repo>/results``, else ``./results``."""
     if os.environ.get("CTM_COURSE_RESULTS"):
         return Path(os.environ["CTM_COURSE_RESULTS"])
-    root = repo_root()
-    return (root if root is not None else Path.cwd()) / "results"
+    return output_folder("results")
 
 
 def _git_commit() -> str:
