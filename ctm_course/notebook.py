@@ -1,6 +1,9 @@
 """Small helpers that every lesson notebook calls in its first cells.
 
-- :func:`setup` prints one line saying where the lesson runs: device, profile and data.
+- :func:`start` begins a lesson in one line: it picks the profile and its row, the device and
+  the CPU threads, seeds everything and prints where the lesson runs (device, profile, data)
+  and the row's sizes.
+- :func:`setup` prints that one line alone.
 - :func:`glue` hands a number to the book (myst-nb ``glue``) and is a no-op elsewhere, so that
   every number in a lesson's prose comes from the run that produced it, on the site, and
   the notebook still runs in Colab or Jupyter where ``myst_nb`` is not installed.
@@ -9,14 +12,17 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import torch
 
 from .profile import device, device_name, profile
 
 T = TypeVar("T")
 
-__all__ = ["glue", "in_colab", "setup"]
+__all__ = ["Lesson", "glue", "in_colab", "setup", "start"]
 
 
 def in_colab() -> bool:
@@ -65,3 +71,43 @@ def setup(lesson: str) -> None:
     if in_colab() and device().type != "cuda":
         print("Tip: this Colab runtime has no GPU. Choose Runtime -> Change runtime type -> GPU "
               "(e.g. T4), then run the notebook again: the lesson will use the 'gpu' profile.")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """Where and how a lesson runs: what :func:`start` returns.
+
+    Attributes:
+        name: the notebook's stem, e.g. ``"01_ctm_mnist"``.
+        profile: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
+        config: the lesson's profile row (:mod:`ctm_course.config`).
+        device: where the lesson trains.
+    """
+
+    name: str
+    profile: str
+    config: Any
+    device: torch.device
+
+
+def start(lesson: str, seed: int = 0) -> Lesson:
+    """Begin ``lesson``: its profile row, the device, the CPU threads (the row's ``cpu_threads``), seeds.
+
+    Prints one line with the lesson, device, profile and data (and a GPU hint on Colab), then the
+    row, so that the reader sees every size the lesson runs with.
+    """
+    from .config import lesson_config
+    from .train import seed_everything
+
+    prof = profile()
+    config = lesson_config(lesson, prof)
+    dev = device()
+    threads = getattr(config, "cpu_threads", None)
+    if dev.type == "cpu" and threads:
+        torch.set_num_threads(threads)  # small per-step operations: more threads can be slower
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fastest convolution algorithms for fixed shapes
+    seed_everything(seed)
+    setup(lesson)
+    print(config.describe())
+    return Lesson(name=lesson, profile=prof, config=config, device=dev)

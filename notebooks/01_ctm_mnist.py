@@ -63,37 +63,35 @@ if "google.colab" in sys.modules:  # Colab already has torch: install only the c
     target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
-from ctm_course.notebook import glue, setup
+from ctm_course import start
+from ctm_course.notebook import glue
 
-setup("01_ctm_mnist")
+lesson = start("01_ctm_mnist")
 
 # %%
 import inspect
 import math
 import time
+from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown
 
 import ctm_course
-from ctm_course.config import describe, lesson_config
+from ctm_course.checkpoints import checkpoint_path
 from ctm_course.ctm import ContinuousThoughtMachine
 from ctm_course.data import InfiniteBatches, load_mnist, normalise, random_shift
 from ctm_course.evaluate import predict
 from ctm_course.losses import image_classification_loss
 from ctm_course.metrics import (accuracy_at, accuracy_per_tick, correct_at, cheapest_exit, early_exit_curve,
                                 early_exit_ticks, most_certain_tick)
+from ctm_course.parameters import count_parameters
 from ctm_course.results import record
-from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
+from ctm_course.train import fit, seed_everything
 from ctm_course import viz
 
-PROFILE = ctm_course.profile()
-CONFIG = lesson_config("01_ctm_mnist", PROFILE)
-DEVICE = ctm_course.device()
-seed_everything(0)
-print(f"profile {PROFILE!r} on {DEVICE}")
-print(describe(CONFIG))
+PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 
 # %% [markdown]
 # Every size in this lesson (ticks, neurons, training steps, data) comes from the profile table
@@ -127,10 +125,10 @@ print(describe(CONFIG))
 # %% mystnb={"figure": {"caption": "Sixteen training digits and their labels, as the CTM receives them (before normalisation)."}}
 train_data = load_mnist(train=True)
 test_data = load_mnist(train=False)
-if CONFIG["train_images"]:
-    train_data = train_data.subset(CONFIG["train_images"], seed=0)
-if CONFIG["test_images"]:
-    test_data = test_data.subset(CONFIG["test_images"], seed=0)
+if CONFIG.train_images:
+    train_data = train_data.subset(CONFIG.train_images, seed=0)
+if CONFIG.test_images:
+    test_data = test_data.subset(CONFIG.test_images, seed=0)
 print(f"{len(train_data):,} training and {len(test_data):,} test images")
 viz.plot_examples(train_data.images[:16], train_data.labels[:16])
 
@@ -148,11 +146,11 @@ viz.plot_examples(train_data.images[:16], train_data.labels[:16])
 # image into a 7x7 grid of feature vectors. Each grid cell is one **token** the CTM can attend to.
 
 # %%
-model = ContinuousThoughtMachine(**CONFIG["model"]).to(DEVICE)
+model = ContinuousThoughtMachine(CONFIG.model).to(DEVICE)
 x = normalise(test_data.images[:4]).to(DEVICE)
 tokens, grid = model.compute_features(x)
 print(f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} on a {grid[0]}x{grid[1]} grid")
-assert tokens.shape == (4, grid[0] * grid[1], CONFIG["model"]["d_input"])
+assert tokens.shape == (4, grid[0] * grid[1], CONFIG.model.d_input)
 
 # %% [markdown]
 # ### 3.1 Neuron-level models: every neuron has its own MLP
@@ -268,7 +266,7 @@ print(inspect.getsource(ContinuousThoughtMachine.forward))
 
 # %% [markdown]
 # Two details worth noticing. The attention keys and values are projected once per image, not once
-# per tick (`attention_keys_values`), since the tokens never change during the loop. And the
+# per tick (`project_keys_values`), since the tokens never change during the loop. And the
 # query at tick $t$ comes from $S_\text{action}$, which has seen only $z^0, \dots, z^{t-1}$: the
 # model decides where to look from what it has thought so far.
 #
@@ -296,7 +294,7 @@ print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 10")
 # %%
 def step_fn(model, batch):
     images, labels = (t.to(DEVICE) for t in batch)
-    images = normalise(random_shift(images, CONFIG["max_shift"]))  # augmentation: training only
+    images = normalise(random_shift(images, CONFIG.max_shift))  # augmentation: training only
     predictions, certainties, _ = model(images)
     loss, t2 = image_classification_loss(predictions, certainties, labels)
     return loss, {"accuracy": correct_at(predictions.detach(), labels, t2).float().mean()}
@@ -308,15 +306,13 @@ def evaluate(model):
     return {"accuracy": accuracy_at(predictions, test_data.labels, most_certain_tick(certainties))}
 
 
-def train_ctm(model_args, steps, curves=None, checkpoint=None):
+def train_ctm(model_config, steps, curves=None, checkpoint=None):
     """Train a fresh CTM with this lesson's recipe; returns (model, TrainResult)."""
     seed_everything(0)
-    net = ContinuousThoughtMachine(**model_args).to(DEVICE)
-    config = TrainConfig(steps=steps, lr=CONFIG["lr"], warmup_steps=min(CONFIG["warmup_steps"], steps // 5),
-                         eval_every=CONFIG["eval_every"], checkpoint_every=CONFIG["checkpoint_every"],
-                         checkpoint_path=checkpoint, progress=curves is not None)
+    net = ContinuousThoughtMachine(model_config).to(DEVICE)
+    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
     on_log = (lambda step, row, ev: curves.update(step, train=row, test=ev)) if curves else None
-    result = fit(net, InfiniteBatches(train_data, CONFIG["batch_size"], seed=0), step_fn, config,
+    result = fit(net, InfiniteBatches(train_data, CONFIG.train.batch_size, seed=0), step_fn, config,
                  evaluate=evaluate, on_log=on_log)
     return net, result
 
@@ -327,11 +323,11 @@ def train_ctm(model_args, steps, curves=None, checkpoint=None):
 # batches, and a finished run is not repeated.
 
 # %%
-n_params = sum(p.numel() for p in model.parameters())
-print(f"the CTM has {n_params:,} parameters and thinks for {CONFIG['model']['iterations']} ticks")
+n_params = count_parameters(model)
+print(f"the CTM has {n_params:,} parameters and thinks for {CONFIG.model.iterations} ticks")
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="CTM on MNIST")
-ckpt = checkpoint_path("01_ctm_mnist", PROFILE, {**CONFIG, "train_images": len(train_data)})
-model, run = train_ctm(CONFIG["model"], CONFIG["steps"], curves=curves, checkpoint=ckpt)
+ckpt = checkpoint_path("01_ctm_mnist", PROFILE, {"row": CONFIG, "train_images": len(train_data)})
+model, run = train_ctm(CONFIG.model, CONFIG.train.steps, curves=curves, checkpoint=ckpt)
 curves.close()
 glue("train_minutes", run.seconds / 60)
 print(f"trained {run.steps:,} steps in {run.seconds:.0f} s")
@@ -453,7 +449,8 @@ model.eval()
 with torch.no_grad():
     _, _, track = model(normalise(test_data.images[:8]).to(DEVICE), track=True)
 example = int((track.predictions.argmax(1)[:, -1] == test_data.labels[:8]).float().argmax())  # a correct one
-frames = viz.tick_frames(track, test_data.images[:8], test_data.labels[:8], index=example)
+view = viz.tick_view(track, test_data.images[:8], test_data.labels[:8], index=example)
+frames = viz.tick_frames(view)
 viz.show_animation(frames, fps=3)
 
 # %% [markdown]
@@ -462,7 +459,7 @@ viz.show_animation(frames, fps=3)
 # frame only, since there is no Python kernel behind it.
 
 # %% mystnb={"figure": {"caption": "The same ticks behind a slider (interactive in Colab or Jupyter; this page shows the first frame)."}}
-viz.tick_scrubber(track, test_data.images[:8], test_data.labels[:8], index=example)
+viz.tick_scrubber(view)
 
 # %% [markdown]
 # Notice how the neurons' post-activations are not smooth curves but have their own dynamics,
@@ -479,7 +476,7 @@ viz.tick_scrubber(track, test_data.images[:8], test_data.labels[:8], index=examp
 # :label: l01-ablation
 #
 # Write `ablate(memory_lengths, steps)` that trains one CTM per value of `memory_length` (all other
-# settings as in `CONFIG["model"]`) for `steps` steps with `train_ctm`, and returns a dictionary
+# settings as in `CONFIG.model`) for `steps` steps with `train_ctm`, and returns a dictionary
 # `{memory_length: test accuracy at the most certain tick}`. The cell below runs it with $M = 1$ and
 # the lesson's $M$ on a short budget and plots the result. Which would you expect to win, and why
 # might the short budget hide the difference?
@@ -502,7 +499,7 @@ def ablate(memory_lengths, steps):
     """Train one CTM per memory length; return {memory_length: test accuracy}."""
     accuracies = {}
     for m in memory_lengths:
-        net, _ = train_ctm({**CONFIG["model"], "memory_length": m}, steps)
+        net, _ = train_ctm(CONFIG.model.replace(memory_length=m), steps)
         accuracies[m] = evaluate(net)["accuracy"]
     return accuracies
 
@@ -518,14 +515,14 @@ def ablate(memory_lengths, steps):
 # ```
 
 # %% mystnb={"figure": {"caption": "Test accuracy after the same short training with a memory of one tick (M = 1) and with the lesson's memory length."}}
-memory_lengths = [1, CONFIG["model"]["memory_length"]]
-ablation = ablate(memory_lengths, CONFIG["ablation_steps"])
-glue("ablation_steps", CONFIG["ablation_steps"])
+memory_lengths = [1, CONFIG.model.memory_length]
+ablation = ablate(memory_lengths, CONFIG.ablation_steps)
+glue("ablation_steps", CONFIG.ablation_steps)
 glue("ablation_m1", ablation[1])
 glue("ablation_mfull", ablation[memory_lengths[-1]])
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.bar([f"M = {m}" for m in ablation], list(ablation.values()), color=["tab:gray", "tab:blue"])
-ax.set(ylabel="test accuracy (most certain tick)", title=f"{CONFIG['ablation_steps']} training steps each",
+ax.set(ylabel="test accuracy (most certain tick)", title=f"{CONFIG.ablation_steps} training steps each",
        ylim=(0, 1))
 plt.close(fig)
 fig
@@ -539,8 +536,8 @@ fig
 # ```{exercise}
 # :label: l01-synch-size
 #
-# Change `n_synch_out` from 16 to 4 in a copy of `CONFIG["model"]` and train it with `train_ctm` for
-# `CONFIG["ablation_steps"]` steps. How many numbers does the output head see now, and what happens
+# Change `n_synch_out` from 16 to 4 in a copy of `CONFIG.model` and train it with `train_ctm` for
+# `CONFIG.ablation_steps` steps. How many numbers does the output head see now, and what happens
 # to the accuracy?
 # ```
 #
@@ -548,7 +545,7 @@ fig
 # :class: dropdown
 #
 # With first-last selection the output synchronisation has $n(n+1)/2$ entries: 136 for $n = 16$,
-# only 10 for $n = 4$. `train_ctm({**CONFIG["model"], "n_synch_out": 4}, CONFIG["ablation_steps"])`
+# only 10 for $n = 4$. `train_ctm(CONFIG.model.replace(n_synch_out=4), CONFIG.ablation_steps)`
 # trains it; the head now reads 10 numbers, which is just enough for 10 classes, and accuracy
 # drops and training becomes less stable. The representation is the synchronisation, so its size
 # is the width of the model's "output layer".
@@ -574,7 +571,7 @@ metrics = {
 }
 path = record("01_ctm_mnist", metrics, train_seconds=run.seconds, steps=run.steps, data_source=train_data.source,
               extra={"test_data_source": test_data.source, "train_images": len(train_data),
-                     "test_images": len(test_data), "ticks": T, "parameters": n_params, "model": CONFIG["model"]})
+                     "test_images": len(test_data), "ticks": T, "parameters": n_params, "model": asdict(CONFIG.model)})
 print(f"recorded {path.name} ({PROFILE}): test accuracy {test_accuracy:.4f}, "
       f"early exit {best['mean_ticks']:.2f}/{T} ticks at accuracy {best['accuracy']:.4f}")
 

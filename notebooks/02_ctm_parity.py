@@ -68,9 +68,10 @@ if "google.colab" in sys.modules:  # Colab already has torch: install only the c
     target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
-from ctm_course.notebook import glue, setup
+from ctm_course import start
+from ctm_course.notebook import glue
 
-setup("02_ctm_parity")
+lesson = start("02_ctm_parity")
 
 # %%
 import inspect
@@ -82,27 +83,20 @@ import torch
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import describe, lesson_config
+from ctm_course.checkpoints import checkpoint_path
 from ctm_course.ctm import ContinuousThoughtMachine, SynapseUNet, synchronisation_closed_form
 from ctm_course.losses import parity_loss
 from ctm_course.parity import (ParityBatches, ParityLSTM, attention_order, count_parameters, evaluate_parity,
                                matched_lstm, parity_accuracy, parity_correct_at, parity_model_args, parity_targets,
                                parity_test_set)
 from ctm_course.results import record
-from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
+from ctm_course.train import fit, seed_everything
 from ctm_course.viz import parity as parity_viz
 
-PROFILE = ctm_course.profile()
-CONFIG = lesson_config("02_ctm_parity", PROFILE)
-DEVICE = ctm_course.device()
-if DEVICE.type == "cpu" and CONFIG["cpu_threads"]:
-    torch.set_num_threads(CONFIG["cpu_threads"])  # see the note below
-L = CONFIG["length"]
-MODEL_ARGS = parity_model_args(L, **CONFIG["model"])
+PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
+L = CONFIG.length
+MODEL_ARGS = parity_model_args(L, **CONFIG.model)
 T = MODEL_ARGS["iterations"]
-seed_everything(0)
-print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} CPU threads)")
-print(describe(CONFIG, model_args=MODEL_ARGS))
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`ctm_course/config.py`);
@@ -372,8 +366,8 @@ print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 2")
 # that are right) and **per sequence** (all $L$ right).
 
 # %%
-x_eval, y_eval = parity_test_set(CONFIG["eval_sequences"], L, seed=1)   # watched during training
-x_test, y_test = parity_test_set(CONFIG["test_sequences"], L, seed=2)   # the final numbers
+x_eval, y_eval = parity_test_set(CONFIG.eval_sequences, L, seed=1)   # watched during training
+x_test, y_test = parity_test_set(CONFIG.test_sequences, L, seed=2)   # the final numbers
 
 
 def step_fn(model, batch):
@@ -390,16 +384,13 @@ def evaluate(model):
 
 def train(model, steps, curves=None, checkpoint=None):
     """Train ``model`` on fresh parity batches with this lesson's recipe; returns the TrainResult."""
-    config = TrainConfig(steps=steps, lr=CONFIG["lr"], warmup_steps=min(CONFIG["warmup_steps"], steps // 5),
-                         grad_clip=CONFIG["grad_clip"], eval_every=CONFIG["eval_every"],
-                         checkpoint_every=CONFIG["checkpoint_every"], checkpoint_path=checkpoint,
-                         progress=curves is not None)
+    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
     on_log = (lambda step, row, ev: curves.update(step, train=row, test=ev)) if curves else None
-    batches = ParityBatches(L, CONFIG["batch_size"], seed=0, device=DEVICE)
+    batches = ParityBatches(L, CONFIG.train.batch_size, seed=0, device=DEVICE)
     return fit(model, batches, step_fn, config, evaluate=evaluate, on_log=on_log)
 
 
-glue("grad_clip", CONFIG["grad_clip"])
+glue("grad_clip", CONFIG.train.grad_clip)
 
 
 # %% [markdown]
@@ -414,11 +405,11 @@ model = ContinuousThoughtMachine(**MODEL_ARGS).to(DEVICE)
 n_params = count_parameters(model)
 glue("ctm_parameters", n_params)
 glue("ticks", T)
-glue("steps", CONFIG["steps"])
+glue("steps", CONFIG.train.steps)
 print(f"the CTM has {n_params:,} parameters and thinks for {T} ticks")
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="CTM on parity")
-ckpt = checkpoint_path("02_ctm_parity", PROFILE, {**CONFIG, "model_kind": "ctm"})
-run = train(model, CONFIG["steps"], curves, ckpt)
+ckpt = checkpoint_path("02_ctm_parity", PROFILE, {"row": CONFIG, "model_kind": "ctm"})
+run = train(model, CONFIG.train.steps, curves, ckpt)
 curves.close()
 glue("train_minutes", run.seconds / 60)
 print(f"trained {run.steps:,} steps in {run.seconds:.0f} s")
@@ -541,8 +532,8 @@ glue("parameter_gap", abs(n_lstm - n_params) / n_params)
 print(f"LSTM hidden size {lstm.hidden_size}: {n_lstm:,} parameters vs the CTM's {n_params:,} "
       f"({abs(n_lstm - n_params) / n_params:.1%} apart)")
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="LSTM on parity")
-lstm_ckpt = checkpoint_path("02_ctm_parity", PROFILE, {**CONFIG, "model_kind": "lstm"})
-lstm_run = train(lstm, CONFIG["steps"], curves, lstm_ckpt)
+lstm_ckpt = checkpoint_path("02_ctm_parity", PROFILE, {"row": CONFIG, "model_kind": "lstm"})
+lstm_run = train(lstm, CONFIG.train.steps, curves, lstm_ckpt)
 curves.close()
 lstm_result = evaluate_parity(lstm, x_test, y_test)
 with torch.no_grad():
@@ -638,16 +629,16 @@ def compare_ticks(ticks, steps):
 # ```
 
 # %% mystnb={"figure": {"caption": "Per-position test accuracy of CTMs with different numbers of ticks, each trained for the same short budget; the dotted line is chance."}}
-tick_accuracy = compare_ticks(CONFIG["ticks_compare"], CONFIG["ticks_steps"])
+tick_accuracy = compare_ticks(CONFIG.ticks_compare, CONFIG.ticks_steps)
 for t, accuracy in tick_accuracy.items():
     glue(f"ticks_{t}_accuracy", accuracy)
-glue("ticks_steps", CONFIG["ticks_steps"])
+glue("ticks_steps", CONFIG.ticks_steps)
 glue("ticks_list", ", ".join(str(t) for t in tick_accuracy))
 glue("ticks_best", max(tick_accuracy, key=tick_accuracy.get))
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.bar([f"T = {t}" for t in tick_accuracy], list(tick_accuracy.values()), color="tab:blue")
 ax.axhline(0.5, color="gray", linestyle=":", label="chance")
-ax.set(ylabel="per-position test accuracy", ylim=(0, 1), title=f"{CONFIG['ticks_steps']} training steps each")
+ax.set(ylabel="per-position test accuracy", ylim=(0, 1), title=f"{CONFIG.ticks_steps} training steps each")
 ax.legend(frameon=False)
 plt.close(fig)
 fig
@@ -670,7 +661,7 @@ fig
 # :class: dropdown
 #
 # `seed_everything(1)`, then `other = ContinuousThoughtMachine(**{**MODEL_ARGS, "selection_seed": 1})`,
-# `train(other, CONFIG["steps"])`, and `attention_order(other(x_test[:1000], track=True)[2].attention)`.
+# `train(other, CONFIG.train.steps)`, and `attention_order(other(x_test[:1000], track=True)[2].attention)`.
 # The paper found both forward and backward strategies across runs with many ticks; which one a
 # run finds is decided early in training by small differences, so different seeds can give
 # different orders (or, on a short budget, no clean order at all). Compare the correlations, not
@@ -726,7 +717,7 @@ path = record("02_ctm_parity", metrics, train_seconds=run.seconds, steps=run.ste
               extra={"length": L, "test_sequences": len(x_test), "ticks": T, "parameters": n_params,
                      "lstm_parameters": n_lstm, "lstm_hidden_size": lstm.hidden_size, "lstm_steps": lstm_run.steps,
                      "attention_strategy": order["strategy"], "lstm_attention_strategy": lstm_order["strategy"],
-                     "ticks_steps": CONFIG["ticks_steps"], "cpu_threads": torch.get_num_threads(),
+                     "ticks_steps": CONFIG.ticks_steps, "cpu_threads": torch.get_num_threads(),
                      "model": MODEL_ARGS})
 print(f"recorded {path.name} ({PROFILE}): per position {ctm_result['per_position']:.4f}, "
       f"sequence {ctm_result['sequence']:.4f}; LSTM {lstm_result['per_position']:.4f} / {lstm_result['sequence']:.4f}")

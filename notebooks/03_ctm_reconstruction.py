@@ -64,9 +64,10 @@ if "google.colab" in sys.modules:  # Colab already has torch: install only the c
     target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
-from ctm_course.notebook import glue, setup
+from ctm_course import start
+from ctm_course.notebook import glue
 
-setup("03_ctm_reconstruction")
+lesson = start("03_ctm_reconstruction")
 
 # %%
 import inspect
@@ -78,7 +79,8 @@ from IPython.display import Markdown, display
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import describe, lesson_config
+from ctm_course.checkpoints import checkpoint_path
+from ctm_course.metrics import most_certain_tick
 from ctm_course.results import record
 from ctm_course.timeseries import (ANOMALY_KINDS, ReconstructionCTM, WindowBatches, errors_at, generate,
                                    per_tick_mse, reconstruct, reconstruction_loss, regression_certainty,
@@ -87,17 +89,10 @@ from ctm_course.timeseries.detect import (best_f1, evaluate_scores, matched_auto
                                           count_parameters, pca_scores, point_adjusted_f1, pr_auc, roc_auc,
                                           scores_from_window_errors)
 from ctm_course.timeseries import detect, plots
-from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
-from ctm_course.viz._common import new_figure, style_axes
+from ctm_course.train import fit, seed_everything
+from ctm_course.viz.common import new_figure, style_axes
 
-PROFILE = ctm_course.profile()
-CONFIG = lesson_config("03_ctm_reconstruction", PROFILE)
-DEVICE = ctm_course.device()
-if DEVICE.type == "cpu" and CONFIG["cpu_threads"]:
-    torch.set_num_threads(CONFIG["cpu_threads"])  # this model's per-tick operations are tiny: one thread is faster
-seed_everything(0)
-print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} threads)")
-print(describe(CONFIG, model_key="ctm"))
+PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`ctm_course/config.py`);
@@ -127,7 +122,7 @@ print(describe(CONFIG, model_key="ctm"))
 # splits carry anomalies. The three splits follow each other in time.
 
 # %% mystnb={"figure": {"caption": "The first four weeks of the test split, every channel normalised; shaded stretches are the anomalies."}}
-data = generate(**CONFIG["data"])
+data = generate(**CONFIG.data)
 data, normaliser = data.normalised()  # mean and standard deviation of the *training* split only
 train, validation, test = data.train, data.validation, data.test
 for name, split in (("train", train), ("validation", validation), ("test", test)):
@@ -150,8 +145,8 @@ plots.plot_series(test, 0, 4 * 336, title="The first four weeks of the test spli
 # window over the series every few steps.
 
 # %%
-W, C = CONFIG["window"], train.n_channels
-stride = CONFIG["eval_stride"]
+W, C = CONFIG.window, train.n_channels
+stride = CONFIG.eval_stride
 test_starts, test_windows = window_starts(len(test), W, stride), windows(test.values, W, stride)
 val_starts, val_windows = window_starts(len(validation), W, stride), windows(validation.values, W, stride)
 train_windows = windows(train.values, W, stride)
@@ -227,9 +222,9 @@ assert math.isclose(loss.item(), 0.5, rel_tol=1e-6)
 print("loss checks passed; certainty at log s^2 = 0:", regression_certainty(torch.zeros(1, 1))[0, 1].item())
 
 # %%
-model = ReconstructionCTM(C, W, CONFIG["d_backbone"], CONFIG["ctm"]).to(DEVICE)
+model = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
 reconstructions, certainties, log_var = model(test_windows[:4].to(DEVICE))
-T = CONFIG["ctm"]["iterations"]
+T = CONFIG.ctm["iterations"]
 print(f"windows {tuple(test_windows[:4].shape)} -> tokens {tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
       f"-> reconstructions {tuple(reconstructions.shape)}, certainties {tuple(certainties.shape)}")
 assert reconstructions.shape == (4, C, W, T) and certainties.shape == (4, 2, T)
@@ -261,13 +256,13 @@ def step_fn(model, x):
 def ctm_scores(model, series, starts, x):
     """Per-step anomaly scores: squared error at each window's most certain tick, averaged over windows."""
     reconstructions, certainties = reconstruct(model, x)
-    t2 = certainties[:, 1].argmax(-1)
+    t2 = most_certain_tick(certainties)
     return scores_from_window_errors(errors_at(reconstructions, x, t2), starts, len(series))
 
 
 def evaluate(model):
     reconstructions, certainties = reconstruct(model, val_windows)
-    t2 = certainties[:, 1].argmax(-1)
+    t2 = most_certain_tick(certainties)
     errors = errors_at(reconstructions, val_windows, t2)
     scores = scores_from_window_errors(errors, val_starts, len(validation))
     return {"mse": float(errors.mean()), "roc_auc": roc_auc(scores, validation.labels)}
@@ -275,12 +270,9 @@ def evaluate(model):
 
 def train_model(net, step, steps, curves=None, checkpoint=None, evaluate=None):
     """Train ``net`` on random training windows with this lesson's recipe; returns the TrainResult."""
-    config = TrainConfig(steps=steps, lr=CONFIG["lr"], warmup_steps=min(CONFIG["warmup_steps"], steps // 5),
-                         grad_clip=CONFIG["grad_clip"], eval_every=CONFIG["eval_every"],
-                         checkpoint_every=CONFIG["checkpoint_every"], checkpoint_path=checkpoint,
-                         progress=curves is not None)
+    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
     on_log = (lambda s, row, ev: curves.update(s, train=row, test=ev)) if curves else None
-    batches = WindowBatches(train.values, W, CONFIG["batch_size"], seed=0)
+    batches = WindowBatches(train.values, W, CONFIG.train.batch_size, seed=0)
     return fit(net, batches, step, config, evaluate=evaluate, on_log=on_log)
 
 
@@ -291,10 +283,10 @@ def train_model(net, step, steps, curves=None, checkpoint=None, evaluate=None):
 
 # %%
 seed_everything(0)
-model = ReconstructionCTM(C, W, CONFIG["d_backbone"], CONFIG["ctm"]).to(DEVICE)
+model = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
 curves = viz.LiveCurves(metrics=("loss", "mse", "roc_auc"), title="CTM reconstruction (validation as 'test')")
 ckpt = checkpoint_path("03_ctm_reconstruction", PROFILE, CONFIG)
-run = train_model(model, step_fn, CONFIG["steps"], curves=curves, checkpoint=ckpt, evaluate=evaluate)
+run = train_model(model, step_fn, CONFIG.train.steps, curves=curves, checkpoint=ckpt, evaluate=evaluate)
 curves.close()
 glue("train_minutes", run.seconds / 60)
 glue("train_steps", run.steps)
@@ -324,7 +316,7 @@ final.figure() if run.resumed_from is not None else None  # a resumed run drew n
 
 # %% mystnb={"figure": {"caption": "One normal test window (solid) and the CTM's reconstruction of it (dashed) at its first, middle and last tick."}}
 test_recon, test_cert = reconstruct(model, test_windows)
-t2 = test_cert[:, 1].argmax(-1)
+t2 = most_certain_tick(test_cert)
 normal = torch.as_tensor(np.array([test.labels[s:s + W].max() == 0 for s in test_starts]))
 mse_per_tick = per_tick_mse(test_recon[normal], test_windows[normal]).mean(0)
 certainty_per_tick = test_cert[normal][:, 1].mean(0)
@@ -412,7 +404,7 @@ def agreement_certainty(reconstructions):
 # %%
 agreement = agreement_certainty(test_recon)
 assert agreement.shape == test_cert.shape and bool(((agreement >= 0) & (agreement <= 1)).all())
-t2_agreement = agreement[:, 1].argmax(-1)
+t2_agreement = most_certain_tick(agreement)
 roc_agreement = roc_auc(scores_from_window_errors(errors_at(test_recon, test_windows, t2_agreement),
                                                   test_starts, len(test)), test.labels)
 roc_variance = roc_auc(scores_from_window_errors(errors_at(test_recon, test_windows, t2), test_starts, len(test)),
@@ -546,14 +538,14 @@ print(f"random best F1 {random_f1:.3f}, best point-adjusted F1 {random_pa_f1:.3f
 
 # %%
 train_np, val_np, test_np = train_windows.numpy(), val_windows.numpy(), test_windows.numpy()
-pca_k = max(CONFIG["pca_components"], key=lambda k: roc_auc(
+pca_k = max(CONFIG.pca_components, key=lambda k: roc_auc(
     scores_from_window_errors(pca_scores(train_np, val_np, k), val_starts, len(validation)), validation.labels))
-z_window = max(CONFIG["zscore_windows"], key=lambda w: roc_auc(moving_zscore_scores(validation.values, w),
+z_window = max(CONFIG.zscore_windows, key=lambda w: roc_auc(moving_zscore_scores(validation.values, w),
                                                                validation.labels))
 print(f"chosen on validation: PCA with k = {pca_k} components, z-score over w = {z_window} steps")
 
 seed_everything(0)
-autoencoder = matched_autoencoder(C, W, CONFIG["ae_bottleneck"], n_params).to(DEVICE)
+autoencoder = matched_autoencoder(C, W, CONFIG.ae_bottleneck, n_params).to(DEVICE)
 
 
 def ae_step(net, x):
@@ -562,7 +554,7 @@ def ae_step(net, x):
     return loss, {"mse": loss.item()}
 
 
-ae_run = train_model(autoencoder, ae_step, CONFIG["steps"])
+ae_run = train_model(autoencoder, ae_step, CONFIG.train.steps)
 print(f"autoencoder: {count_parameters(autoencoder):,} parameters (CTM {n_params:,}), "
       f"{ae_run.steps:,} steps in {ae_run.seconds:.0f} s")
 
@@ -728,15 +720,15 @@ print(f"best at finding stuck sensors: {stuck_winner}")
 # ```{exercise}
 # :label: l03-ticks
 #
-# Train the CTM with a single tick (`{**CONFIG["ctm"], "iterations": 1}`) using `train_model` and
+# Train the CTM with a single tick (`{**CONFIG.ctm, "iterations": 1}`) using `train_model` and
 # compare its test ROC-AUC with the lesson's model. Does thinking for more ticks help here?
 # ```
 #
 # ```{solution} l03-ticks
 # :class: dropdown
 #
-# `net = ReconstructionCTM(C, W, CONFIG["d_backbone"], {**CONFIG["ctm"], "iterations": 1}).to(DEVICE)`,
-# then `train_model(net, step_fn, CONFIG["steps"])` and `roc_auc(ctm_scores(net, test, test_starts,
+# `net = ReconstructionCTM(C, W, CONFIG.d_backbone, {**CONFIG.ctm, "iterations": 1}).to(DEVICE)`,
+# then `train_model(net, step_fn, CONFIG.train.steps)` and `roc_auc(ctm_scores(net, test, test_starts,
 # test_windows), test.labels)`. With one tick the CTM reads a single attention output from the
 # window, so the whole reconstruction must come from one glance; with more ticks it can gather
 # information from several parts of the window. Compare the two ROC-AUCs and the errors on normal
@@ -764,10 +756,10 @@ metrics = {
     "ctm_roc_auc_agreement_certainty": roc_agreement,
 }
 path = record("03_ctm_reconstruction", metrics, train_seconds=run.seconds, steps=run.steps, data_source="synthetic",
-              extra={"data": CONFIG["data"], "window": W, "eval_stride": stride, "ticks": T, "parameters": n_params,
+              extra={"data": CONFIG.data, "window": W, "eval_stride": stride, "ticks": T, "parameters": n_params,
                      "autoencoder_parameters": count_parameters(autoencoder), "autoencoder_seconds": ae_run.seconds,
-                     "pca_components": pca_k, "zscore_window": z_window, "winner": winner, "model": CONFIG["ctm"],
-                     "d_backbone": CONFIG["d_backbone"]})
+                     "pca_components": pca_k, "zscore_window": z_window, "winner": winner, "model": CONFIG.ctm,
+                     "d_backbone": CONFIG.d_backbone})
 print(f"recorded {path.name} ({PROFILE}): CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}")
 
 # %%

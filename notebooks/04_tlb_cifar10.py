@@ -67,9 +67,10 @@ if "google.colab" in sys.modules:  # Colab already has torch: install only the c
     target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
-from ctm_course.notebook import glue, setup
+from ctm_course import start
+from ctm_course.notebook import glue
 
-setup("04_tlb_cifar10")
+lesson = start("04_tlb_cifar10")
 
 # %%
 import inspect
@@ -80,28 +81,17 @@ from IPython.display import Markdown, display
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import lesson_config
+from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data import keras_train_transform, load_cifar10, test_transform
 from ctm_course.results import record
 from ctm_course.tlb import (AttentionBlock, TemporalLatentBottleneck, autocast_dtype, block_plan, build,
-                            count_parameters, evaluate_accuracy, train_classifier)
+                            count_parameters, evaluate_accuracy, train_classifier, train_config)
 from ctm_course.tlb import plots
 from ctm_course.tlb.run import train_run
-from ctm_course.train import TrainConfig, checkpoint_path, seed_everything
-from ctm_course.viz._common import new_figure
+from ctm_course.train import seed_everything
+from ctm_course.viz.common import new_figure
 
-PROFILE = ctm_course.profile()
-CONFIG = lesson_config("04_tlb_cifar10", PROFILE)
-DEVICE = ctm_course.device()
-if DEVICE.type == "cpu" and CONFIG["cpu_threads"]:
-    torch.set_num_threads(CONFIG["cpu_threads"])  # the per-chunk operations are small: one thread is about as fast
-if DEVICE.type == "cuda":
-    torch.backends.cudnn.benchmark = True
-seed_everything(0)
-print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} threads)")
-print(json.dumps({k: v for k, v in CONFIG.items() if k not in ("keras", "paper")}))
-for name in ("keras", "paper"):
-    print(f"{name:6s} model {json.dumps(CONFIG[name]['model'])}\n       train {json.dumps(CONFIG[name]['train'])}")
+PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`TLB` in
@@ -143,10 +133,10 @@ for name in ("keras", "paper"):
 # %%
 train_data = load_cifar10(train=True)
 test_data = load_cifar10(train=False)
-if CONFIG["train_images"]:
-    train_data = train_data.subset(min(CONFIG["train_images"], len(train_data)), seed=0)
-if CONFIG["test_images"]:
-    test_data = test_data.subset(min(CONFIG["test_images"], len(test_data)), seed=0)
+if CONFIG.train_images:
+    train_data = train_data.subset(min(CONFIG.train_images, len(train_data)), seed=0)
+if CONFIG.test_images:
+    test_data = test_data.subset(min(CONFIG.test_images, len(test_data)), seed=0)
 print(train_data, test_data, sep="\n")
 glue("n_train", f"{len(train_data):,}")
 glue("n_test", f"{len(test_data):,}")
@@ -349,13 +339,13 @@ assert set(paper_calls.values()) == {1}
 # `--profile gpu` take the rows of the profile table).
 
 # %%
-paper_model_args = CONFIG["paper"]["model"]
+paper_model_args = CONFIG.paper["model"]
 curve_images = test_data.subset(min(1000, len(test_data)), seed=1)
 runs, results = {}, {}
 
 
 def train_and_test(name):
-    run = CONFIG["paper" if name == "vit" else name]
+    run = getattr(CONFIG, "paper" if name == "vit" else name)
     curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"{name}: training and test accuracy")
 
     def on_log(step, row, evaluated):
@@ -437,7 +427,7 @@ plots.plot_accuracy_bars({labels[k].split(" (")[0]: v["test_accuracy"] for k, v 
 # *within its chunk*. Put together, the chunks cover the whole image.
 
 # %% mystnb={"figure": {"caption": "Test images (top) and the paper-mode slow stream's attention over their patches, all chunks together (bottom; brighter means more attention within the chunk)."}}
-n_show = CONFIG["viz_images"]
+n_show = CONFIG.viz_images
 size = paper_model_args["image_size"]
 grid = size // paper_model_args["patch_size"]
 pick = [int((test_data.labels == k).nonzero()[0, 0]) for k in range(n_show)]  # one image of each class
@@ -466,7 +456,7 @@ plots.plot_attention_chunks(show[0], attention[0], size, paper_model_args["patch
 #
 # ## 7. Two experiments with the bottleneck
 #
-# Both exercises below train small models for `CONFIG["ablation_steps"]` steps each with the paper
+# Both exercises below train small models for `CONFIG.ablation_steps` steps each with the paper
 # recipe, and test them on the first 2,000 test images (fewer in the `smoke` profile). They share
 # this helper:
 
@@ -474,14 +464,11 @@ plots.plot_attention_chunks(show[0], attention[0], size, paper_model_args["patch
 ablation_test = test_data.subset(min(2000, len(test_data)), seed=2)
 
 
-def quick_accuracy(model, steps=CONFIG["ablation_steps"]):
+def quick_accuracy(model, steps=CONFIG.ablation_steps):
     """Train ``model`` (on DEVICE) with the paper recipe for ``steps`` steps; its test accuracy."""
-    recipe = CONFIG["paper"]["train"]
+    recipe = CONFIG.paper["train"]
     log_every = min(steps, recipe.get("log_every", 10))
-    steps = steps - steps % log_every
-    config = TrainConfig(steps=steps, lr=recipe["lr"], weight_decay=recipe["weight_decay"],
-                         warmup_steps=min(recipe.get("warmup_steps", 0), steps // 5), schedule=recipe["schedule"],
-                         eval_every=steps, checkpoint_every=steps, progress=False)
+    config = train_config(recipe, steps, eval_every=None, checkpoint_every=None, max_seconds=None, progress=False)
     amp = autocast_dtype(DEVICE)  # bf16 on a GPU
     train_classifier(model.to(DEVICE), train_data, config, batch_size=recipe["batch_size"], image_size=size,
                      resize_to=recipe.get("resize_to"), log_every=log_every, amp_dtype=amp)
@@ -489,8 +476,8 @@ def quick_accuracy(model, steps=CONFIG["ablation_steps"]):
 
 
 seed_everything(0)
-reference_accuracy = quick_accuracy(build(CONFIG["paper"]))
-print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG['ablation_steps']} steps: "
+reference_accuracy = quick_accuracy(build(CONFIG.paper))
+print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG.ablation_steps} steps: "
       f"test accuracy {reference_accuracy:.3f}")
 
 # %% [markdown]
@@ -499,7 +486,7 @@ print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG['ablati
 #
 # In the `paper` mode the number of state vectors `n_state` is free, independent of the chunk size.
 # Write `state_sweep(values)` that, for each `n` in `values`, builds the paper model with
-# `n_state=n` (start from `CONFIG["paper"]["model"]`), trains it with `quick_accuracy`, and returns a
+# `n_state=n` (start from `CONFIG.paper["model"]`), trains it with `quick_accuracy`, and returns a
 # dict `{n: test accuracy}`. How many vectors does the bottleneck need? Is a single state vector
 # enough to classify CIFAR-10?
 # ```
@@ -507,7 +494,7 @@ print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG['ablati
 # %% tags=["exercise"]
 def state_sweep(values):
     """{n_state: test accuracy} of paper-mode models trained with quick_accuracy."""
-    raise NotImplementedError("Exercise: TemporalLatentBottleneck(**{**CONFIG['paper']['model'], 'n_state': n})")
+    raise NotImplementedError("Exercise: TemporalLatentBottleneck(**{**CONFIG.paper['model'], 'n_state': n})")
 
 
 # %% [markdown] tags=["solution"]
@@ -522,7 +509,7 @@ def state_sweep(values):
     accuracies = {}
     for n in values:
         seed_everything(0)
-        model = TemporalLatentBottleneck(**{**CONFIG["paper"]["model"], "n_state": n})
+        model = TemporalLatentBottleneck(**{**CONFIG.paper["model"], "n_state": n})
         accuracies[n] = quick_accuracy(model)
     return accuracies
 
@@ -586,7 +573,7 @@ def without_top_down(model):
 
 # %%
 seed_everything(0)
-no_top_down = without_top_down(build(CONFIG["paper"]))
+no_top_down = without_top_down(build(CONFIG.paper))
 assert all(role == "self" for _, role in no_top_down.schedule)
 no_top_down_accuracy = quick_accuracy(no_top_down)
 print(f"without top-down attention: {no_top_down_accuracy:.3f}; with it: {reference_accuracy:.3f}")
@@ -612,7 +599,7 @@ metrics.update({"ablation_reference_accuracy": reference_accuracy,
 path = record("04_tlb_cifar10", metrics, train_seconds=sum(s["train_seconds"] for s in results.values()),
               steps=sum(s["steps"] for s in results.values()), data_source=train_data.source,
               extra={"runs": {name: s["run"] for name, s in results.items()}, "test_images": len(test_data),
-                     "train_images": len(train_data), "ablation_steps": CONFIG["ablation_steps"],
+                     "train_images": len(train_data), "ablation_steps": CONFIG.ablation_steps,
                      "ablation_test_images": len(ablation_test)})
 print(f"recorded {path.name} ({PROFILE}): " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
                                                          if k.endswith("test_accuracy")))

@@ -69,9 +69,10 @@ if "google.colab" in sys.modules:  # Colab already has torch: install only the c
     target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
 
-from ctm_course.notebook import glue, setup
+from ctm_course import start
+from ctm_course.notebook import glue
 
-setup("05_recurrent_cnn_lab")
+lesson = start("05_recurrent_cnn_lab")
 
 # %%
 import inspect
@@ -84,7 +85,7 @@ from IPython.display import Markdown, display
 
 import ctm_course
 from ctm_course import viz
-from ctm_course.config import lesson_config
+from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data.thorat2021 import paper_numbers
 from ctm_course.rcnn import (CLASS_NAMES, LAYERS, VARIANTS, RecurrentCNN, SceneBatch, StimulusBatches, TorchStimuli,
                              accuracy, aux_summary, collect, connection_counts, decode_grid, functional_importance,
@@ -94,19 +95,10 @@ from ctm_course.rcnn import plots, weights
 from ctm_course.rcnn.stimuli import scramble
 from ctm_course.rcnn.training import prepare
 from ctm_course.results import record
-from ctm_course.train import TrainConfig, checkpoint_path, fit, seed_everything
-from ctm_course.viz._common import new_figure, style_axes
+from ctm_course.train import fit, seed_everything
+from ctm_course.viz.common import new_figure, style_axes
 
-PROFILE = ctm_course.profile()
-CONFIG = lesson_config("05_recurrent_cnn_lab", PROFILE)
-DEVICE = ctm_course.device()
-if DEVICE.type == "cpu" and CONFIG["cpu_threads"]:
-    torch.set_num_threads(CONFIG["cpu_threads"])
-if DEVICE.type == "cuda":
-    torch.backends.cudnn.benchmark = True
-seed_everything(0)
-print(f"profile {PROFILE!r} on {DEVICE} ({torch.get_num_threads()} threads)")
-print(json.dumps(CONFIG))
+PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 PAPER = paper_numbers("0111")  # the authors' published results (see ctm_course/data/thorat2021.py)
 
 # %% [markdown]
@@ -424,7 +416,7 @@ if USE_PUBLISHED:
 # 2,000 steps of the same run) and decayed along a cosine on the GPU.
 # Training stops after `steps` steps or `train_seconds` seconds, whichever comes first (a cosine
 # follows whichever is further along), so the lesson keeps its time on a slower machine
-# and trains fewer steps there (raise `CONFIG["train_seconds"]` to train longer).
+# and trains fewer steps there (raise `CONFIG.train.max_seconds` to train longer).
 # On a small budget one more change matters: a **curriculum**. In full clutter our fresh networks
 # stayed at chance for the few hundred steps a CPU run affords, while on clean images they learned
 # at once; so for the first
@@ -445,10 +437,10 @@ if USE_PUBLISHED:
 
 # %%
 seed_everything(0)
-model = RecurrentCNN(CONFIG["n_feats"], CONFIG["t_steps"]).to(DEVICE).to(memory_format=torch.channels_last)
-test_set = TorchStimuli(test_sources, DEVICE)(CONFIG["test_images"], seed=10_000)
-batches = StimulusBatches(TorchStimuli(train_sources, DEVICE), CONFIG["batch_size"], seed=0,
-                          curriculum_steps=CONFIG["curriculum_steps"])
+model = RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps).to(DEVICE).to(memory_format=torch.channels_last)
+test_set = TorchStimuli(test_sources, DEVICE)(CONFIG.test_images, seed=10_000)
+batches = StimulusBatches(TorchStimuli(train_sources, DEVICE), CONFIG.train.batch_size, seed=0,
+                          curriculum_steps=CONFIG.curriculum_steps)
 eval_set = test_set[:min(len(test_set), 500)]
 
 
@@ -456,25 +448,21 @@ def evaluate(net):
     return {"accuracy": accuracy(net, eval_set, clean=False)[0]}  # the clutter only: half the work
 
 
-train_config = TrainConfig(steps=CONFIG["steps"], lr=CONFIG["lr"], warmup_steps=CONFIG["warmup_steps"],
-                           schedule=CONFIG["schedule"], ema_decay=CONFIG["ema_decay"],
-                           max_seconds=CONFIG["train_seconds"], eval_every=CONFIG["eval_every"],
-                           checkpoint_every=CONFIG["checkpoint_every"], log_every=CONFIG["log_every"],
-                           checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
+train_config = CONFIG.train.train_config(checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name} (n_feats = {model.n_feats})")
 run = fit(model, batches, step_fn, train_config, evaluate=evaluate,
           on_log=lambda s, row, ev: curves.update(s, train=row, test=ev))
 curves.close()
 cluttered_accuracy, clean_accuracy = accuracy(model, test_set)
 # the checkpoint keeps the last weights too: how much did averaging them add?
-last_weights = RecurrentCNN(CONFIG["n_feats"], CONFIG["t_steps"]).to(DEVICE).to(memory_format=torch.channels_last)
+last_weights = RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps).to(DEVICE).to(memory_format=torch.channels_last)
 saved = torch.load(train_config.checkpoint_path, map_location=DEVICE, weights_only=True)
 last_weights.load_state_dict(saved["model"])
 last_weights_accuracy = accuracy(last_weights, test_set, clean=False)[0]
 glue("train_minutes", run.seconds / 60)
 glue("train_steps", run.steps)
-glue("train_images", run.steps * CONFIG["batch_size"])
-glue("budget_share", run.steps * CONFIG["batch_size"] / (300_000 * 32))
+glue("train_images", run.steps * CONFIG.train.batch_size)
+glue("budget_share", run.steps * CONFIG.train.batch_size / (300_000 * 32))
 glue("cluttered_accuracy", cluttered_accuracy)
 glue("clean_accuracy", clean_accuracy)
 glue("last_weights_accuracy", last_weights_accuracy)
@@ -595,10 +583,10 @@ plots.plot_inputs_through_time(trace.acts["input"], index=0, labels=test_set.lab
 
 # %%
 t0 = time.perf_counter()
-probe_set = TorchStimuli(test_sources, DEVICE)(CONFIG["probe_images"], seed=20_000)
+probe_set = TorchStimuli(test_sources, DEVICE)(CONFIG.probe_images, seed=20_000)
 features = collect(model, probe_set.images)
 probe_labels = {k: v.cpu() for k, v in probe_set.labels.items()}
-grid = decode_grid(features, probe_labels, n_jobs=CONFIG["probe_jobs"])
+grid = decode_grid(features, probe_labels, n_jobs=CONFIG.probe_jobs)
 through_time, through_depth = aux_summary(grid)
 del features
 probe_seconds = time.perf_counter() - t0
@@ -696,7 +684,7 @@ aux_figure
 
 # %%
 t0 = time.perf_counter()
-flow_subset = probe_set[:CONFIG["flow_probe_images"]]
+flow_subset = probe_set[:CONFIG.flow_probe_images]
 flow_groups = {"Category": ("category",), "Location": ("pos_x", "pos_y")}
 flow_labels = {k: v.cpu() for k, v in flow_subset.labels.items()}
 
@@ -707,10 +695,10 @@ def last_step(features):
 
 
 trained_flows = decode_grid(last_step(collect(model, flow_subset.images, flows="g")), flow_labels, flow_groups,
-                            n_jobs=CONFIG["probe_jobs"])
+                            n_jobs=CONFIG.probe_jobs)
 control = random_feedback(model, seed=1)
 random_flows = decode_grid(last_step(collect(model, flow_subset.images, flows="g", flow_model=control)),
-                           flow_labels, flow_groups, n_jobs=CONFIG["probe_jobs"])
+                           flow_labels, flow_groups, n_jobs=CONFIG.probe_jobs)
 flow_seconds = time.perf_counter() - t0
 rows = ["| flow into (last step) | category: trained | category: random | location: trained | location: random |",
         "|---|---|---|---|---|"]
@@ -752,7 +740,7 @@ print("paper, conv1 flow at T = 4, location: trained gain "
 # per batch, and restart the network at the perturbed step instead of from $t = 1$).
 
 # %% mystnb={"figure": {"caption": "One perturbation test image (left) and its six variants: the target swapped to the other row or column, rotated the other way, resized, or replaced by another category of the same or the other data set."}}
-variants = generate_variants(CONFIG["perturb_images"], test_sources, seed=0)
+variants = generate_variants(CONFIG.perturb_images, test_sources, seed=0)
 names = ("original",) + VARIANTS
 fig = new_figure((11, 2.2))
 for k, (ax, name) in enumerate(zip(fig.subplots(1, 7), names)):
@@ -894,10 +882,10 @@ for name, values in (("importance_conv1_location", importance["Location"][1]),
         metrics[name] = values.tolist()
 path = record("05_recurrent_cnn_lab", metrics, train_seconds=run.seconds, steps=run.steps,
               data_source=train_sources.source,
-              extra={"n_feats": CONFIG["n_feats"], "batch_size": CONFIG["batch_size"], "lr": CONFIG["lr"],
-                     "ema_decay": CONFIG["ema_decay"],
+              extra={"n_feats": CONFIG.n_feats, "batch_size": CONFIG.train.batch_size, "lr": CONFIG.train.lr,
+                     "ema_decay": CONFIG.train.ema_decay,
                      "test_images": len(test_set), "probe_images": len(probe_set),
-                     "perturb_images": CONFIG["perturb_images"], "probe_seconds": round(probe_seconds, 1),
+                     "perturb_images": CONFIG.perturb_images, "probe_seconds": round(probe_seconds, 1),
                      "flow_probe_seconds": round(flow_seconds, 1), "perturb_seconds": round(perturb_seconds, 1),
                      "paper": {k: PAPER[k] for k in ("cluttered_accuracy", "clean_accuracy",
                                                      "aux_decoding_through_time", "aux_decoding_through_depth")}})

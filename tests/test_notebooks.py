@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ctm_course.tools import sync_repo_url
+import sync_repo_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -225,7 +225,7 @@ def test_first_cell_is_the_hidden_setup_cell(stem):
     first = next(c for c in load(stem)["cells"] if c["cell_type"] == "code")
     text = source(first)
     assert "hide-input" in tags(first), f"{stem}: the first code cell must be tagged hide-input"
-    assert "REPO_URL = " in text and f'setup("{stem}")' in text
+    assert "REPO_URL = " in text and f'lesson = start("{stem}")' in text
     install = [line for line in text.splitlines() if "pip" in line]
     assert install and not any(re.search(r"\btorch(vision)?\b", line) for line in install), (
         f"{stem}: the install cell must install only the course package, never torch")

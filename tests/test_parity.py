@@ -154,9 +154,9 @@ def test_lstm_parameter_formula_and_matching():
         assert lstm_parameter_count(16, h, 32, 4) == count_parameters(ParityLSTM(16, h, 5, 32, 4))
     for profile in ("smoke", "cpu", "gpu"):
         config = lesson_config("02_ctm_parity", profile)
-        n = count_parameters(ContinuousThoughtMachine(**parity_model_args(config["length"], **config["model"])))
-        lstm = matched_lstm(n, config["length"], config["model"]["iterations"], config["model"]["d_input"],
-                            config["model"]["heads"])
+        n = count_parameters(ContinuousThoughtMachine(**parity_model_args(config.length, **config.model)))
+        lstm = matched_lstm(n, config.length, config.model["iterations"], config.model["d_input"],
+                            config.model["heads"])
         assert abs(count_parameters(lstm) - n) <= 0.05 * n, profile
     with pytest.raises(ValueError, match="within"):
         matched_lstm(100, 16, 4, 32, 4)  # the input pipeline alone is larger

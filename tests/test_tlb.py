@@ -45,7 +45,7 @@ def test_shapes_and_attention_maps(mode):
 
 
 def test_vit_shapes_and_parameter_match():
-    run = lesson_config("04_tlb_cifar10", "cpu")["paper"]
+    run = lesson_config("04_tlb_cifar10", "cpu").paper
     tlb = build(run)
     vit = build(run, "vit", run["model"])
     assert isinstance(vit, ViTBaseline) and vit(torch.rand(2, 3, 32, 32)).shape == (2, 10)
@@ -238,14 +238,14 @@ def test_train_classifier_checks_its_arguments():
     model = TemporalLatentBottleneck(num_classes=4, **TINY)
     with pytest.raises(ValueError, match="batch_size"):
         train_classifier(model, data, TrainConfig(steps=1, progress=False), batch_size=9, image_size=16)
-    with pytest.raises(ValueError, match="multiples of log_every"):
+    with pytest.raises(ValueError, match="multiple of log_every"):
         train_classifier(model, data, TrainConfig(steps=1, eval_every=7, progress=False), batch_size=4,
                          image_size=16, log_every=5)
 
 
 # ----------------------------------------------------------------------------- presets and the entry point
 def test_gpu_keras_row_is_the_keras_preset():
-    row = lesson_config("04_tlb_cifar10", "gpu")["keras"]
+    row = lesson_config("04_tlb_cifar10", "gpu").keras
     assert row["model"] == KERAS["model"]
     assert {k: v for k, v in row["train"].items() if k != "log_every"} == KERAS["train"]
 
@@ -254,9 +254,9 @@ def test_gpu_keras_row_is_the_keras_preset():
 def test_profile_rows_build(profile):
     config = lesson_config("04_tlb_cifar10", profile)
     for name in ("keras", "paper", "vit"):
-        run = config["paper" if name == "vit" else name]
-        model = build(run, name, config["paper"]["model"])
-        size = config["paper"]["model"]["image_size"] if name == "vit" else run["model"]["image_size"]
+        run = config.paper if name == "vit" else getattr(config, name)
+        model = build(run, name, config.paper["model"])
+        size = config.paper["model"]["image_size"] if name == "vit" else run["model"]["image_size"]
         assert model(torch.rand(1, 3, size, size)).shape == (1, 10)
 
 
@@ -281,3 +281,14 @@ def test_run_entry_point_on_the_sample(tmp_path, monkeypatch):
     keras = run.main(["--mode", "keras", "--profile", "smoke", "--steps", "2", "--batch-size", "16", "--device", "cpu",
                       "--init", "keras", "--max-seconds", "60"])
     assert keras["run"]["model"]["init"] == "keras" and keras["run"]["train"]["max_seconds"] == 60
+
+
+def test_one_autocast_helper():
+    from ctm_course import precision, tlb
+
+    assert tlb.autocast_dtype is precision.autocast_dtype
+    assert precision.autocast_dtype(torch.device("cpu")) is None and precision.autocast_dtype("cuda") is torch.bfloat16
+    with precision.autocast(torch.device("cpu"), None):
+        assert not torch.is_autocast_enabled("cpu")
+    with precision.autocast("cpu", torch.bfloat16):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.bfloat16

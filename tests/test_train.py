@@ -1,14 +1,16 @@
 """The training loop: it learns, it resumes exactly, it stops clearly on a non-finite loss."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from ctm_course.config import lesson_config
 from ctm_course.data import ImageData, InfiniteBatches
-from ctm_course.averaging import WeightAverage
-from ctm_course.train import TrainConfig, fit, lr_factor
+from ctm_course.averaging import warmup_decay, weight_average
+from ctm_course.train import TrainConfig, fit, lr_factor, warmup_for
 
 
 def toy_data(n: int = 256) -> ImageData:
@@ -103,7 +105,7 @@ def test_log_every_reads_back_means_of_the_steps_in_between():
     losses = [r["loss"] for r in every_step.history["train"]]
     for i, row in enumerate(rows):
         assert row["loss"] == pytest.approx(sum(losses[4 * i:4 * i + 4]) / 4, rel=1e-5)
-    with pytest.raises(ValueError, match="multiples of log_every"):
+    with pytest.raises(ValueError, match="multiple of log_every"):
         TrainConfig(steps=10, log_every=3, eval_every=10)
 
 
@@ -151,51 +153,79 @@ def test_time_budget_stops_training_and_ends_the_schedule(tmp_path, capsys):
 
 def test_lesson_config_rows():
     smoke, cpu = lesson_config("01_ctm_mnist", "smoke"), lesson_config("01_ctm_mnist", "cpu")
-    assert smoke["steps"] < cpu["steps"]
-    assert smoke["model"]["iterations"] <= cpu["model"]["iterations"]
+    assert smoke.train.steps < cpu.train.steps
+    assert smoke.model.iterations <= cpu.model.iterations
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cpu.ablation_steps = 1  # rows are read-only: a lesson changes a copy (row.replace(...))
+    paper = lesson_config("04_tlb_cifar10", "cpu").paper
+    paper["model"]["n_state"] = 99  # the dicts inside a row are copies
+    assert lesson_config("04_tlb_cifar10", "cpu").paper["model"]["n_state"] != 99
     with pytest.raises(ValueError, match="unknown lesson"):
         lesson_config("99_nothing", "cpu")
     with pytest.raises(ValueError, match="profile"):
         lesson_config("01_ctm_mnist", "tpu")
 
 
-def test_describe_lists_settings_then_model_arguments():
-    from ctm_course.config import describe
+def test_describe_lists_settings_then_sections():
+    lines = lesson_config("01_ctm_mnist", "smoke").describe().splitlines()
+    assert lines[0].split() == ["cpu_threads", "None"]
+    model_line, train_line = lines.index("  model (CTMConfig):"), lines.index("  train (Training):")
+    assert model_line < train_line
+    assert all(line.startswith("    ") for line in lines[model_line + 1:train_line])
+    assert [line.split() for line in lines[model_line + 1:model_line + 3]] == [["iterations", "6"], ["d_model", "64"]]
+    assert ["steps", "300"] in [line.split() for line in lines[train_line + 1:]]
 
-    text = describe(lesson_config("01_ctm_mnist", "smoke"))
-    lines = text.splitlines()
-    assert lines[0].split()[0] == "steps"
-    model_line = lines.index("  model (ContinuousThoughtMachine arguments):")
-    assert all(line.startswith("    ") for line in lines[model_line + 1:])
-    assert any(line.split()[0] == "iterations" for line in lines[model_line + 1:])
-    assert describe({"steps": 3, "ctm": {"d_model": 8}}, model_key="ctm").splitlines() == [
-        "  steps            3", "  ctm (ContinuousThoughtMachine arguments):", f"    {'d_model':26s} 8"]
+
+def test_training_section_yields_the_train_config_with_one_warmup_rule():
+    from ctm_course.config import Training
+
+    recipe = Training(steps=1000, batch_size=8, lr=2e-3, warmup_steps=150, grad_clip=1.0, eval_every=100)
+    config = recipe.train_config()
+    assert (config.steps, config.lr, config.warmup_steps, config.grad_clip) == (1000, 2e-3, 150, 1.0)
+    short = recipe.train_config(100, checkpoint_path="run.pt", progress=False)
+    assert (short.steps, short.warmup_steps, short.checkpoint_path, short.progress) == (100, 20, "run.pt", False)
+    assert warmup_for(100, 300) == 20 and warmup_for(10_000, 300) == 300
+    with pytest.raises(ValueError, match="grad_clip"):
+        Training(steps=10, batch_size=8, lr=1e-3, grad_clip=0.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        Training(steps=10, batch_size=0, lr=1e-3)
+
+
+def test_train_config_rejects_bad_values():
+    for bad, match in [(dict(grad_clip=0), "grad_clip"), (dict(grad_clip=-1.0), "grad_clip"),
+                       (dict(weight_decay=-0.1), "weight_decay"), (dict(warmup_steps=-1), "warmup_steps"),
+                       (dict(lr=0), "lr"), (dict(eval_every=0), "eval_every"), (dict(adam_eps=0), "adam_eps"),
+                       (dict(schedule="linear"), "schedule")]:
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(steps=10, **bad)
+    assert TrainConfig(steps=10, eval_every=None, checkpoint_every=None, log_every=3).eval_every is None
 
 
 def test_weight_average_follows_the_closed_form():
     """After updates with weights w_1..w_n the average is the warm-up-corrected exponential average."""
     model = nn.Linear(3, 1)
     start = [p.detach().clone() for p in model.parameters()]
-    average = WeightAverage(model, decay=0.5)
+    average = weight_average(model, decay=0.5)
     expected = start
     for n in range(1, 6):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(float(n))
         d = min(0.5, (1 + n) / (10 + n))
-        assert average.current_decay() == pytest.approx(d)
-        average.update(model)
+        assert warmup_decay(0.5, n) == pytest.approx(d)
+        assert float(warmup_decay(0.5, torch.tensor(float(n)))) == pytest.approx(d)
+        average.update_parameters(model)
         expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
     for a, e in zip(average.module.parameters(), expected):
         torch.testing.assert_close(a, e)
     assert not any(p.requires_grad for p in average.module.parameters())
-    copy = WeightAverage(nn.Linear(3, 1), decay=0.5)
+    copy = weight_average(nn.Linear(3, 1), decay=0.5)
     copy.load_state_dict(average.state_dict())
-    assert copy.updates == 5
+    assert int(copy.n_averaged) == 6  # the initial weights and five updates
     for a, b in zip(copy.module.parameters(), average.module.parameters()):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="decay"):
-        WeightAverage(model, decay=1.5)
+        weight_average(model, decay=1.5)
 
 
 def test_fit_with_ema_returns_the_average_and_resumes_it(tmp_path):
@@ -233,3 +263,25 @@ def test_fit_with_ema_returns_the_average_and_resumes_it(tmp_path):
     assert result.resumed_from == 20
     for a, e in zip(resumed.parameters(), expected):
         torch.testing.assert_close(a, e)
+
+
+def test_damaged_checkpoint_names_the_file_and_the_way_out(tmp_path):
+    from ctm_course.checkpoints import CheckpointError
+
+    path = tmp_path / "run.pt"
+    config = TrainConfig(steps=4, lr=0.05, checkpoint_every=2, eval_every=2, progress=False, checkpoint_path=path)
+    fit(make_model(), InfiniteBatches(toy_data(), 32, seed=3), step_fn, config)
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as by a full disk
+    with pytest.raises(CheckpointError, match=r"run\.pt.*Delete it"):
+        fit(make_model(), InfiniteBatches(toy_data(), 32, seed=3), step_fn, config)
+
+
+def test_checkpoint_name_follows_the_settings(tmp_path):
+    from ctm_course.checkpoints import checkpoint_path
+
+    row = lesson_config("01_ctm_mnist", "smoke")
+    first = checkpoint_path("01_ctm_mnist", "smoke", row, tmp_path)
+    assert first == checkpoint_path("01_ctm_mnist", "smoke", lesson_config("01_ctm_mnist", "smoke"), tmp_path)
+    assert first.parent == tmp_path and first.name.startswith("01_ctm_mnist-smoke-")
+    changed = checkpoint_path("01_ctm_mnist", "smoke", row.replace(max_shift=3), tmp_path)
+    assert changed != first  # other settings never resume this run

@@ -23,7 +23,7 @@ import torch
 
 from ..data.thorat2021 import paper_numbers
 from ..parameters import count_parameters
-from ..train import TrainConfig, fit, seed_everything
+from ..train import fit, seed_everything
 from .model import RecurrentCNN
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
@@ -69,15 +69,16 @@ def main(argv=None) -> dict:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     profile = args.profile or ("gpu" if device.type == "cuda" else "cpu")
     config = lesson_config("05_recurrent_cnn_lab", profile)
-    n_feats = args.n_feats or config["n_feats"]
-    batch_size = args.batch_size or config["batch_size"]
-    lr = args.lr or config["lr"]
-    schedule = args.schedule or config["schedule"]
-    ema_decay = (config["ema_decay"] if args.ema_decay is None else args.ema_decay) or None
-    seconds = args.train_seconds or config["train_seconds"]
-    test_images = args.test_images or config["test_images"]
-    probe_images = config["probe_images"] if args.probe_images is None else args.probe_images
-    perturb_images = config["perturb_images"] if args.perturb_images is None else args.perturb_images
+    recipe = config.train
+    n_feats = args.n_feats or config.n_feats
+    batch_size = args.batch_size or recipe.batch_size
+    lr = args.lr or recipe.lr
+    schedule = args.schedule or recipe.schedule
+    ema_decay = (recipe.ema_decay if args.ema_decay is None else args.ema_decay) or None
+    seconds = args.train_seconds or recipe.max_seconds
+    test_images = args.test_images or config.test_images
+    probe_images = config.probe_images if args.probe_images is None else args.probe_images
+    perturb_images = config.perturb_images if args.perturb_images is None else args.perturb_images
     bf16 = {"auto": None, "on": True, "off": False}[args.bf16]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -88,18 +89,16 @@ def main(argv=None) -> dict:
     train_sources, test_sources = load_sources("train", args.data_root), load_sources("test", args.data_root)
     generator = TorchStimuli(train_sources, device)
     test = TorchStimuli(test_sources, device)(test_images, seed=10_000 + args.seed)
-    model = RecurrentCNN(n_feats, config["t_steps"]).to(device).to(memory_format=memory_format(device))
+    model = RecurrentCNN(n_feats, config.t_steps).to(device).to(memory_format=memory_format(device))
     print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({count_parameters(model):,} "
           f"parameters), batch {batch_size}, lr {lr:g} ({schedule}), budget {seconds:.0f} s; "
           f"data {train_sources.source}")
-    curriculum = config["curriculum_steps"] if args.curriculum_steps is None else args.curriculum_steps
+    curriculum = config.curriculum_steps if args.curriculum_steps is None else args.curriculum_steps
     batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)
-    steps = args.max_steps or config["steps"]
-    log_every = min(config["log_every"], steps)
-    last = log_every * max(1, steps // log_every)  # no evaluation or checkpoints in this run: only the end counts
-    train_config = TrainConfig(steps=steps, lr=lr, warmup_steps=min(config["warmup_steps"], steps // 10),
-                               schedule=schedule, max_seconds=seconds, log_every=log_every, eval_every=last,
-                               checkpoint_every=last, seed=args.seed, ema_decay=ema_decay)
+    steps = args.max_steps or recipe.steps
+    train_config = recipe.train_config(steps, lr=lr, schedule=schedule, max_seconds=seconds, ema_decay=ema_decay,
+                                       log_every=min(recipe.log_every, steps), eval_every=None,
+                                       checkpoint_every=None, seed=args.seed)
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
     cluttered, clean = accuracy(model, test)
     print(f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "

@@ -5,18 +5,20 @@
 - :class:`TemporalLatentBottleneck` (``model.py``): fast and slow streams, ``mode="keras"`` or ``"paper"``.
 - :class:`ViTBaseline`, :func:`matched_vit` (``vit.py``): the same blocks without recurrence.
 - :data:`KERAS`, :func:`build` (``presets.py``): the Keras example's recipe, runs from profile rows.
-- :func:`train_classifier`, :func:`evaluate_accuracy` (``train.py``): device-resident training loop.
+- :func:`train_classifier`, :func:`evaluate_accuracy` (``train.py``): device-resident training loop;
+  :func:`autocast_dtype` (from :mod:`ctm_course.precision`): bf16 on CUDA.
 - ``python -m ctm_course.tlb.run`` (``run.py``): train and test one model without the notebook.
 - ``plots.py``: patches and chunks, attention overlays, the comparison bars.
 """
 from .attention import AttentionBlock
 from .embedding import PatchEmbedding, chunk
 from .model import MODES, TemporalLatentBottleneck, block_plan
-from .presets import KERAS, PRESETS, build, steps_of, with_overrides
-from .train import autocast_dtype, evaluate_accuracy, train_classifier
+from .presets import KERAS, PRESETS, build, steps_of, train_config, with_overrides
 from ..parameters import count_parameters
+from ..precision import autocast_dtype
+from .train import evaluate_accuracy, train_classifier
 from .vit import ViTBaseline, matched_vit
 
 __all__ = ["KERAS", "MODES", "PRESETS", "AttentionBlock", "PatchEmbedding", "TemporalLatentBottleneck", "ViTBaseline",
            "autocast_dtype", "block_plan", "build", "chunk", "count_parameters", "evaluate_accuracy", "matched_vit",
-           "steps_of", "train_classifier", "with_overrides"]
+           "steps_of", "train_config", "train_classifier", "with_overrides"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from ..train import TrainConfig, warmup_for
 from .model import TemporalLatentBottleneck
 from .vit import ViTBaseline, matched_vit
 
@@ -46,6 +47,17 @@ def steps_of(train: dict[str, Any], n_train: int) -> int:
     return int(train["epochs"]) * max(1, n_train // int(train["batch_size"]))
 
 
+def train_config(recipe: dict[str, Any], steps: int, **run: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a ``train`` recipe for ``steps`` steps (with the course's warm-up rule,
+    :func:`ctm_course.train.warmup_for`); ``run`` sets the run's own entries (``checkpoint_path``,
+    ``seed``, ``progress``, ``eval_every``...) or overrides the recipe's."""
+    settings = dict(steps=steps, lr=recipe["lr"], weight_decay=recipe["weight_decay"],
+                    warmup_steps=warmup_for(steps, recipe.get("warmup_steps", 0)),
+                    schedule=recipe.get("schedule", "constant"), grad_clip=recipe.get("grad_clip"),
+                    max_seconds=recipe.get("max_seconds"))
+    return TrainConfig(**{**settings, **run})
+
+
 def with_overrides(run: dict[str, Any], **train: Any) -> dict[str, Any]:
     """A deep copy of ``run`` whose ``train`` entries are replaced by the non-``None`` ``train`` values."""
     out = copy.deepcopy(run)
@@ -55,4 +67,5 @@ def with_overrides(run: dict[str, Any], **train: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["KERAS", "KERAS_MODEL", "KERAS_TRAIN", "PRESETS", "ViTBaseline", "build", "steps_of", "with_overrides"]
+__all__ = ["KERAS", "KERAS_MODEL", "KERAS_TRAIN", "PRESETS", "ViTBaseline", "build", "steps_of", "train_config",
+           "with_overrides"]

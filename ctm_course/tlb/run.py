@@ -22,11 +22,12 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from ..data.mnist import ImageData
+from ..data.image_data import ImageData
 from ..parameters import count_parameters
-from ..train import TrainConfig, TrainResult, seed_everything
-from .presets import KERAS, build, steps_of, with_overrides
-from .train import autocast_dtype, evaluate_accuracy, train_classifier
+from ..precision import autocast_dtype
+from ..train import TrainResult, seed_everything
+from .presets import KERAS, build, steps_of, train_config, with_overrides
+from .train import evaluate_accuracy, train_classifier
 
 
 def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData, device: torch.device, *,
@@ -61,11 +62,8 @@ def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData,
     log_every = int(recipe.get("log_every", 10))
     eval_every = int(recipe.get("eval_every", steps))
     eval_every = max(log_every, eval_every - eval_every % log_every)
-    config = TrainConfig(steps=steps, lr=recipe["lr"], weight_decay=recipe["weight_decay"],
-                         warmup_steps=recipe.get("warmup_steps", 0), schedule=recipe.get("schedule", "constant"),
-                         grad_clip=recipe.get("grad_clip"), eval_every=eval_every, checkpoint_every=eval_every,
-                         checkpoint_path=checkpoint, seed=seed, progress=progress,
-                         max_seconds=recipe.get("max_seconds"))
+    config = train_config(recipe, steps, eval_every=eval_every, checkpoint_every=eval_every,
+                          checkpoint_path=checkpoint, seed=seed, progress=progress)
     evaluate = None
     if evaluate_during is not None:
         def evaluate(m):
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.mode == "keras" and args.profile is None:
         run, prof = KERAS, "keras-preset"
     else:
-        run = config[args.mode if args.mode != "vit" else "paper"]
+        run = config.paper if args.mode == "vit" else getattr(config, args.mode)
     run = with_overrides(run, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
                          max_seconds=args.max_seconds)
     if args.init is not None and args.mode != "vit":
@@ -121,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     train = load_cifar10(True, root=args.data_root)
     test = load_cifar10(False, root=args.data_root)
     load_seconds = time.perf_counter() - started
-    _, _, summary = train_run(args.mode, run, train, test, device, paper_model=config["paper"]["model"],
+    _, _, summary = train_run(args.mode, run, train, test, device, paper_model=config.paper["model"],
                               seed=args.seed, progress=True)
     summary.update(profile=prof, device=str(torch.cuda.get_device_name(device) if device.type == "cuda"
                                             else "cpu"), torch=torch.__version__, data_source=train.source,
