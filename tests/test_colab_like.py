@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "_build" / "colab_like"
 LESSON = "01_ctm_mnist"
 
-#: What a Colab GPU runtime already has that the course needs (COURSE_DESIGN.md, issue 8).
+#: What a Colab GPU runtime already has that the course needs (CONTRIBUTING.md).
 COLAB_PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "seaborn", "ipywidgets", "tqdm", "imageio")
 #: What runs the notebook test itself in that venv.
 TEST_PACKAGES = ("ipykernel", "nbval", "pytest", "nbformat")
