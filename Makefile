@@ -29,7 +29,7 @@ LESSON_NB := $(sort $(wildcard notebooks/*.ipynb))
 
 help:
 	@echo "make book       create .venv, execute every lesson in this machine's profile, build _build/html"
-	@echo "make test       everything CI runs: unit tests, notebook pairs, nbval (smoke) of the lessons and of"
+	@echo "make test       everything CI runs: ruff, unit tests, notebook pairs, nbval (smoke) of the lessons and"
 	@echo "                their student copies, lesson 1 in a fresh Colab-like venv, a smoke book build, and"
 	@echo "                the built site checked for broken links and read in headless Chromium (screenshots"
 	@echo "                in _build/screenshots/)"
@@ -69,6 +69,9 @@ browser:
 	  else echo "make test needs Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
 test: $(STAMP) browser
+	@echo "== ruff: lint and format check of the package, scripts, tests and the lessons' .py"
+	ruff check .
+	ruff format --check .
 	@echo "== unit and book checks"
 	time pytest tests/
 	@echo "== notebook pairs: regenerate every .ipynb from its .py, then git diff"

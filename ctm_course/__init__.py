@@ -1,4 +1,5 @@
 """ctm-course: the helper package of the course book *Neural networks that think in time*."""
+
 from .notebook import Lesson, start
 from .profile import device, profile
 

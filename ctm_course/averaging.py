@@ -14,6 +14,7 @@ initialisation (after 1 step the average is 80 % the new weights; ``decay`` is r
 The average is PyTorch's own :class:`torch.optim.swa_utils.AveragedModel` with this update rule;
 it starts at the initial weights, so ``n_averaged`` counts the optimiser steps plus one.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -43,9 +44,14 @@ def warmup_ema(decay: float) -> MultiAvgFn:
         raise ValueError(f"decay must be in (0, 1), got {decay}")
 
     @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+    def update(
+        averaged: list[torch.Tensor],
+        current: list[torch.Tensor],
+        num_averaged: torch.Tensor,
+    ) -> None:
         weight = 1.0 - warmup_decay(decay, num_averaged.to(averaged[0].dtype))
-        torch._foreach_lerp_(averaged, current, weight)  # theta_avg += (1 - decay_n) * (theta - theta_avg)
+        # theta_avg += (1 - decay_n) * (theta - theta_avg)
+        torch._foreach_lerp_(averaged, current, weight)
 
     return update
 

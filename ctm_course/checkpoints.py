@@ -5,6 +5,7 @@ of the package's sources (:func:`checkpoint_path`), so changing either starts a 
 re-running the same notebook (or resuming after a disconnect) picks up where it stopped.
 Checkpoints are written atomically and read with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,17 +33,23 @@ def package_digest() -> str:
 
 
 def _plain(settings: Any) -> Any:
-    return dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings
+    return (
+        dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings
+    )
 
 
-def checkpoint_path(lesson: str, profile_name: str, settings: Any, folder: str | Path | None = None) -> Path:
+def checkpoint_path(
+    lesson: str, profile_name: str, settings: Any, folder: str | Path | None = None
+) -> Path:
     """``checkpoints/<lesson>-<profile>-<hash>.pt`` for a run with these settings and this package version.
 
     Args:
         settings: anything that describes the run (a profile row, a dict; dataclasses are expanded).
         folder: defaults to ``<repository>/checkpoints`` (``./checkpoints`` outside the repository).
     """
-    text = json.dumps(_plain(settings), sort_keys=True, default=lambda v: str(_plain(v)))
+    text = json.dumps(
+        _plain(settings), sort_keys=True, default=lambda v: str(_plain(v))
+    )
     key = hashlib.sha1((text + package_digest()).encode()).hexdigest()
     folder = output_folder("checkpoints") if folder is None else Path(folder)
     return folder / f"{lesson}-{profile_name}-{key[:10]}.pt"
@@ -63,4 +70,5 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as error:  # truncated, corrupt, or not a checkpoint at all
         raise CheckpointError(
             f"the checkpoint {path} cannot be read ({type(error).__name__}: {error}). Delete it (or move it "
-            f"aside) and run again to train from the start.") from error
+            f"aside) and run again to train from the start."
+        ) from error

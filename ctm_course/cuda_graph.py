@@ -18,6 +18,7 @@ What a captured step needs, and what :class:`GraphedTrainStep` takes care of:
 If the capture fails (an op that cannot be captured, a ``.item()`` in the step), the step falls back
 to eager execution with a printed note, so a lesson never breaks because of this optimisation.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,11 +30,21 @@ from torch import nn
 LossAndMetrics = Callable[[nn.Module, Any], "tuple[torch.Tensor, Mapping[str, Any]]"]
 
 
-def capturable_adamw(params, lr: float, weight_decay: float = 0.0, device: torch.device | str = "cuda",
-                     **kwargs: Any) -> torch.optim.AdamW:
+def capturable_adamw(
+    params,
+    lr: float,
+    weight_decay: float = 0.0,
+    device: torch.device | str = "cuda",
+    **kwargs: Any,
+) -> torch.optim.AdamW:
     """AdamW that can be captured in a CUDA graph: ``capturable=True`` and the learning rate as a device tensor."""
-    return torch.optim.AdamW(params, lr=torch.tensor(lr, device=device), weight_decay=weight_decay,
-                             capturable=True, **kwargs)
+    return torch.optim.AdamW(
+        params,
+        lr=torch.tensor(lr, device=device),
+        weight_decay=weight_decay,
+        capturable=True,
+        **kwargs,
+    )
 
 
 def _map(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -45,19 +56,29 @@ def _map(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(batch, dict):
         return {k: _map(v, fn) for k, v in batch.items()}
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(batch, **{f.name: _map(getattr(batch, f.name), fn)
-                                             for f in dataclasses.fields(batch) if f.init})
+        return dataclasses.replace(
+            batch,
+            **{
+                f.name: _map(getattr(batch, f.name), fn)
+                for f in dataclasses.fields(batch)
+                if f.init
+            },
+        )
     if batch is None or isinstance(batch, (bool, int, float, str)):
         return batch
-    raise TypeError(f"a CUDA-graphed step cannot copy a batch of type {type(batch).__name__}")
+    raise TypeError(
+        f"a CUDA-graphed step cannot copy a batch of type {type(batch).__name__}"
+    )
 
 
 def _copy_into(static: Any, batch: Any) -> None:
     """Copy every tensor of ``batch`` into the same place of ``static`` (the captured inputs)."""
     if isinstance(static, torch.Tensor):
         if static.shape != batch.shape:
-            raise ValueError(f"a CUDA-graphed step needs batches of one shape: captured {tuple(static.shape)}, "
-                             f"got {tuple(batch.shape)}")
+            raise ValueError(
+                f"a CUDA-graphed step needs batches of one shape: captured {tuple(static.shape)}, "
+                f"got {tuple(batch.shape)}"
+            )
         static.copy_(batch, non_blocking=True)
     elif isinstance(static, (tuple, list)):
         for s, b in zip(static, batch):
@@ -84,13 +105,27 @@ class GraphedTrainStep:
     (``float(loss)``) before calling again.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_and_metrics: LossAndMetrics,
-                 grad_clip: float | None = None, warmup: int = 3):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_and_metrics: LossAndMetrics,
+        grad_clip: float | None = None,
+        warmup: int = 3,
+    ):
         if not torch.cuda.is_available():
-            raise RuntimeError("GraphedTrainStep needs a CUDA device; use an eager step on the CPU")
+            raise RuntimeError(
+                "GraphedTrainStep needs a CUDA device; use an eager step on the CPU"
+            )
         if not all(group.get("capturable", False) for group in optimizer.param_groups):
-            raise ValueError("the optimiser must be built with capturable=True (see capturable_adamw)")
-        self.model, self.optimizer, self.loss_and_metrics = model, optimizer, loss_and_metrics
+            raise ValueError(
+                "the optimiser must be built with capturable=True (see capturable_adamw)"
+            )
+        self.model, self.optimizer, self.loss_and_metrics = (
+            model,
+            optimizer,
+            loss_and_metrics,
+        )
         self.grad_clip, self.warmup = grad_clip, warmup
         self.device = next(model.parameters()).device
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -103,9 +138,14 @@ class GraphedTrainStep:
         loss, metrics = self.loss_and_metrics(self.model, batch)
         loss.backward()
         if self.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip, foreach=True)
+            nn.utils.clip_grad_norm_(
+                self.model.parameters(), self.grad_clip, foreach=True
+            )
         self.optimizer.step()
-        return loss.detach(), {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in metrics.items()}
+        return loss.detach(), {
+            k: (v.detach() if isinstance(v, torch.Tensor) else v)
+            for k, v in metrics.items()
+        }
 
     def _eager(self, batch: Any) -> tuple[torch.Tensor, Mapping[str, Any]]:
         self.optimizer.zero_grad(set_to_none=True)
@@ -113,7 +153,8 @@ class GraphedTrainStep:
 
     def _capture(self, batch: Any) -> None:
         self._static_batch = _map(batch, lambda t: t.clone())
-        self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated (not accumulated) in the graph
+        # gradients are then allocated (not accumulated) in the graph
+        self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._static_out = self._step_body(self._static_batch)
@@ -137,8 +178,10 @@ class GraphedTrainStep:
             except Exception as error:  # noqa: BLE001 - any capture failure falls back to eager steps
                 self.eager, self.graph = True, None
                 torch.cuda.synchronize()
-                print(f"CUDA graph capture failed ({type(error).__name__}: {str(error).splitlines()[0][:160]}); "
-                      "training continues with eager steps.")
+                print(
+                    f"CUDA graph capture failed ({type(error).__name__}: {str(error).splitlines()[0][:160]}); "
+                    "training continues with eager steps."
+                )
                 return self._eager(batch)
         else:
             _copy_into(self._static_batch, batch)

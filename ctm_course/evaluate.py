@@ -3,6 +3,7 @@
 :func:`batched` is the loop every evaluation shares (eval mode, no gradients, the model's mode
 restored afterwards); :func:`predict` collects a CTM's predictions and certainties with it.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence, TypeVar
@@ -14,8 +15,12 @@ Out = TypeVar("Out")
 
 
 @torch.no_grad()
-def batched(model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor], fn: Callable[..., Out],
-            batch_size: int) -> list[Out]:
+def batched(
+    model: nn.Module,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    fn: Callable[..., Out],
+    batch_size: int,
+) -> list[Out]:
     """``fn`` on consecutive batches of ``inputs``, with ``model`` in eval mode and without gradients.
 
     Args:
@@ -38,17 +43,27 @@ def batched(model: nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor], fn:
     tensors = tuple(inputs) if several else (inputs,)
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
-        raise ValueError(f"inputs must have the same length, got {[len(t) for t in tensors]}")
+        raise ValueError(
+            f"inputs must have the same length, got {[len(t) for t in tensors]}"
+        )
     was_training = model.training
     model.eval()
     try:
-        return [fn(*(t[start:start + batch_size] for t in tensors)) for start in range(0, n, batch_size)]
+        return [
+            fn(*(t[start : start + batch_size] for t in tensors))
+            for start in range(0, n, batch_size)
+        ]
     finally:
         model.train(was_training)
 
 
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500, device: torch.device | str | None = None,
-            transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int = 500,
+    device: torch.device | str | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All predictions and certainties of a CTM-like ``model`` on ``images`` (N, ...): (N, C, T), (N, 2, T).
 
     Each batch is moved to ``device`` (default: the model's), passed through ``transform`` when given,

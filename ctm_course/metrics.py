@@ -1,4 +1,5 @@
 """Accuracy per tick, at the most certain tick, and with certainty-based early exit (adaptive compute)."""
+
 from __future__ import annotations
 
 from typing import Sequence, TypeVar
@@ -14,7 +15,9 @@ def accuracy_per_tick(predictions: torch.Tensor, targets: torch.Tensor) -> torch
     return (predictions.argmax(1) == targets.unsqueeze(-1)).float().mean(0)
 
 
-def correct_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> torch.Tensor:
+def correct_at(
+    predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor
+) -> torch.Tensor:
     """Whether sample b is right at tick ``ticks[b]``: (B, C, T), (B,), (B,) -> (B,) bool.
 
     No host synchronisation, so a CUDA-graphed train step can report it.
@@ -23,7 +26,9 @@ def correct_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Te
     return predictions.argmax(1)[batch, ticks] == targets
 
 
-def accuracy_at(predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor) -> float:
+def accuracy_at(
+    predictions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor
+) -> float:
     """Accuracy when sample b answers at tick ``ticks[b]``: (B, C, T), (B,), (B,) -> float."""
     return correct_at(predictions, targets, ticks).float().mean().item()
 
@@ -39,7 +44,9 @@ def most_certain_tick(certainties: ArrayT) -> ArrayT:
         ValueError: ``certainties`` is not (..., 2, T).
     """
     if certainties.ndim < 2 or certainties.shape[-2] != 2:
-        raise ValueError(f"certainties must be (B, 2, T) or (2, T), got shape {tuple(certainties.shape)}")
+        raise ValueError(
+            f"certainties must be (B, 2, T) or (2, T), got shape {tuple(certainties.shape)}"
+        )
     return certainties[..., 1, :].argmax(-1)
 
 
@@ -53,8 +60,12 @@ def early_exit_ticks(certainties: torch.Tensor, threshold: float) -> torch.Tenso
     return torch.where(reached.any(-1), first, torch.full_like(first, last))
 
 
-def early_exit_curve(predictions: torch.Tensor, certainties: torch.Tensor, targets: torch.Tensor,
-                     thresholds: Sequence[float]) -> dict[str, list[float]]:
+def early_exit_curve(
+    predictions: torch.Tensor,
+    certainties: torch.Tensor,
+    targets: torch.Tensor,
+    thresholds: Sequence[float],
+) -> dict[str, list[float]]:
     """Accuracy and mean ticks computed (a count, 1..T) when every sample stops once it is sure enough.
 
     A sample whose certainty reaches the threshold answers at that tick; one that never does runs
@@ -67,11 +78,16 @@ def early_exit_curve(predictions: torch.Tensor, certainties: torch.Tensor, targe
         answer = torch.where(reached, ticks, most_certain_tick(certainties))
         accuracy.append(accuracy_at(predictions, targets, answer))
         mean_ticks.append((ticks + 1).float().mean().item())
-    return {"threshold": [float(t) for t in thresholds], "accuracy": accuracy, "mean_ticks": mean_ticks}
+    return {
+        "threshold": [float(t) for t in thresholds],
+        "accuracy": accuracy,
+        "mean_ticks": mean_ticks,
+    }
 
 
-def cheapest_exit(curve: dict[str, list[float]], target_accuracy: float, tolerance: float = 0.002
-                  ) -> dict[str, float]:
+def cheapest_exit(
+    curve: dict[str, list[float]], target_accuracy: float, tolerance: float = 0.002
+) -> dict[str, float]:
     """The early-exit setting that uses the fewest ticks while matching ``target_accuracy`` (within ``tolerance``).
 
     ``curve`` comes from :func:`early_exit_curve`. When no threshold reaches the target, the most
@@ -81,5 +97,7 @@ def cheapest_exit(curve: dict[str, list[float]], target_accuracy: float, toleran
     if not rows:
         raise ValueError("the early-exit curve is empty")
     good = [r for r in rows if r[1] >= target_accuracy - tolerance]
-    threshold, accuracy, mean_ticks = min(good, key=lambda r: r[2]) if good else max(rows, key=lambda r: r[1])
+    threshold, accuracy, mean_ticks = (
+        min(good, key=lambda r: r[2]) if good else max(rows, key=lambda r: r[1])
+    )
     return {"threshold": threshold, "accuracy": accuracy, "mean_ticks": mean_ticks}

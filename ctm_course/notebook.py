@@ -8,6 +8,7 @@
   every number in a lesson's prose comes from the run that produced it, on the site, and
   the notebook still runs in Colab or Jupyter where ``myst_nb`` is not installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,11 @@ def glue(name: str, value: T, display: bool = False) -> None:
 def _data_root() -> str:
     root = os.environ.get("CTM_COURSE_DATA", "").strip()
     # only the last two folder names: the built site should not show a machine's full paths
-    return f"$CTM_COURSE_DATA (.../{'/'.join(Path(root).parts[-2:])})" if root else "downloads/torchvision cache"
+    return (
+        f"$CTM_COURSE_DATA (.../{'/'.join(Path(root).parts[-2:])})"
+        if root
+        else "downloads/torchvision cache"
+    )
 
 
 def setup(lesson: str) -> None:
@@ -67,10 +72,14 @@ def setup(lesson: str) -> None:
     Args:
         lesson: the notebook's stem, e.g. ``"01_ctm_mnist"``.
     """
-    print(f"{lesson} | device: {device_name()} | profile: {profile()} | data: {_data_root()}")
+    print(
+        f"{lesson} | device: {device_name()} | profile: {profile()} | data: {_data_root()}"
+    )
     if in_colab() and device().type != "cuda":
-        print("Tip: this Colab runtime has no GPU. Choose Runtime -> Change runtime type -> GPU "
-              "(e.g. T4), then run the notebook again: the lesson will use the 'gpu' profile.")
+        print(
+            "Tip: this Colab runtime has no GPU. Choose Runtime -> Change runtime type -> GPU "
+            "(e.g. T4), then run the notebook again: the lesson will use the 'gpu' profile."
+        )
 
 
 @dataclass(frozen=True)
@@ -104,9 +113,11 @@ def start(lesson: str, seed: int = 0) -> Lesson:
     dev = device()
     threads = getattr(config, "cpu_threads", None)
     if dev.type == "cpu" and threads:
-        torch.set_num_threads(threads)  # small per-step operations: more threads can be slower
+        # small per-step operations: more threads can be slower
+        torch.set_num_threads(threads)
     if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fastest convolution algorithms for fixed shapes
+        # fastest convolution algorithms for fixed shapes
+        torch.backends.cudnn.benchmark = True
     seed_everything(seed)
     setup(lesson)
     print(config.describe())

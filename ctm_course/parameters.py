@@ -1,4 +1,5 @@
 """The size of a model: how many trainable parameters it has (for parameter-matched comparisons)."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,4 +1,5 @@
 """Where the course writes: the repository root when running inside it, else the working folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Every lesson takes its sizes (training steps, data, width, ticks) from a profile table in
 :mod:`ctm_course.config`; this module only decides *which* row of that table applies.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ def profile() -> str:
     value = os.environ.get(ENV_VAR, "").strip().lower()
     if value:
         if value not in PROFILES:
-            raise ValueError(f"{ENV_VAR}={value!r} is not a profile; allowed: {', '.join(PROFILES)}")
+            raise ValueError(
+                f"{ENV_VAR}={value!r} is not a profile; allowed: {', '.join(PROFILES)}"
+            )
         return value
     return "gpu" if torch.cuda.is_available() else "cpu"
 

@@ -5,6 +5,7 @@ data_source="offline-subset")`` writes ``results/<profile>/01_ctm_mnist.json`` a
 root (or ``./results`` outside the repository, e.g. on Colab). The book's results page is
 generated from these files; nothing in them is typed by hand.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,17 +24,50 @@ from .profile import PROFILES, device_name, profile
 
 #: Metric names every lesson must report (CONTRIBUTING.md, "Recorded results").
 REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
-    "01_ctm_mnist": ("test_accuracy", "accuracy_per_tick", "mean_ticks_early_exit", "early_exit_accuracy"),
-    "02_ctm_parity": ("per_position_accuracy", "sequence_accuracy", "lstm_per_position_accuracy",
-                      "lstm_sequence_accuracy"),
-    "03_ctm_reconstruction": ("ctm_roc_auc", "ctm_pr_auc", "ctm_best_f1", "pca_roc_auc", "zscore_roc_auc",
-                              "autoencoder_roc_auc"),
-    "04_tlb_cifar10": ("keras_test_accuracy", "paper_test_accuracy", "vit_test_accuracy"),
-    "05_recurrent_cnn_lab": ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
-                             "aux_decoding_through_depth"),
+    "01_ctm_mnist": (
+        "test_accuracy",
+        "accuracy_per_tick",
+        "mean_ticks_early_exit",
+        "early_exit_accuracy",
+    ),
+    "02_ctm_parity": (
+        "per_position_accuracy",
+        "sequence_accuracy",
+        "lstm_per_position_accuracy",
+        "lstm_sequence_accuracy",
+    ),
+    "03_ctm_reconstruction": (
+        "ctm_roc_auc",
+        "ctm_pr_auc",
+        "ctm_best_f1",
+        "pca_roc_auc",
+        "zscore_roc_auc",
+        "autoencoder_roc_auc",
+    ),
+    "04_tlb_cifar10": (
+        "keras_test_accuracy",
+        "paper_test_accuracy",
+        "vit_test_accuracy",
+    ),
+    "05_recurrent_cnn_lab": (
+        "cluttered_accuracy",
+        "clean_accuracy",
+        "aux_decoding_through_time",
+        "aux_decoding_through_depth",
+    ),
 }
-REQUIRED_KEYS = ("lesson", "profile", "device", "torch", "data_source", "train_seconds", "steps", "commit",
-                 "date", "metrics")
+REQUIRED_KEYS = (
+    "lesson",
+    "profile",
+    "device",
+    "torch",
+    "data_source",
+    "train_seconds",
+    "steps",
+    "commit",
+    "date",
+    "metrics",
+)
 
 
 def results_dir() -> Path:
@@ -46,11 +80,18 @@ def results_dir() -> Path:
 def _git_commit() -> str:
     root = repo_root() or Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    return (
+        out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    )
 
 
 def _clean_metric(name: str, value: Any) -> float | int | list[float]:
@@ -61,14 +102,24 @@ def _clean_metric(name: str, value: Any) -> float | int | list[float]:
     if isinstance(value, (list, tuple)):
         return [float(_clean_metric(name, v)) for v in value]  # type: ignore[arg-type]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"metric {name!r} must be a number or a list of numbers, got {type(value).__name__}")
+        raise ValueError(
+            f"metric {name!r} must be a number or a list of numbers, got {type(value).__name__}"
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"metric {name!r} is not finite: {value}")
     return value
 
 
-def record(lesson: str, metrics: Mapping[str, Any], *, train_seconds: float, steps: int, data_source: str,
-           profile_name: str | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+def record(
+    lesson: str,
+    metrics: Mapping[str, Any],
+    *,
+    train_seconds: float,
+    steps: int,
+    data_source: str,
+    profile_name: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``results/<profile>/<lesson>.json`` and return its path.
 
     Args:
@@ -85,7 +136,9 @@ def record(lesson: str, metrics: Mapping[str, Any], *, train_seconds: float, ste
     if prof not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {prof!r}")
     if data_source not in DATA_SOURCES:
-        raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {data_source!r}")
+        raise ValueError(
+            f"data_source must be one of {DATA_SOURCES}, got {data_source!r}"
+        )
     missing = [m for m in REQUIRED_METRICS.get(lesson, ()) if m not in metrics]
     if missing:
         raise ValueError(f"lesson {lesson!r} must report the metrics {missing}")
@@ -113,6 +166,10 @@ def load_all(root: Path | None = None) -> list[dict[str, Any]]:
     """Every recorded result under ``root`` (default :func:`results_dir`), sorted by lesson and profile."""
     root = root or results_dir()
     # one folder per profile; others (results/bench/) hold other kinds of measurement
-    entries = [json.loads(p.read_text()) for prof in PROFILES for p in sorted((root / prof).glob("*.json"))]
+    entries = [
+        json.loads(p.read_text())
+        for prof in PROFILES
+        for p in sorted((root / prof).glob("*.json"))
+    ]
     order = {p: i for i, p in enumerate(PROFILES)}
     return sorted(entries, key=lambda e: (e["lesson"], order.get(e["profile"], 9)))

@@ -8,6 +8,7 @@ uses an exercise's stub it adds a collapsed *Fallback* cell that runs::
 
 This runs in the reader's notebook (Colab or Jupyter), so it lives in the package they install.
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,11 +45,19 @@ def fallback(label: str, names: list[str], solution: str, check: str) -> bool:
     for name in names:
         if name in namespace:
             namespace[f"my_{name}"] = namespace[name]
-    why = (f"{', '.join(f'`{n}`' for n in unfinished)} still raise(s) NotImplementedError" if unfinished
-           else "the cell above failed")
-    print(f"Exercise {label}: {why}, so the lesson goes on with the worked solution "
-          f"(your version is kept as {', '.join('my_' + n for n in names)}).")
-    exec(compile(base64.b64decode(solution).decode(), f"<solution {label}>", "exec"), namespace)
+    why = (
+        f"{', '.join(f'`{n}`' for n in unfinished)} still raise(s) NotImplementedError"
+        if unfinished
+        else "the cell above failed"
+    )
+    print(
+        f"Exercise {label}: {why}, so the lesson goes on with the worked solution "
+        f"(your version is kept as {', '.join('my_' + n for n in names)})."
+    )
+    exec(
+        compile(base64.b64decode(solution).decode(), f"<solution {label}>", "exec"),
+        namespace,
+    )
     result = shell.run_cell(base64.b64decode(check).decode(), store_history=False)
     result.raise_error()
     return True

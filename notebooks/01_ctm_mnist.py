@@ -58,10 +58,12 @@ import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
-if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
+# the repository, set in _config.yml (repository.url); `make notebooks` syncs it here
+REPO_URL = "https://github.com/ctm-course/ctm-course"
+if "google.colab" in sys.modules:  # Colab has torch: install only the course package
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"]
+    subprocess.run(pip, check=True)
 
 from ctm_course import start
 from ctm_course.notebook import glue
@@ -71,7 +73,6 @@ lesson = start("01_ctm_mnist")
 # %%
 import inspect
 import math
-import time
 from dataclasses import asdict
 
 import matplotlib.pyplot as plt
@@ -79,17 +80,24 @@ import torch
 from IPython.display import Markdown
 
 import ctm_course
+from ctm_course import viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.ctm import ContinuousThoughtMachine
 from ctm_course.data import InfiniteBatches, load_mnist, normalise, random_shift
 from ctm_course.evaluate import predict
 from ctm_course.losses import image_classification_loss
-from ctm_course.metrics import (accuracy_at, accuracy_per_tick, correct_at, cheapest_exit, early_exit_curve,
-                                early_exit_ticks, most_certain_tick)
+from ctm_course.metrics import (
+    accuracy_at,
+    accuracy_per_tick,
+    cheapest_exit,
+    correct_at,
+    early_exit_curve,
+    early_exit_ticks,
+    most_certain_tick,
+)
 from ctm_course.parameters import count_parameters
 from ctm_course.results import record
 from ctm_course.train import fit, seed_everything
-from ctm_course import viz
 
 PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 
@@ -149,7 +157,9 @@ viz.plot_examples(train_data.images[:16], train_data.labels[:16])
 model = ContinuousThoughtMachine(CONFIG.model).to(DEVICE)
 x = normalise(test_data.images[:4]).to(DEVICE)
 tokens, grid = model.compute_features(x)
-print(f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} on a {grid[0]}x{grid[1]} grid")
+print(
+    f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} on a {grid[0]}x{grid[1]} grid"
+)
 assert tokens.shape == (4, grid[0] * grid[1], CONFIG.model.d_input)
 
 # %% [markdown]
@@ -167,10 +177,17 @@ assert tokens.shape == (4, grid[0] * grid[1], CONFIG.model.d_input)
 # %%
 nlm = model.trace_processor[0][0]  # the first SuperLinear of the neuron-level models
 history = torch.randn(3, model.d_model, model.memory_length, device=DEVICE)  # (B, D, M)
-one_by_one = torch.stack([(history[:, d] @ nlm.w1[:, :, d] + nlm.b1[0, d]) / nlm.T
-                          for d in range(model.d_model)], dim=1)
+one_by_one = torch.stack(
+    [
+        (history[:, d] @ nlm.w1[:, :, d] + nlm.b1[0, d]) / nlm.T
+        for d in range(model.d_model)
+    ],
+    dim=1,
+)
 assert torch.allclose(nlm(history), one_by_one, atol=1e-5)
-print(f"{model.d_model} neurons, each with its own {nlm.w1.shape[0]} -> {nlm.w1.shape[1]} map: checked")
+print(
+    f"{model.d_model} neurons, each with its own {nlm.w1.shape[0]} -> {nlm.w1.shape[1]} map: checked"
+)
 
 # %% [markdown]
 # The history window is a first-in-first-out buffer: at each tick the oldest column drops out and
@@ -203,10 +220,13 @@ print(f"{model.d_model} neurons, each with its own {nlm.w1.shape[0]} -> {nlm.w1.
 # against the closed form above, tick by tick.
 # ```
 
+
 # %% tags=["exercise"]
 def synchronisation_update(z, alpha, beta, r, i, j):
     """One tick of S_p = alpha_p / sqrt(beta_p); returns (S, alpha, beta)."""
-    raise NotImplementedError("Exercise: decay alpha and beta by r, add z_i * z_j to alpha and 1 to beta")
+    raise NotImplementedError(
+        "Exercise: decay alpha and beta by r, add z_i * z_j to alpha and 1 to beta"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -214,12 +234,13 @@ def synchronisation_update(z, alpha, beta, r, i, j):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def synchronisation_update(z, alpha, beta, r, i, j):
     """One tick of S_p = alpha_p / sqrt(beta_p); returns (S, alpha, beta)."""
     alpha = r * alpha + z[:, i] * z[:, j]  # decayed sum of co-activations
-    beta = r * beta + 1.0                  # decayed count of ticks
+    beta = r * beta + 1.0  # decayed count of ticks
     return alpha / torch.sqrt(beta), alpha, beta
 
 
@@ -240,7 +261,9 @@ zs = torch.randn(6, 2, model.d_model, device=DEVICE)  # six ticks of post-activa
 alpha = beta = 0.0
 for t in range(len(zs)):
     S, alpha, beta = synchronisation_update(zs[t], alpha, beta, torch.exp(-decay), i, j)
-    assert torch.allclose(S, synchronisation_closed_form(zs[: t + 1], decay, i, j), atol=1e-5)
+    assert torch.allclose(
+        S, synchronisation_closed_form(zs[: t + 1], decay, i, j), atol=1e-5
+    )
 print(f"recurrence == closed form for {len(zs)} ticks and {len(i)} pairs")
 
 # %% [markdown]
@@ -252,8 +275,12 @@ print(f"recurrence == closed form for {len(zs)} ticks and {len(i)} pairs")
 
 # %%
 uniform, sure = torch.zeros(1, 10), torch.tensor([[20.0] + [0.0] * 9])
-print(f"certainty of a uniform guess:       {model.compute_certainty(uniform)[0, 1].item():.4f}")
-print(f"certainty of a confident prediction: {model.compute_certainty(sure)[0, 1].item():.4f}")
+print(
+    f"certainty of a uniform guess:       {model.compute_certainty(uniform)[0, 1].item():.4f}"
+)
+print(
+    f"certainty of a confident prediction: {model.compute_certainty(sure)[0, 1].item():.4f}"
+)
 
 # %% [markdown]
 # ### 3.4 The whole forward pass
@@ -281,8 +308,11 @@ print(inspect.getsource(ContinuousThoughtMachine.forward))
 # %%
 print(inspect.getsource(image_classification_loss))
 print(inspect.getsource(ctm_course.losses.two_tick_selection))
-loss, _ = image_classification_loss(torch.zeros(8, 10, 5), torch.zeros(8, 2, 5), torch.arange(8))
-assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)  # knowing nothing costs ln(10)
+loss, _ = image_classification_loss(
+    torch.zeros(8, 10, 5), torch.zeros(8, 2, 5), torch.arange(8)
+)
+# knowing nothing costs ln(10)
+assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)
 print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 10")
 
 # %% [markdown]
@@ -291,29 +321,51 @@ print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 10")
 # One training step: shift the batch by a few random pixels, normalise, run the CTM, and apply
 # the certainty-based loss. We also report the training accuracy at the most certain tick.
 
+
 # %%
 def step_fn(model, batch):
     images, labels = (t.to(DEVICE) for t in batch)
-    images = normalise(random_shift(images, CONFIG.max_shift))  # augmentation: training only
+    # augmentation: training only
+    images = normalise(random_shift(images, CONFIG.max_shift))
     predictions, certainties, _ = model(images)
     loss, t2 = image_classification_loss(predictions, certainties, labels)
-    return loss, {"accuracy": correct_at(predictions.detach(), labels, t2).float().mean()}
+    return loss, {
+        "accuracy": correct_at(predictions.detach(), labels, t2).float().mean()
+    }
 
 
 def evaluate(model):
     """Accuracy at the most certain tick on the whole (un-augmented) test set."""
-    predictions, certainties = predict(model, normalise(test_data.images), device=DEVICE)
-    return {"accuracy": accuracy_at(predictions, test_data.labels, most_certain_tick(certainties))}
+    predictions, certainties = predict(
+        model, normalise(test_data.images), device=DEVICE
+    )
+    return {
+        "accuracy": accuracy_at(
+            predictions, test_data.labels, most_certain_tick(certainties)
+        )
+    }
 
 
 def train_ctm(model_config, steps, curves=None, checkpoint=None):
     """Train a fresh CTM with this lesson's recipe; returns (model, TrainResult)."""
     seed_everything(0)
     net = ContinuousThoughtMachine(model_config).to(DEVICE)
-    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
-    on_log = (lambda step, row, ev: curves.update(step, train=row, test=ev)) if curves else None
-    result = fit(net, InfiniteBatches(train_data, CONFIG.train.batch_size, seed=0), step_fn, config,
-                 evaluate=evaluate, on_log=on_log)
+    config = CONFIG.train.train_config(
+        steps, checkpoint_path=checkpoint, progress=curves is not None
+    )
+    on_log = (
+        (lambda step, row, ev: curves.update(step, train=row, test=ev))
+        if curves
+        else None
+    )
+    result = fit(
+        net,
+        InfiniteBatches(train_data, CONFIG.train.batch_size, seed=0),
+        step_fn,
+        config,
+        evaluate=evaluate,
+        on_log=on_log,
+    )
     return net, result
 
 
@@ -324,9 +376,13 @@ def train_ctm(model_config, steps, curves=None, checkpoint=None):
 
 # %%
 n_params = count_parameters(model)
-print(f"the CTM has {n_params:,} parameters and thinks for {CONFIG.model.iterations} ticks")
+print(
+    f"the CTM has {n_params:,} parameters and thinks for {CONFIG.model.iterations} ticks"
+)
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="CTM on MNIST")
-ckpt = checkpoint_path("01_ctm_mnist", PROFILE, {"row": CONFIG, "train_images": len(train_data)})
+ckpt = checkpoint_path(
+    "01_ctm_mnist", PROFILE, {"row": CONFIG, "train_images": len(train_data)}
+)
 model, run = train_ctm(CONFIG.model, CONFIG.train.steps, curves=curves, checkpoint=ckpt)
 curves.close()
 glue("train_minutes", run.seconds / 60)
@@ -347,10 +403,14 @@ T = predictions.shape[-1]
 glue("test_accuracy", test_accuracy)
 glue("last_tick_accuracy", per_tick[-1].item())
 glue("first_tick_accuracy", per_tick[0].item())
-print(f"test accuracy at the most certain tick: {test_accuracy:.4f} "
-      f"(first tick {per_tick[0]:.4f}, last tick {per_tick[-1]:.4f})")
+print(
+    f"test accuracy at the most certain tick: {test_accuracy:.4f} "
+    f"(first tick {per_tick[0]:.4f}, last tick {per_tick[-1]:.4f})"
+)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-viz.plot_accuracy_per_tick(per_tick.tolist(), ax=axes[0], most_certain_accuracy=test_accuracy)
+viz.plot_accuracy_per_tick(
+    per_tick.tolist(), ax=axes[0], most_certain_accuracy=test_accuracy
+)
 correct = predictions.argmax(1) == labels.unsqueeze(-1)
 viz.plot_certainty_per_tick(certainties, correct=correct, ax=axes[1])
 axes[2].hist(t2.numpy(), bins=range(T + 1), color="tab:purple", rwidth=0.85)
@@ -385,10 +445,13 @@ fig
 # of thresholds, the accuracy and the mean number of ticks used.
 # ```
 
+
 # %% tags=["exercise"]
 def exit_ticks(certainties, threshold):
     """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
-    raise NotImplementedError("Exercise: find the first tick whose certainty reaches the threshold")
+    raise NotImplementedError(
+        "Exercise: find the first tick whose certainty reaches the threshold"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -396,12 +459,13 @@ def exit_ticks(certainties, threshold):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def exit_ticks(certainties, threshold):
     """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
-    reached = certainties[:, 1] >= threshold          # (B, T) booleans
-    first = reached.int().argmax(dim=-1)              # index of the first True (0 if there is none)
+    reached = certainties[:, 1] >= threshold  # (B, T) booleans
+    first = reached.int().argmax(dim=-1)  # index of the first True (0 if there is none)
     last = torch.full_like(first, certainties.shape[-1] - 1)
     return torch.where(reached.any(dim=-1), first, last)
 
@@ -414,19 +478,48 @@ def exit_ticks(certainties, threshold):
 # ```
 
 # %% mystnb={"figure": {"caption": "Early exit: for each certainty threshold, the accuracy (left axis) and the mean number of ticks used (right axis); the horizontal line is the accuracy of the full run."}}
-thresholds = [0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 0.9999]
+thresholds = [
+    0.3,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.85,
+    0.9,
+    0.93,
+    0.95,
+    0.97,
+    0.98,
+    0.99,
+    0.995,
+    0.999,
+    0.9999,
+]
 for threshold in thresholds:
-    assert torch.equal(exit_ticks(certainties, threshold), early_exit_ticks(certainties, threshold))
+    assert torch.equal(
+        exit_ticks(certainties, threshold), early_exit_ticks(certainties, threshold)
+    )
 curve = early_exit_curve(predictions, certainties, labels, thresholds)
 best = cheapest_exit(curve, target_accuracy=test_accuracy, tolerance=0.002)
 glue("exit_threshold", best["threshold"])
 glue("exit_ticks", best["mean_ticks"])
 glue("exit_accuracy", best["accuracy"])
 glue("ticks_saved", 1 - best["mean_ticks"] / T)
-glue("exit_verdict", Markdown("matches" if best["accuracy"] >= test_accuracy - 0.002 else "does not quite reach"))
-print(f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with {best['mean_ticks']:.2f} of {T} "
-      f"ticks on average ({1 - best['mean_ticks'] / T:.0%} saved)")
-viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T)
+glue(
+    "exit_verdict",
+    Markdown(
+        "matches"
+        if best["accuracy"] >= test_accuracy - 0.002
+        else "does not quite reach"
+    ),
+)
+print(
+    f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with {best['mean_ticks']:.2f} of {T} "
+    f"ticks on average ({1 - best['mean_ticks'] / T:.0%} saved)"
+)
+viz.plot_early_exit(
+    curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T
+)
 
 # %% [markdown]
 # We look for the cheapest threshold whose accuracy is within 0.2 percentage points of the accuracy
@@ -448,7 +541,10 @@ viz.plot_early_exit(curve["threshold"], curve["accuracy"], curve["mean_ticks"], 
 model.eval()
 with torch.no_grad():
     _, _, track = model(normalise(test_data.images[:8]).to(DEVICE), track=True)
-example = int((track.predictions.argmax(1)[:, -1] == test_data.labels[:8]).float().argmax())  # a correct one
+# a correct one
+example = int(
+    (track.predictions.argmax(1)[:, -1] == test_data.labels[:8]).float().argmax()
+)
 view = viz.tick_view(track, test_data.images[:8], test_data.labels[:8], index=example)
 frames = viz.tick_frames(view)
 viz.show_animation(frames, fps=3)
@@ -482,16 +578,20 @@ viz.tick_scrubber(view)
 # might the short budget hide the difference?
 # ```
 
+
 # %% tags=["exercise"]
 def ablate(memory_lengths, steps):
     """Train one CTM per memory length; return {memory_length: test accuracy}."""
-    raise NotImplementedError("Exercise: loop over memory_lengths, train with train_ctm, evaluate")
+    raise NotImplementedError(
+        "Exercise: loop over memory_lengths, train with train_ctm, evaluate"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l01-ablation
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -521,9 +621,16 @@ glue("ablation_steps", CONFIG.ablation_steps)
 glue("ablation_m1", ablation[1])
 glue("ablation_mfull", ablation[memory_lengths[-1]])
 fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.bar([f"M = {m}" for m in ablation], list(ablation.values()), color=["tab:gray", "tab:blue"])
-ax.set(ylabel="test accuracy (most certain tick)", title=f"{CONFIG.ablation_steps} training steps each",
-       ylim=(0, 1))
+ax.bar(
+    [f"M = {m}" for m in ablation],
+    list(ablation.values()),
+    color=["tab:gray", "tab:blue"],
+)
+ax.set(
+    ylabel="test accuracy (most certain tick)",
+    title=f"{CONFIG.ablation_steps} training steps each",
+    ylim=(0, 1),
+)
 plt.close(fig)
 fig
 
@@ -569,15 +676,31 @@ metrics = {
     "ablation_memory_1_accuracy": ablation[1],
     "ablation_memory_full_accuracy": ablation[memory_lengths[-1]],
 }
-path = record("01_ctm_mnist", metrics, train_seconds=run.seconds, steps=run.steps, data_source=train_data.source,
-              extra={"test_data_source": test_data.source, "train_images": len(train_data),
-                     "test_images": len(test_data), "ticks": T, "parameters": n_params, "model": asdict(CONFIG.model)})
-print(f"recorded {path.name} ({PROFILE}): test accuracy {test_accuracy:.4f}, "
-      f"early exit {best['mean_ticks']:.2f}/{T} ticks at accuracy {best['accuracy']:.4f}")
+path = record(
+    "01_ctm_mnist",
+    metrics,
+    train_seconds=run.seconds,
+    steps=run.steps,
+    data_source=train_data.source,
+    extra={
+        "test_data_source": test_data.source,
+        "train_images": len(train_data),
+        "test_images": len(test_data),
+        "ticks": T,
+        "parameters": n_params,
+        "model": asdict(CONFIG.model),
+    },
+)
+print(
+    f"recorded {path.name} ({PROFILE}): test accuracy {test_accuracy:.4f}, "
+    f"early exit {best['mean_ticks']:.2f}/{T} ticks at accuracy {best['accuracy']:.4f}"
+)
 
 # %%
 minimum = {"smoke": 0.3, "cpu": 0.94, "gpu": 0.97}[PROFILE]
-assert test_accuracy >= minimum, f"test accuracy {test_accuracy:.4f} is below {minimum} for the {PROFILE} profile"
+assert test_accuracy >= minimum, (
+    f"test accuracy {test_accuracy:.4f} is below {minimum} for the {PROFILE} profile"
+)
 assert best["mean_ticks"] <= T and 0 < best["accuracy"] <= 1
 assert per_tick.max() > 0.2, "no tick is better than chance"
 

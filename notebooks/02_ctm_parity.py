@@ -63,10 +63,12 @@ import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
-if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
+# the repository, set in _config.yml (repository.url); `make notebooks` syncs it here
+REPO_URL = "https://github.com/ctm-course/ctm-course"
+if "google.colab" in sys.modules:  # Colab has torch: install only the course package
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"]
+    subprocess.run(pip, check=True)
 
 from ctm_course import start
 from ctm_course.notebook import glue
@@ -81,14 +83,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-import ctm_course
 from ctm_course import viz
 from ctm_course.checkpoints import checkpoint_path
-from ctm_course.ctm import ContinuousThoughtMachine, SynapseUNet, synchronisation_closed_form
+from ctm_course.ctm import (
+    ContinuousThoughtMachine,
+    SynapseUNet,
+    synchronisation_closed_form,
+)
 from ctm_course.losses import parity_loss
-from ctm_course.parity import (ParityBatches, ParityLSTM, attention_order, count_parameters, evaluate_parity,
-                               matched_lstm, parity_accuracy, parity_correct_at, parity_model_args, parity_targets,
-                               parity_test_set)
+from ctm_course.parity import (
+    ParityBatches,
+    ParityLSTM,
+    attention_order,
+    count_parameters,
+    evaluate_parity,
+    matched_lstm,
+    parity_correct_at,
+    parity_model_args,
+    parity_targets,
+    parity_test_set,
+)
 from ctm_course.results import record
 from ctm_course.train import fit, seed_everything
 from ctm_course.viz import parity as parity_viz
@@ -130,16 +144,20 @@ parity_viz.plot_parity_examples(x, y, n=4)
 # 1, 1, 1]` $\to$ `[0, 0, 1, 0, 0, 0, 0, 0]`, and on a thousand random sequences.
 # ```
 
+
 # %% tags=["exercise"]
 def cumulative_parity(x):
     """(B, L) values in {-1, +1} -> (B, L) int64: number of -1 in x[:, :l+1], mod 2."""
-    raise NotImplementedError("Exercise: count the -1s with a cumulative sum and take it mod 2")
+    raise NotImplementedError(
+        "Exercise: count the -1s with a cumulative sum and take it mod 2"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l02-targets
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -172,15 +190,19 @@ print("cumulative_parity agrees with ctm_course.parity.parity_targets")
 # %%
 x_many, y_many = parity_test_set(20000, L, seed=4)
 last = y_many[:, -1].float()
-single = torch.stack([torch.corrcoef(torch.stack([x_many[:, m], last]))[0, 1] for m in range(L)])
+single = torch.stack(
+    [torch.corrcoef(torch.stack([x_many[:, m], last]))[0, 1] for m in range(L)]
+)
 first = torch.corrcoef(torch.stack([x_many[:, 0], y_many[:, 0].float()]))[0, 1]
 glue("max_single_correlation", single.abs().max().item())
 glue("noise_level", 1 / math.sqrt(len(x_many)))
 glue("n_correlation_sequences", len(x_many))
 glue("first_correlation", first.item())
 glue("length", L)
-print(f"|correlation(x_m, y_{L - 1})| <= {single.abs().max():.4f} for every m; "
-      f"correlation(x_0, y_0) = {first:.4f}")
+print(
+    f"|correlation(x_m, y_{L - 1})| <= {single.abs().max():.4f} for every m; "
+    f"correlation(x_0, y_0) = {first:.4f}"
+)
 
 # %% [markdown]
 # Over {glue:text}`n_correlation_sequences:,.0f` random sequences the largest correlation between the
@@ -202,7 +224,9 @@ print(f"|correlation(x_m, y_{L - 1})| <= {single.abs().max():.4f} for every m; "
 model = ContinuousThoughtMachine(**MODEL_ARGS).to(DEVICE)
 x4 = x[:4].to(DEVICE)
 tokens, _ = model.compute_features(x4)
-print(f"sequences {tuple(x4.shape)} -> tokens {tuple(tokens.shape)}: one token per position")
+print(
+    f"sequences {tuple(x4.shape)} -> tokens {tuple(tokens.shape)}: one token per position"
+)
 assert tokens.shape == (4, L, MODEL_ARGS["d_input"])
 
 # %% [markdown]
@@ -218,15 +242,19 @@ assert tokens.shape == (4, L, MODEL_ARGS["d_input"])
 # lesson 1.
 
 # %%
-features = model.backbone(x4)                        # (B, d_input, L)
+features = model.backbone(x4)  # (B, d_input, L)
 plus = x4[0] == 1
-plus_vector = model.backbone.embedding.weight[1]                     # the learned vector of +1
-assert torch.allclose(features[0][:, plus], plus_vector.unsqueeze(1).expand(-1, int(plus.sum())))
+plus_vector = model.backbone.embedding.weight[1]  # the learned vector of +1
+assert torch.allclose(
+    features[0][:, plus], plus_vector.unsqueeze(1).expand(-1, int(plus.sum()))
+)
 theta = torch.linspace(0, math.pi, L, device=DEVICE)
 half_circle = torch.stack([-torch.sin(theta), torch.cos(theta)], dim=1)  # (L, 2)
-by_hand = model.positional_embedding.projection(half_circle).T           # (d_input, L)
+by_hand = model.positional_embedding.projection(half_circle).T  # (d_input, L)
 assert torch.allclose(model.positional_embedding(features)[0], by_hand, atol=1e-6)
-print("backbone: one learned vector per value; positional embedding: Linear((-sin, cos)) of the angle: checked")
+print(
+    "backbone: one learned vector per value; positional embedding: Linear((-sin, cos)) of the angle: checked"
+)
 
 # %% [markdown]
 # ### 2.2 Random-pairing synchronisation
@@ -251,16 +279,20 @@ print("backbone: one learned vector per value; positional embedding: Linear((-si
 # n_self)`. The check below rebuilds the pairs of our model from its seed and compares.
 # ```
 
+
 # %% tags=["exercise"]
 def random_pairing(d_model, n, n_self, rng):
     """Indices (left, right), each (n,) int64, of n random neuron pairs; the first n_self are (i, i)."""
-    raise NotImplementedError("Exercise: draw left, then right = left[:n_self] + fresh draws")
+    raise NotImplementedError(
+        "Exercise: draw left, then right = left[:n_self] + fresh draws"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l02-pairing
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -283,16 +315,27 @@ def random_pairing(d_model, n, n_self, rng):
 # %%
 rng = np.random.default_rng(0)  # the model's default selection_seed
 n_self = MODEL_ARGS["n_random_pairing_self"]
-left, right = random_pairing(MODEL_ARGS["d_model"], MODEL_ARGS["n_synch_out"], n_self, rng)
+left, right = random_pairing(
+    MODEL_ARGS["d_model"], MODEL_ARGS["n_synch_out"], n_self, rng
+)
 assert torch.equal(left, model.out_neuron_indices_left.cpu())
 assert torch.equal(right, model.out_neuron_indices_right.cpu())
-left, right = random_pairing(MODEL_ARGS["d_model"], MODEL_ARGS["n_synch_action"], n_self, rng)
+left, right = random_pairing(
+    MODEL_ARGS["d_model"], MODEL_ARGS["n_synch_action"], n_self, rng
+)
 assert torch.equal(left, model.action_neuron_indices_left.cpu())
-pairs = list(zip(model.out_neuron_indices_left[:5].tolist(), model.out_neuron_indices_right[:5].tolist()))
+pairs = list(
+    zip(
+        model.out_neuron_indices_left[:5].tolist(),
+        model.out_neuron_indices_right[:5].tolist(),
+    )
+)
 n_out = MODEL_ARGS["n_synch_out"]
 print(f"first output pairs (i, j): {pairs}")
-print(f"S_out has {model.synch_representation_size_out} entries (dense selection of {n_out} neurons: "
-      f"{n_out * (n_out + 1) // 2})")
+print(
+    f"S_out has {model.synch_representation_size_out} entries (dense selection of {n_out} neurons: "
+    f"{n_out * (n_out + 1) // 2})"
+)
 
 # %% [markdown]
 # The synchronisation formula of lesson 1 does not change; only the list of pairs does. We run
@@ -304,11 +347,16 @@ model.eval()
 with torch.no_grad():
     _, _, track = model(x4, track=True)
 z0 = model.start_activated_state.detach().cpu().expand(4, -1)
-history = torch.cat([z0.unsqueeze(0), track.post_activations])   # z^0 .. z^T: (T + 1, B, D)
+# z^0 .. z^T: (T + 1, B, D)
+history = torch.cat([z0.unsqueeze(0), track.post_activations])
 i, j = (idx.cpu() for idx in model.synch_pairs("out"))
 decay = model.decay_params_out.detach().cpu()
 for t in range(T):
-    assert torch.allclose(track.synch_out[t], synchronisation_closed_form(history[: t + 2], decay, i, j), atol=1e-5)
+    assert torch.allclose(
+        track.synch_out[t],
+        synchronisation_closed_form(history[: t + 2], decay, i, j),
+        atol=1e-5,
+    )
 print(f"S_out == closed form over random pairs at all {T} ticks")
 
 # %% [markdown]
@@ -320,7 +368,9 @@ print(f"S_out == closed form over random pairs at all {T} ticks")
 # down followed by a layer norm. Here is a depth-4 U-Net for our $D$ neurons:
 
 # %%
-unet = SynapseUNet(MODEL_ARGS["d_input"] + MODEL_ARGS["d_model"], MODEL_ARGS["d_model"], depth=4).to(DEVICE)
+unet = SynapseUNet(
+    MODEL_ARGS["d_input"] + MODEL_ARGS["d_model"], MODEL_ARGS["d_model"], depth=4
+).to(DEVICE)
 print(f"widths {unet.widths}")
 assert unet.widths == [int(w) for w in np.linspace(MODEL_ARGS["d_model"], 16, 4)]
 out = unet(torch.randn(3, MODEL_ARGS["d_input"] + MODEL_ARGS["d_model"], device=DEVICE))
@@ -329,7 +379,9 @@ shallow = ContinuousThoughtMachine(**{**MODEL_ARGS, "synapse_depth": 1})
 glue("synapse_depth", MODEL_ARGS["synapse_depth"])
 glue("unet_parameters", count_parameters(unet))
 glue("shallow_parameters", count_parameters(shallow.synapses))
-print(f"synapse parameters: depth 1 {count_parameters(shallow.synapses):,}, depth 4 {count_parameters(unet):,}")
+print(
+    f"synapse parameters: depth 1 {count_parameters(shallow.synapses):,}, depth 4 {count_parameters(unet):,}"
+)
 print(inspect.getsource(SynapseUNet.forward))
 
 # %% [markdown]
@@ -349,8 +401,13 @@ print(inspect.getsource(SynapseUNet.forward))
 # %%
 half_sure = torch.zeros(1, L, 2)
 half_sure[0, : L // 2, 0] = 30.0  # sure about the first half, uniform on the second
-print(f"certainty when sure about half of the positions: {model.compute_certainty(half_sure.reshape(1, -1))[0, 1]:.3f}")
-assert abs(model.compute_certainty(half_sure.reshape(1, -1).to(DEVICE))[0, 1].item() - 0.5) < 1e-3
+print(
+    f"certainty when sure about half of the positions: {model.compute_certainty(half_sure.reshape(1, -1))[0, 1]:.3f}"
+)
+assert (
+    abs(model.compute_certainty(half_sure.reshape(1, -1).to(DEVICE))[0, 1].item() - 0.5)
+    < 1e-3
+)
 print(inspect.getsource(parity_loss))
 loss, _ = parity_loss(torch.zeros(4, 2 * L, T), torch.zeros(4, 2, T), y[:4])
 assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
@@ -366,15 +423,18 @@ print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 2")
 # that are right) and **per sequence** (all $L$ right).
 
 # %%
-x_eval, y_eval = parity_test_set(CONFIG.eval_sequences, L, seed=1)   # watched during training
-x_test, y_test = parity_test_set(CONFIG.test_sequences, L, seed=2)   # the final numbers
+# watched during training
+x_eval, y_eval = parity_test_set(CONFIG.eval_sequences, L, seed=1)
+x_test, y_test = parity_test_set(CONFIG.test_sequences, L, seed=2)  # the final numbers
 
 
 def step_fn(model, batch):
     x, y = batch
     predictions, certainties, _ = model(x)
     loss, t2 = parity_loss(predictions, certainties, y)
-    return loss, {"accuracy": parity_correct_at(predictions.detach(), y, t2).float().mean()}
+    return loss, {
+        "accuracy": parity_correct_at(predictions.detach(), y, t2).float().mean()
+    }
 
 
 def evaluate(model):
@@ -384,8 +444,14 @@ def evaluate(model):
 
 def train(model, steps, curves=None, checkpoint=None):
     """Train ``model`` on fresh parity batches with this lesson's recipe; returns the TrainResult."""
-    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
-    on_log = (lambda step, row, ev: curves.update(step, train=row, test=ev)) if curves else None
+    config = CONFIG.train.train_config(
+        steps, checkpoint_path=checkpoint, progress=curves is not None
+    )
+    on_log = (
+        (lambda step, row, ev: curves.update(step, train=row, test=ev))
+        if curves
+        else None
+    )
     batches = ParityBatches(L, CONFIG.train.batch_size, seed=0, device=DEVICE)
     return fit(model, batches, step_fn, config, evaluate=evaluate, on_log=on_log)
 
@@ -430,12 +496,20 @@ glue("last_position_accuracy", by_position[-1].item())
 glue("test_sequences", len(x_test))
 solved = int((by_position >= 0.9).sum())
 glue("solved_positions", solved)
-print(f"per position {ctm_result['per_position']:.4f}, whole sequence {ctm_result['sequence']:.4f} "
-      f"(first tick {per_tick[0]:.3f}, last tick {per_tick[-1]:.3f})")
+print(
+    f"per position {ctm_result['per_position']:.4f}, whole sequence {ctm_result['sequence']:.4f} "
+    f"(first tick {per_tick[0]:.3f}, last tick {per_tick[-1]:.3f})"
+)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-viz.plot_accuracy_per_tick(per_tick, ax=axes[0], most_certain_accuracy=ctm_result["per_position"],
-                           title="Per-position accuracy at each tick")
-viz.plot_certainty_per_tick(ctm_result["certainties"], ax=axes[1], title="Certainty at each tick")
+viz.plot_accuracy_per_tick(
+    per_tick,
+    ax=axes[0],
+    most_certain_accuracy=ctm_result["per_position"],
+    title="Per-position accuracy at each tick",
+)
+viz.plot_certainty_per_tick(
+    ctm_result["certainties"], ax=axes[1], title="Certainty at each tick"
+)
 parity_viz.plot_by_position({"CTM": by_position}, ax=axes[2])
 fig.tight_layout()
 plt.close(fig)
@@ -465,10 +539,13 @@ model.eval()
 x_show, y_show = x_test[:16], y_test[:16]
 with torch.no_grad():
     _, _, track = model(x_show.to(DEVICE), track=True)
-read = track.predictions.reshape(16, L, 2, T).argmax(2)[torch.arange(16), :, track.most_certain_tick()]
+read = track.predictions.reshape(16, L, 2, T).argmax(2)[
+    torch.arange(16), :, track.most_certain_tick()
+]
 example = int((read == y_show).sum(1).argmax())  # the sequence it gets most right
-frames = parity_viz.parity_frames(x_show, y_show, track.predictions, track.certainties, track.attention,
-                                  index=example)
+frames = parity_viz.parity_frames(
+    x_show, y_show, track.predictions, track.certainties, track.attention, index=example
+)
 viz.show_animation(frames, fps=3)
 
 # %% [markdown]
@@ -492,12 +569,16 @@ glue("sweep_furthest_tick", int(order["mean_position"].argmax()))
 glue("forward_fraction", order["forward_fraction"])
 glue("reverse_fraction", order["reverse_fraction"])
 glue("mean_correlation", order["mean_correlation"])
-verdict = {"forward": "a forward sweep: it reads the sequence from the first position to the last",
-           "reverse": "a backward sweep: it reads the sequence from the last position to the first",
-           "mixed": "neither a clean forward nor a clean backward sweep for most sequences"}[order["strategy"]]
+verdict = {
+    "forward": "a forward sweep: it reads the sequence from the first position to the last",
+    "reverse": "a backward sweep: it reads the sequence from the last position to the first",
+    "mixed": "neither a clean forward nor a clean backward sweep for most sequences",
+}[order["strategy"]]
 glue("order_verdict", verdict)
-print(f"strategy: {order['strategy']} (forward {order['forward_fraction']:.2f}, "
-      f"reverse {order['reverse_fraction']:.2f}, mean correlation {order['mean_correlation']:+.2f})")
+print(
+    f"strategy: {order['strategy']} (forward {order['forward_fraction']:.2f}, "
+    f"reverse {order['reverse_fraction']:.2f}, mean correlation {order['mean_correlation']:+.2f})"
+)
 parity_viz.plot_attention_order(order["position"], L)
 
 # %% [markdown]
@@ -524,15 +605,21 @@ parity_viz.plot_attention_order(order["position"], L)
 # %%
 print(inspect.getsource(ParityLSTM.forward))
 seed_everything(0)
-lstm = matched_lstm(n_params, L, T, MODEL_ARGS["d_input"], MODEL_ARGS["heads"]).to(DEVICE)
+lstm = matched_lstm(n_params, L, T, MODEL_ARGS["d_input"], MODEL_ARGS["heads"]).to(
+    DEVICE
+)
 n_lstm = count_parameters(lstm)
 glue("lstm_hidden", lstm.hidden_size)
 glue("lstm_parameters", n_lstm)
 glue("parameter_gap", abs(n_lstm - n_params) / n_params)
-print(f"LSTM hidden size {lstm.hidden_size}: {n_lstm:,} parameters vs the CTM's {n_params:,} "
-      f"({abs(n_lstm - n_params) / n_params:.1%} apart)")
+print(
+    f"LSTM hidden size {lstm.hidden_size}: {n_lstm:,} parameters vs the CTM's {n_params:,} "
+    f"({abs(n_lstm - n_params) / n_params:.1%} apart)"
+)
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="LSTM on parity")
-lstm_ckpt = checkpoint_path("02_ctm_parity", PROFILE, {"row": CONFIG, "model_kind": "lstm"})
+lstm_ckpt = checkpoint_path(
+    "02_ctm_parity", PROFILE, {"row": CONFIG, "model_kind": "lstm"}
+)
 lstm_run = train(lstm, CONFIG.train.steps, curves, lstm_ckpt)
 curves.close()
 lstm_result = evaluate_parity(lstm, x_test, y_test)
@@ -548,18 +635,33 @@ glue("lstm_sequence_accuracy", lstm_result["sequence"])
 glue("lstm_train_minutes", lstm_run.seconds / 60)
 glue("lstm_first_position", lstm_result["by_position"][0].item())
 glue("lstm_last_position", lstm_result["by_position"][-1].item())
-rows = [("parameters", f"{n_params:,}", f"{n_lstm:,}"),
-        ("training seconds", f"{run.seconds:.0f}", f"{lstm_run.seconds:.0f}"),
-        ("per-position accuracy", f"{ctm_result['per_position']:.4f}", f"{lstm_result['per_position']:.4f}"),
-        ("sequence accuracy", f"{ctm_result['sequence']:.4f}", f"{lstm_result['sequence']:.4f}"),
-        ("attention order", order["strategy"], lstm_order["strategy"])]
+rows = [
+    ("parameters", f"{n_params:,}", f"{n_lstm:,}"),
+    ("training seconds", f"{run.seconds:.0f}", f"{lstm_run.seconds:.0f}"),
+    (
+        "per-position accuracy",
+        f"{ctm_result['per_position']:.4f}",
+        f"{lstm_result['per_position']:.4f}",
+    ),
+    (
+        "sequence accuracy",
+        f"{ctm_result['sequence']:.4f}",
+        f"{lstm_result['sequence']:.4f}",
+    ),
+    ("attention order", order["strategy"], lstm_order["strategy"]),
+]
 print(f"{'':24s}{'CTM':>10s}{'LSTM':>10s}")
 for name, a, b in rows:
     print(f"{name:24s}{a:>10s}{b:>10s}")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-parity_viz.plot_per_tick({"CTM": per_tick, "LSTM": lstm_result["per_position_per_tick"]}, ax=axes[0],
-                         title="Per-position accuracy at each tick")
-parity_viz.plot_by_position({"CTM": by_position, "LSTM": lstm_result["by_position"]}, ax=axes[1])
+parity_viz.plot_per_tick(
+    {"CTM": per_tick, "LSTM": lstm_result["per_position_per_tick"]},
+    ax=axes[0],
+    title="Per-position accuracy at each tick",
+)
+parity_viz.plot_by_position(
+    {"CTM": by_position, "LSTM": lstm_result["by_position"]}, ax=axes[1]
+)
 fig.tight_layout()
 plt.close(fig)
 fig
@@ -593,16 +695,20 @@ fig
 # CTM with a single tick?
 # ```
 
+
 # %% tags=["exercise"]
 def compare_ticks(ticks, steps):
     """Train one CTM per number of ticks; return {ticks: per-position test accuracy}."""
-    raise NotImplementedError("Exercise: loop over ticks, build a CTM with iterations=t, train, evaluate")
+    raise NotImplementedError(
+        "Exercise: loop over ticks, build a CTM with iterations=t, train, evaluate"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l02-ticks
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -636,9 +742,15 @@ glue("ticks_steps", CONFIG.ticks_steps)
 glue("ticks_list", ", ".join(str(t) for t in tick_accuracy))
 glue("ticks_best", max(tick_accuracy, key=tick_accuracy.get))
 fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.bar([f"T = {t}" for t in tick_accuracy], list(tick_accuracy.values()), color="tab:blue")
+ax.bar(
+    [f"T = {t}" for t in tick_accuracy], list(tick_accuracy.values()), color="tab:blue"
+)
 ax.axhline(0.5, color="gray", linestyle=":", label="chance")
-ax.set(ylabel="per-position test accuracy", ylim=(0, 1), title=f"{CONFIG.ticks_steps} training steps each")
+ax.set(
+    ylabel="per-position test accuracy",
+    ylim=(0, 1),
+    title=f"{CONFIG.ticks_steps} training steps each",
+)
 ax.legend(frameon=False)
 plt.close(fig)
 fig
@@ -713,21 +825,39 @@ metrics = {
     "lstm_attention_mean_correlation": lstm_order["mean_correlation"],
     **{f"ticks_{t}_accuracy": a for t, a in tick_accuracy.items()},
 }
-path = record("02_ctm_parity", metrics, train_seconds=run.seconds, steps=run.steps, data_source="synthetic",
-              extra={"length": L, "test_sequences": len(x_test), "ticks": T, "parameters": n_params,
-                     "lstm_parameters": n_lstm, "lstm_hidden_size": lstm.hidden_size, "lstm_steps": lstm_run.steps,
-                     "attention_strategy": order["strategy"], "lstm_attention_strategy": lstm_order["strategy"],
-                     "ticks_steps": CONFIG.ticks_steps, "cpu_threads": torch.get_num_threads(),
-                     "model": MODEL_ARGS})
-print(f"recorded {path.name} ({PROFILE}): per position {ctm_result['per_position']:.4f}, "
-      f"sequence {ctm_result['sequence']:.4f}; LSTM {lstm_result['per_position']:.4f} / {lstm_result['sequence']:.4f}")
+path = record(
+    "02_ctm_parity",
+    metrics,
+    train_seconds=run.seconds,
+    steps=run.steps,
+    data_source="synthetic",
+    extra={
+        "length": L,
+        "test_sequences": len(x_test),
+        "ticks": T,
+        "parameters": n_params,
+        "lstm_parameters": n_lstm,
+        "lstm_hidden_size": lstm.hidden_size,
+        "lstm_steps": lstm_run.steps,
+        "attention_strategy": order["strategy"],
+        "lstm_attention_strategy": lstm_order["strategy"],
+        "ticks_steps": CONFIG.ticks_steps,
+        "cpu_threads": torch.get_num_threads(),
+        "model": MODEL_ARGS,
+    },
+)
+print(
+    f"recorded {path.name} ({PROFILE}): per position {ctm_result['per_position']:.4f}, "
+    f"sequence {ctm_result['sequence']:.4f}; LSTM {lstm_result['per_position']:.4f} / {lstm_result['sequence']:.4f}"
+)
 
 # %%
 # smoke only proves that everything runs; the gpu threshold is lower than the issue's 0.99 target
 # because the gpu profile has not been measured yet
 minimum = {"smoke": 0.45, "cpu": 0.80, "gpu": 0.95}[PROFILE]
 assert ctm_result["per_position"] >= minimum, (
-    f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} for the {PROFILE} profile")
+    f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} for the {PROFILE} profile"
+)
 assert 0 <= ctm_result["sequence"] <= ctm_result["per_position"] <= 1
 assert 0 <= lstm_result["sequence"] <= lstm_result["per_position"] <= 1
 assert abs(n_lstm - n_params) <= 0.05 * n_params, "the LSTM is not parameter-matched"

@@ -59,10 +59,12 @@ import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
-if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
+# the repository, set in _config.yml (repository.url); `make notebooks` syncs it here
+REPO_URL = "https://github.com/ctm-course/ctm-course"
+if "google.colab" in sys.modules:  # Colab has torch: install only the course package
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"]
+    subprocess.run(pip, check=True)
 
 from ctm_course import start
 from ctm_course.notebook import glue
@@ -77,18 +79,36 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import ctm_course
 from ctm_course import viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.metrics import most_certain_tick
 from ctm_course.results import record
-from ctm_course.timeseries import (ANOMALY_KINDS, ReconstructionCTM, WindowBatches, errors_at, generate,
-                                   per_tick_mse, reconstruct, reconstruction_loss, regression_certainty,
-                                   window_starts, windows)
-from ctm_course.timeseries.detect import (best_f1, evaluate_scores, matched_autoencoder, moving_zscore_scores,
-                                          count_parameters, pca_scores, point_adjusted_f1, pr_auc, roc_auc,
-                                          scores_from_window_errors)
-from ctm_course.timeseries import detect, plots
+from ctm_course.timeseries import (
+    ANOMALY_KINDS,
+    ReconstructionCTM,
+    WindowBatches,
+    detect,
+    errors_at,
+    generate,
+    per_tick_mse,
+    plots,
+    reconstruct,
+    reconstruction_loss,
+    regression_certainty,
+    window_starts,
+    windows,
+)
+from ctm_course.timeseries.detect import (
+    best_f1,
+    count_parameters,
+    evaluate_scores,
+    matched_autoencoder,
+    moving_zscore_scores,
+    pca_scores,
+    point_adjusted_f1,
+    roc_auc,
+    scores_from_window_errors,
+)
 from ctm_course.train import fit, seed_everything
 from ctm_course.viz.common import new_figure, style_axes
 
@@ -123,16 +143,24 @@ PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 
 # %% mystnb={"figure": {"caption": "The first four weeks of the test split, every channel normalised; shaded stretches are the anomalies."}}
 data = generate(**CONFIG.data)
-data, normaliser = data.normalised()  # mean and standard deviation of the *training* split only
+# mean and standard deviation of the *training* split only
+data, normaliser = data.normalised()
 train, validation, test = data.train, data.validation, data.test
 for name, split in (("train", train), ("validation", validation), ("test", test)):
     kinds = sorted({a["kind"] for a in split.anomalies})
-    print(f"{name:10s} {len(split):5d} steps, {len(split.anomalies):2d} anomalies "
-          f"({split.labels.mean():.1%} of the steps) {kinds}")
+    print(
+        f"{name:10s} {len(split):5d} steps, {len(split.anomalies):2d} anomalies "
+        f"({split.labels.mean():.1%} of the steps) {kinds}"
+    )
 glue("test_steps", len(test))
 glue("test_anomalies", len(test.anomalies))
 glue("test_anomalous_fraction", float(test.labels.mean()))
-plots.plot_series(test, 0, 4 * 336, title="The first four weeks of the test split (normalised), anomalies shaded")
+plots.plot_series(
+    test,
+    0,
+    4 * 336,
+    title="The first four weeks of the test split (normalised), anomalies shaded",
+)
 
 # %% [markdown]
 # The test split has {glue:text}`test_steps` steps with {glue:text}`test_anomalies` anomalies that
@@ -147,11 +175,19 @@ plots.plot_series(test, 0, 4 * 336, title="The first four weeks of the test spli
 # %%
 W, C = CONFIG.window, train.n_channels
 stride = CONFIG.eval_stride
-test_starts, test_windows = window_starts(len(test), W, stride), windows(test.values, W, stride)
-val_starts, val_windows = window_starts(len(validation), W, stride), windows(validation.values, W, stride)
+test_starts, test_windows = (
+    window_starts(len(test), W, stride),
+    windows(test.values, W, stride),
+)
+val_starts, val_windows = (
+    window_starts(len(validation), W, stride),
+    windows(validation.values, W, stride),
+)
 train_windows = windows(train.values, W, stride)
-print(f"windows of {W} steps ({W / 48:.2g} days), {C} channels: train {tuple(train_windows.shape)}, "
-      f"test {tuple(test_windows.shape)} (every {stride} steps)")
+print(
+    f"windows of {W} steps ({W / 48:.2g} days), {C} channels: train {tuple(train_windows.shape)}, "
+    f"test {tuple(test_windows.shape)} (every {stride} steps)"
+)
 
 # %% [markdown]
 # ## 2. The model
@@ -183,8 +219,12 @@ print(f"windows of {W} steps ({W / 48:.2g} days), {C} channels: train {tuple(tra
 from ctm_course.ctm.certainty import certainty as entropy_certainty
 
 window = test_windows[:1].reshape(1, -1)
-print(f"entropy 'certainty' of a perfect reconstruction:        {entropy_certainty(window, [-1])[0, 1]:.3f}")
-print(f"entropy 'certainty' of the same window, doubled (also perfect): {entropy_certainty(2 * window, [-1])[0, 1]:.3f}")
+print(
+    f"entropy 'certainty' of a perfect reconstruction:        {entropy_certainty(window, [-1])[0, 1]:.3f}"
+)
+print(
+    f"entropy 'certainty' of the same window, doubled (also perfect): {entropy_certainty(2 * window, [-1])[0, 1]:.3f}"
+)
 
 # %% [markdown]
 # Two perfect reconstructions, two different "certainties": that number says nothing about how
@@ -219,14 +259,19 @@ loss, _ = reconstruction_loss(perfect, torch.zeros(2, 3), target)
 assert abs(loss.item()) < 1e-7
 loss, _ = reconstruction_loss(perfect + 1.0, torch.zeros(2, 3), target)
 assert math.isclose(loss.item(), 0.5, rel_tol=1e-6)
-print("loss checks passed; certainty at log s^2 = 0:", regression_certainty(torch.zeros(1, 1))[0, 1].item())
+print(
+    "loss checks passed; certainty at log s^2 = 0:",
+    regression_certainty(torch.zeros(1, 1))[0, 1].item(),
+)
 
 # %%
 model = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
 reconstructions, certainties, log_var = model(test_windows[:4].to(DEVICE))
 T = CONFIG.ctm["iterations"]
-print(f"windows {tuple(test_windows[:4].shape)} -> tokens {tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
-      f"-> reconstructions {tuple(reconstructions.shape)}, certainties {tuple(certainties.shape)}")
+print(
+    f"windows {tuple(test_windows[:4].shape)} -> tokens {tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
+    f"-> reconstructions {tuple(reconstructions.shape)}, certainties {tuple(certainties.shape)}"
+)
 assert reconstructions.shape == (4, C, W, T) and certainties.shape == (4, 2, T)
 n_params = count_parameters(model)
 print(f"the reconstruction CTM has {n_params:,} parameters and thinks for {T} ticks")
@@ -244,12 +289,15 @@ print(f"the reconstruction CTM has {n_params:,} parameters and thinks for {T} ti
 # evaluate on the **validation** split: its reconstruction error and the ROC-AUC of its anomaly
 # scores (the test split stays untouched until the end).
 
+
 # %%
 def step_fn(model, x):
     x = x.to(DEVICE)
     reconstructions, _, log_var = model(x)
     loss, t2 = reconstruction_loss(reconstructions, log_var, x)
-    mse = per_tick_mse(reconstructions.detach(), x)[torch.arange(len(x), device=x.device), t2].mean()
+    mse = per_tick_mse(reconstructions.detach(), x)[
+        torch.arange(len(x), device=x.device), t2
+    ].mean()
     return loss, {"mse": mse}
 
 
@@ -257,7 +305,9 @@ def ctm_scores(model, series, starts, x):
     """Per-step anomaly scores: squared error at each window's most certain tick, averaged over windows."""
     reconstructions, certainties = reconstruct(model, x)
     t2 = most_certain_tick(certainties)
-    return scores_from_window_errors(errors_at(reconstructions, x, t2), starts, len(series))
+    return scores_from_window_errors(
+        errors_at(reconstructions, x, t2), starts, len(series)
+    )
 
 
 def evaluate(model):
@@ -270,8 +320,12 @@ def evaluate(model):
 
 def train_model(net, step, steps, curves=None, checkpoint=None, evaluate=None):
     """Train ``net`` on random training windows with this lesson's recipe; returns the TrainResult."""
-    config = CONFIG.train.train_config(steps, checkpoint_path=checkpoint, progress=curves is not None)
-    on_log = (lambda s, row, ev: curves.update(s, train=row, test=ev)) if curves else None
+    config = CONFIG.train.train_config(
+        steps, checkpoint_path=checkpoint, progress=curves is not None
+    )
+    on_log = (
+        (lambda s, row, ev: curves.update(s, train=row, test=ev)) if curves else None
+    )
     batches = WindowBatches(train.values, W, CONFIG.train.batch_size, seed=0)
     return fit(net, batches, step, config, evaluate=evaluate, on_log=on_log)
 
@@ -284,18 +338,36 @@ def train_model(net, step, steps, curves=None, checkpoint=None, evaluate=None):
 # %%
 seed_everything(0)
 model = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
-curves = viz.LiveCurves(metrics=("loss", "mse", "roc_auc"), title="CTM reconstruction (validation as 'test')")
+curves = viz.LiveCurves(
+    metrics=("loss", "mse", "roc_auc"),
+    title="CTM reconstruction (validation as 'test')",
+)
 ckpt = checkpoint_path("03_ctm_reconstruction", PROFILE, CONFIG)
-run = train_model(model, step_fn, CONFIG.train.steps, curves=curves, checkpoint=ckpt, evaluate=evaluate)
+run = train_model(
+    model,
+    step_fn,
+    CONFIG.train.steps,
+    curves=curves,
+    checkpoint=ckpt,
+    evaluate=evaluate,
+)
 curves.close()
 glue("train_minutes", run.seconds / 60)
 glue("train_steps", run.steps)
 glue("val_roc_auc", run.history["eval"][-1]["roc_auc"])
 glue("train_mse", float(np.mean([row["mse"] for row in run.history["train"][-100:]])))
 glue("val_mse", run.history["eval"][-1]["mse"])
-print(f"trained {run.steps:,} steps in {run.seconds:.0f} s; validation {run.history['eval'][-1]}")
-final = viz.LiveCurves(metrics=("loss", "mse", "roc_auc"), title="CTM reconstruction (validation as 'test')", live=False)
-for row in run.history["train"]:  # the whole run, also when it was resumed from a checkpoint
+print(
+    f"trained {run.steps:,} steps in {run.seconds:.0f} s; validation {run.history['eval'][-1]}"
+)
+final = viz.LiveCurves(
+    metrics=("loss", "mse", "roc_auc"),
+    title="CTM reconstruction (validation as 'test')",
+    live=False,
+)
+for row in run.history[
+    "train"
+]:  # the whole run, also when it was resumed from a checkpoint
     final.update(row["step"], train=row)
 for row in run.history["eval"]:
     final.update(row["step"], test=row)
@@ -317,32 +389,61 @@ final.figure() if run.resumed_from is not None else None  # a resumed run drew n
 # %% mystnb={"figure": {"caption": "One normal test window (solid) and the CTM's reconstruction of it (dashed) at its first, middle and last tick."}}
 test_recon, test_cert = reconstruct(model, test_windows)
 t2 = most_certain_tick(test_cert)
-normal = torch.as_tensor(np.array([test.labels[s:s + W].max() == 0 for s in test_starts]))
+normal = torch.as_tensor(
+    np.array([test.labels[s : s + W].max() == 0 for s in test_starts])
+)
 mse_per_tick = per_tick_mse(test_recon[normal], test_windows[normal]).mean(0)
 certainty_per_tick = test_cert[normal][:, 1].mean(0)
-roc_per_tick = [roc_auc(scores_from_window_errors(errors_at(test_recon, test_windows, t), test_starts, len(test)),
-                        test.labels) for t in range(T)]
+roc_per_tick = [
+    roc_auc(
+        scores_from_window_errors(
+            errors_at(test_recon, test_windows, t), test_starts, len(test)
+        ),
+        test.labels,
+    )
+    for t in range(T)
+]
 glue("mse_first_tick", mse_per_tick[0].item())
 glue("mse_last_tick", mse_per_tick[-1].item())
 glue("roc_first_tick", roc_per_tick[0])
 glue("roc_last_tick", roc_per_tick[-1])
 glue("share_last_tick", float((t2 == T - 1).float().mean()))
-glue("predicted_var_last", float(torch.exp(-torch.logit(test_cert[normal][:, 1, -1].clamp(1e-6, 1 - 1e-6))).mean()))
+glue(
+    "predicted_var_last",
+    float(
+        torch.exp(
+            -torch.logit(test_cert[normal][:, 1, -1].clamp(1e-6, 1 - 1e-6))
+        ).mean()
+    ),
+)
 normal_index = np.flatnonzero(normal.numpy())
 example = int(normal_index[len(normal_index) // 3])
-plots.plot_reconstruction_ticks(test_windows[example].numpy(), test_recon[example].numpy(),
-                                ticks=sorted({0, T // 2, T - 1}), channels=test.channels)
+plots.plot_reconstruction_ticks(
+    test_windows[example].numpy(),
+    test_recon[example].numpy(),
+    ticks=sorted({0, T // 2, T - 1}),
+    channels=test.channels,
+)
 
 # %% mystnb={"figure": {"caption": "Tick by tick, on normal test windows: reconstruction error (left), certainty (middle), and the test ROC-AUC of anomaly scores read at that tick (right)."}}
 fig = new_figure((11, 3.4))
 axes = fig.subplots(1, 3)
 ticks = np.arange(1, T + 1)
 axes[0].plot(ticks, mse_per_tick.numpy(), "o-")
-axes[0].set(title="reconstruction error (normal windows)", xlabel="tick", ylabel="MSE", yscale="log")
+axes[0].set(
+    title="reconstruction error (normal windows)",
+    xlabel="tick",
+    ylabel="MSE",
+    yscale="log",
+)
 axes[1].plot(ticks, certainty_per_tick.numpy(), "o-", color="tab:purple")
-axes[1].set(title="certainty 1 / (1 + s²) (normal windows)", xlabel="tick", ylabel="certainty")
+axes[1].set(
+    title="certainty 1 / (1 + s²) (normal windows)", xlabel="tick", ylabel="certainty"
+)
 axes[2].plot(ticks, roc_per_tick, "o-", color="tab:green")
-axes[2].set(title="test ROC-AUC of the scores at each tick", xlabel="tick", ylabel="ROC-AUC")
+axes[2].set(
+    title="test ROC-AUC of the scores at each tick", xlabel="tick", ylabel="ROC-AUC"
+)
 for ax in axes:
     style_axes(ax)
 fig.tight_layout()
@@ -373,10 +474,13 @@ fig
 # below compares the ticks it picks, and the resulting ROC-AUC, with the predicted-variance certainty.
 # ```
 
+
 # %% tags=["exercise"]
 def agreement_certainty(reconstructions):
     """(N, C, W, T) reconstructions -> (N, 2, T) certainties from the change between consecutive ticks."""
-    raise NotImplementedError("Exercise: mean squared change between ticks -> 1 / (1 + change)")
+    raise NotImplementedError(
+        "Exercise: mean squared change between ticks -> 1 / (1 + change)"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -384,12 +488,17 @@ def agreement_certainty(reconstructions):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def agreement_certainty(reconstructions):
     """(N, C, W, T) reconstructions -> (N, 2, T) certainties from the change between consecutive ticks."""
-    change = (reconstructions[..., 1:] - reconstructions[..., :-1]).pow(2).mean(dim=(1, 2))  # (N, T-1)
-    c = torch.cat((torch.zeros_like(change[:, :1]), 1 / (1 + change)), dim=1)               # tick 1: 0
+    # (N, T-1)
+    change = (
+        (reconstructions[..., 1:] - reconstructions[..., :-1]).pow(2).mean(dim=(1, 2))
+    )
+    # tick 1: 0
+    c = torch.cat((torch.zeros_like(change[:, :1]), 1 / (1 + change)), dim=1)
     return torch.stack((1 - c, c), dim=1)
 
 
@@ -403,20 +512,34 @@ def agreement_certainty(reconstructions):
 
 # %%
 agreement = agreement_certainty(test_recon)
-assert agreement.shape == test_cert.shape and bool(((agreement >= 0) & (agreement <= 1)).all())
+assert agreement.shape == test_cert.shape and bool(
+    ((agreement >= 0) & (agreement <= 1)).all()
+)
 t2_agreement = most_certain_tick(agreement)
-roc_agreement = roc_auc(scores_from_window_errors(errors_at(test_recon, test_windows, t2_agreement),
-                                                  test_starts, len(test)), test.labels)
-roc_variance = roc_auc(scores_from_window_errors(errors_at(test_recon, test_windows, t2), test_starts, len(test)),
-                       test.labels)
+roc_agreement = roc_auc(
+    scores_from_window_errors(
+        errors_at(test_recon, test_windows, t2_agreement), test_starts, len(test)
+    ),
+    test.labels,
+)
+roc_variance = roc_auc(
+    scores_from_window_errors(
+        errors_at(test_recon, test_windows, t2), test_starts, len(test)
+    ),
+    test.labels,
+)
 glue("roc_agreement", roc_agreement)
 glue("roc_variance", roc_variance)
 glue("agreement_tick", float(t2_agreement.float().mean() + 1))
 glue("same_tick_share", float((t2_agreement == t2).float().mean()))
-print(f"most certain tick, predicted variance: mean {t2.float().mean() + 1:.2f}; agreement: "
-      f"mean {t2_agreement.float().mean() + 1:.2f}; the same tick for {(t2_agreement == t2).float().mean():.0%} "
-      f"of the windows")
-print(f"test ROC-AUC at the chosen tick: predicted variance {roc_variance:.3f}, agreement {roc_agreement:.3f}")
+print(
+    f"most certain tick, predicted variance: mean {t2.float().mean() + 1:.2f}; agreement: "
+    f"mean {t2_agreement.float().mean() + 1:.2f}; the same tick for {(t2_agreement == t2).float().mean():.0%} "
+    f"of the windows"
+)
+print(
+    f"test ROC-AUC at the chosen tick: predicted variance {roc_variance:.3f}, agreement {roc_agreement:.3f}"
+)
 
 # %% [markdown]
 # Agreement picks tick {glue:text}`agreement_tick:.1f` on average (the same tick as the predicted
@@ -457,16 +580,20 @@ plots.plot_scores(test, {"CTM": ctm_test_scores}, 0, 4 * 336, channel=2)
 # constructed example and then measures what it does to F1, for the CTM and for **random scores**.
 # ```
 
+
 # %% tags=["exercise"]
 def point_adjust(predictions, labels):
     """(T,) 0/1 predictions and labels -> (T,) predictions with every touched true segment fully flagged."""
-    raise NotImplementedError("Exercise: find the runs of 1s in labels; flag a run wholly if any step in it is flagged")
+    raise NotImplementedError(
+        "Exercise: find the runs of 1s in labels; flag a run wholly if any step in it is flagged"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l03-point-adjust
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -500,14 +627,36 @@ def point_adjust(predictions, labels):
 # %%
 labels_example = np.array([0, 1, 1, 1, 1, 0, 0, 1, 1, 0])
 flags_example = np.array([0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
-assert point_adjust(flags_example, labels_example).astype(int).tolist() == [0, 1, 1, 1, 1, 0, 1, 0, 0, 0]
-assert np.array_equal(point_adjust(flags_example, labels_example), detect.point_adjust(flags_example, labels_example))
+assert point_adjust(flags_example, labels_example).astype(int).tolist() == [
+    0,
+    1,
+    1,
+    1,
+    1,
+    0,
+    1,
+    0,
+    0,
+    0,
+]
+assert np.array_equal(
+    point_adjust(flags_example, labels_example),
+    detect.point_adjust(flags_example, labels_example),
+)
 random_scores = np.random.default_rng(0).random(len(test))
 _, ctm_threshold = best_f1(ctm_test_scores, test.labels)
-adjusted_f1 = best_f1(np.where(point_adjust(ctm_test_scores >= ctm_threshold, test.labels), 1.0, 0.0), test.labels)[0]
-print(f"CTM    best F1 {best_f1(ctm_test_scores, test.labels)[0]:.3f}, point-adjusted at the same threshold "
-      f"{adjusted_f1:.3f}, best point-adjusted {point_adjusted_f1(ctm_test_scores, test.labels):.3f}")
-random_f1, random_pa_f1 = best_f1(random_scores, test.labels)[0], point_adjusted_f1(random_scores, test.labels)
+adjusted_f1 = best_f1(
+    np.where(point_adjust(ctm_test_scores >= ctm_threshold, test.labels), 1.0, 0.0),
+    test.labels,
+)[0]
+print(
+    f"CTM    best F1 {best_f1(ctm_test_scores, test.labels)[0]:.3f}, point-adjusted at the same threshold "
+    f"{adjusted_f1:.3f}, best point-adjusted {point_adjusted_f1(ctm_test_scores, test.labels):.3f}"
+)
+random_f1, random_pa_f1 = (
+    best_f1(random_scores, test.labels)[0],
+    point_adjusted_f1(random_scores, test.labels),
+)
 glue("random_f1", random_f1)
 glue("random_pa_f1", random_pa_f1)
 print(f"random best F1 {random_f1:.3f}, best point-adjusted F1 {random_pa_f1:.3f}")
@@ -537,12 +686,29 @@ print(f"random best F1 {random_f1:.3f}, best point-adjusted F1 {random_pa_f1:.3f
 # not tuned on it. If anything, this favours the baselines.
 
 # %%
-train_np, val_np, test_np = train_windows.numpy(), val_windows.numpy(), test_windows.numpy()
-pca_k = max(CONFIG.pca_components, key=lambda k: roc_auc(
-    scores_from_window_errors(pca_scores(train_np, val_np, k), val_starts, len(validation)), validation.labels))
-z_window = max(CONFIG.zscore_windows, key=lambda w: roc_auc(moving_zscore_scores(validation.values, w),
-                                                               validation.labels))
-print(f"chosen on validation: PCA with k = {pca_k} components, z-score over w = {z_window} steps")
+train_np, val_np, test_np = (
+    train_windows.numpy(),
+    val_windows.numpy(),
+    test_windows.numpy(),
+)
+pca_k = max(
+    CONFIG.pca_components,
+    key=lambda k: roc_auc(
+        scores_from_window_errors(
+            pca_scores(train_np, val_np, k), val_starts, len(validation)
+        ),
+        validation.labels,
+    ),
+)
+z_window = max(
+    CONFIG.zscore_windows,
+    key=lambda w: roc_auc(
+        moving_zscore_scores(validation.values, w), validation.labels
+    ),
+)
+print(
+    f"chosen on validation: PCA with k = {pca_k} components, z-score over w = {z_window} steps"
+)
 
 seed_everything(0)
 autoencoder = matched_autoencoder(C, W, CONFIG.ae_bottleneck, n_params).to(DEVICE)
@@ -555,8 +721,10 @@ def ae_step(net, x):
 
 
 ae_run = train_model(autoencoder, ae_step, CONFIG.train.steps)
-print(f"autoencoder: {count_parameters(autoencoder):,} parameters (CTM {n_params:,}), "
-      f"{ae_run.steps:,} steps in {ae_run.seconds:.0f} s")
+print(
+    f"autoencoder: {count_parameters(autoencoder):,} parameters (CTM {n_params:,}), "
+    f"{ae_run.steps:,} steps in {ae_run.seconds:.0f} s"
+)
 
 
 @torch.no_grad()
@@ -564,28 +732,49 @@ def detector_scores(series):
     """Per-step scores of every detector on ``series`` (normalised like the training split)."""
     starts, x = window_starts(len(series), W, stride), windows(series.values, W, stride)
     autoencoder.eval()
-    ae_errors = torch.cat([(autoencoder(b.to(DEVICE)) - b.to(DEVICE)).pow(2).mean(1).cpu() for b in x.split(512)])
+    ae_errors = torch.cat(
+        [
+            (autoencoder(b.to(DEVICE)) - b.to(DEVICE)).pow(2).mean(1).cpu()
+            for b in x.split(512)
+        ]
+    )
     return {
         "CTM": ctm_scores(model, series, starts, x),
-        "PCA": scores_from_window_errors(pca_scores(train_np, x.numpy(), pca_k), starts, len(series)),
+        "PCA": scores_from_window_errors(
+            pca_scores(train_np, x.numpy(), pca_k), starts, len(series)
+        ),
         "z-score": moving_zscore_scores(series.values, z_window),
-        "autoencoder": scores_from_window_errors(ae_errors.numpy(), starts, len(series)),
+        "autoencoder": scores_from_window_errors(
+            ae_errors.numpy(), starts, len(series)
+        ),
     }
 
 
 scores = detector_scores(test)
 scores["random"] = random_scores
 table = {name: evaluate_scores(s, test.labels) for name, s in scores.items()}
-rows = ["| detector | ROC-AUC | PR-AUC | best F1 | point-adjusted F1 |", "|---|---|---|---|---|"]
+rows = [
+    "| detector | ROC-AUC | PR-AUC | best F1 | point-adjusted F1 |",
+    "|---|---|---|---|---|",
+]
 for name, m in table.items():
-    rows.append(f"| {name} | {m['roc_auc']:.3f} | {m['pr_auc']:.3f} | {m['best_f1']:.3f} | {m['pa_f1']:.3f} |")
+    rows.append(
+        f"| {name} | {m['roc_auc']:.3f} | {m['pr_auc']:.3f} | {m['best_f1']:.3f} | {m['pa_f1']:.3f} |"
+    )
 display(Markdown("\n".join(rows)))
 
 # %% mystnb={"figure": {"caption": "The anomaly scores of every detector over the same four weeks; shaded stretches are the anomalies."}}
 detectors = [name for name in table if name != "random"]
 winner = max(detectors, key=lambda name: table[name]["roc_auc"])
-runner_up = max((d for d in detectors if d != winner), key=lambda name: table[name]["roc_auc"])
-for name, key in (("CTM", "ctm"), ("PCA", "pca"), ("z-score", "zscore"), ("autoencoder", "ae")):
+runner_up = max(
+    (d for d in detectors if d != winner), key=lambda name: table[name]["roc_auc"]
+)
+for name, key in (
+    ("CTM", "ctm"),
+    ("PCA", "pca"),
+    ("z-score", "zscore"),
+    ("autoencoder", "ae"),
+):
     glue(f"{key}_roc", table[name]["roc_auc"])
     glue(f"{key}_pr", table[name]["pr_auc"])
 glue("winner", Markdown(winner))  # Markdown: shown as text on the site, without quotes
@@ -598,9 +787,13 @@ glue("pr_winner", Markdown(pr_winner))
 glue("pr_winner_pr", table[pr_winner]["pr_auc"])
 ctm_rank = sorted(detectors, key=lambda name: -table[name]["roc_auc"]).index("CTM") + 1
 glue("ctm_rank", Markdown(f"{ctm_rank} of {len(detectors)}"))
-print(f"winner by ROC-AUC: {winner} ({table[winner]['roc_auc']:.3f}), then {runner_up} "
-      f"({table[runner_up]['roc_auc']:.3f})")
-plots.plot_scores(test, {k: v for k, v in scores.items() if k != "random"}, 0, 4 * 336, channel=2)
+print(
+    f"winner by ROC-AUC: {winner} ({table[winner]['roc_auc']:.3f}), then {runner_up} "
+    f"({table[runner_up]['roc_auc']:.3f})"
+)
+plots.plot_scores(
+    test, {k: v for k, v in scores.items() if k != "random"}, 0, 4 * 336, channel=2
+)
 
 # %% [markdown]
 # **Which detector wins?** On this test split, by ROC-AUC, {glue:md}`winner` wins with
@@ -622,16 +815,24 @@ plots.plot_scores(test, {k: v for k, v in scores.items() if k != "random"}, 0, 4
 # Which kinds does each detector catch? ROC-AUC per kind compares the steps of one kind with the
 # normal steps:
 
+
 # %%
 def per_kind_table(series, scores, kind_names):
     """ROC-AUC of each detector on the steps of each anomaly kind against the normal steps."""
-    rows = ["| detector | " + " | ".join(kind_names) + " |", "|---|" + "---|" * len(kind_names)]
+    rows = [
+        "| detector | " + " | ".join(kind_names) + " |",
+        "|---|" + "---|" * len(kind_names),
+    ]
     result = {}
     for name, s in scores.items():
         cells = []
         for k, kind in enumerate(kind_names, start=1):
             mask = (series.kinds == 0) | (series.kinds == k)
-            value = roc_auc(s[mask], series.kinds[mask] == k) if (series.kinds == k).any() else float("nan")
+            value = (
+                roc_auc(s[mask], series.kinds[mask] == k)
+                if (series.kinds == k).any()
+                else float("nan")
+            )
             result[(name, kind)] = value
             cells.append(f"{value:.3f}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -639,7 +840,9 @@ def per_kind_table(series, scores, kind_names):
     return result
 
 
-per_kind = per_kind_table(test, {k: v for k, v in scores.items() if k != "random"}, ANOMALY_KINDS)
+per_kind = per_kind_table(
+    test, {k: v for k, v in scores.items() if k != "random"}, ANOMALY_KINDS
+)
 glue("ctm_decorrelation", per_kind[("CTM", "decorrelation")])
 glue("zscore_decorrelation", per_kind[("z-score", "decorrelation")])
 
@@ -664,10 +867,13 @@ glue("zscore_decorrelation", per_kind[("z-score", "decorrelation")])
 # and asks every detector to find them. Before you run it: which detector do you expect to catch them?
 # ```
 
+
 # %% tags=["exercise"]
 def inject_stuck(series, start, length, channel):
     """A copy of ``series`` where ``channel`` is frozen at its value at ``start`` for ``length`` steps."""
-    raise NotImplementedError("Exercise: copy values, labels and kinds; freeze the channel; label the steps")
+    raise NotImplementedError(
+        "Exercise: copy values, labels and kinds; freeze the channel; label the steps"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -675,16 +881,21 @@ def inject_stuck(series, start, length, channel):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def inject_stuck(series, start, length, channel):
     """A copy of ``series`` where ``channel`` is frozen at its value at ``start`` for ``length`` steps."""
     import dataclasses
 
-    values, labels, kinds = series.values.copy(), series.labels.copy(), series.kinds.copy()
-    values[start:start + length, channel] = values[start, channel]
-    labels[start:start + length] = 1
-    kinds[start:start + length] = len(ANOMALY_KINDS) + 1
+    values, labels, kinds = (
+        series.values.copy(),
+        series.labels.copy(),
+        series.kinds.copy(),
+    )
+    values[start : start + length, channel] = values[start, channel]
+    labels[start : start + length] = 1
+    kinds[start : start + length] = len(ANOMALY_KINDS) + 1
     return dataclasses.replace(series.with_values(values), labels=labels, kinds=kinds)
 
 
@@ -700,10 +911,15 @@ def inject_stuck(series, start, length, channel):
 # %%
 stuck = test
 rng = np.random.default_rng(1)
-free = [s for s in range(24, len(test) - 72, 96) if test.labels[s - 24:s + 72].max() == 0]
+free = [
+    s for s in range(24, len(test) - 72, 96) if test.labels[s - 24 : s + 72].max() == 0
+]
 for start in rng.choice(free, size=min(8, len(free)), replace=False):
     stuck = inject_stuck(stuck, int(start), 36, int(rng.integers(C)))
-assert test.labels.sum() < stuck.labels.sum() and (stuck.kinds == len(ANOMALY_KINDS) + 1).sum() > 0
+assert (
+    test.labels.sum() < stuck.labels.sum()
+    and (stuck.kinds == len(ANOMALY_KINDS) + 1).sum() > 0
+)
 stuck_scores = detector_scores(stuck)
 stuck_table = per_kind_table(stuck, stuck_scores, list(ANOMALY_KINDS) + ["stuck"])
 stuck_winner = max(stuck_scores, key=lambda name: stuck_table[(name, "stuck")])
@@ -743,32 +959,65 @@ print(f"best at finding stuck sensors: {stuck_winner}")
 
 # %%
 metrics = {
-    "ctm_roc_auc": table["CTM"]["roc_auc"], "ctm_pr_auc": table["CTM"]["pr_auc"],
-    "ctm_best_f1": table["CTM"]["best_f1"], "ctm_pa_f1": table["CTM"]["pa_f1"],
-    "pca_roc_auc": table["PCA"]["roc_auc"], "pca_pr_auc": table["PCA"]["pr_auc"],
-    "pca_best_f1": table["PCA"]["best_f1"], "pca_pa_f1": table["PCA"]["pa_f1"],
-    "zscore_roc_auc": table["z-score"]["roc_auc"], "zscore_pr_auc": table["z-score"]["pr_auc"],
-    "zscore_best_f1": table["z-score"]["best_f1"], "zscore_pa_f1": table["z-score"]["pa_f1"],
-    "autoencoder_roc_auc": table["autoencoder"]["roc_auc"], "autoencoder_pr_auc": table["autoencoder"]["pr_auc"],
-    "autoencoder_best_f1": table["autoencoder"]["best_f1"], "autoencoder_pa_f1": table["autoencoder"]["pa_f1"],
-    "random_best_f1": table["random"]["best_f1"], "random_pa_f1": table["random"]["pa_f1"],
-    "ctm_roc_auc_per_tick": roc_per_tick, "ctm_mse_per_tick": mse_per_tick.tolist(),
+    "ctm_roc_auc": table["CTM"]["roc_auc"],
+    "ctm_pr_auc": table["CTM"]["pr_auc"],
+    "ctm_best_f1": table["CTM"]["best_f1"],
+    "ctm_pa_f1": table["CTM"]["pa_f1"],
+    "pca_roc_auc": table["PCA"]["roc_auc"],
+    "pca_pr_auc": table["PCA"]["pr_auc"],
+    "pca_best_f1": table["PCA"]["best_f1"],
+    "pca_pa_f1": table["PCA"]["pa_f1"],
+    "zscore_roc_auc": table["z-score"]["roc_auc"],
+    "zscore_pr_auc": table["z-score"]["pr_auc"],
+    "zscore_best_f1": table["z-score"]["best_f1"],
+    "zscore_pa_f1": table["z-score"]["pa_f1"],
+    "autoencoder_roc_auc": table["autoencoder"]["roc_auc"],
+    "autoencoder_pr_auc": table["autoencoder"]["pr_auc"],
+    "autoencoder_best_f1": table["autoencoder"]["best_f1"],
+    "autoencoder_pa_f1": table["autoencoder"]["pa_f1"],
+    "random_best_f1": table["random"]["best_f1"],
+    "random_pa_f1": table["random"]["pa_f1"],
+    "ctm_roc_auc_per_tick": roc_per_tick,
+    "ctm_mse_per_tick": mse_per_tick.tolist(),
     "ctm_roc_auc_agreement_certainty": roc_agreement,
 }
-path = record("03_ctm_reconstruction", metrics, train_seconds=run.seconds, steps=run.steps, data_source="synthetic",
-              extra={"data": CONFIG.data, "window": W, "eval_stride": stride, "ticks": T, "parameters": n_params,
-                     "autoencoder_parameters": count_parameters(autoencoder), "autoencoder_seconds": ae_run.seconds,
-                     "pca_components": pca_k, "zscore_window": z_window, "winner": winner, "model": CONFIG.ctm,
-                     "d_backbone": CONFIG.d_backbone})
-print(f"recorded {path.name} ({PROFILE}): CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}")
+path = record(
+    "03_ctm_reconstruction",
+    metrics,
+    train_seconds=run.seconds,
+    steps=run.steps,
+    data_source="synthetic",
+    extra={
+        "data": CONFIG.data,
+        "window": W,
+        "eval_stride": stride,
+        "ticks": T,
+        "parameters": n_params,
+        "autoencoder_parameters": count_parameters(autoencoder),
+        "autoencoder_seconds": ae_run.seconds,
+        "pca_components": pca_k,
+        "zscore_window": z_window,
+        "winner": winner,
+        "model": CONFIG.ctm,
+        "d_backbone": CONFIG.d_backbone,
+    },
+)
+print(
+    f"recorded {path.name} ({PROFILE}): CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}"
+)
 
 # %%
 minimum = {"smoke": 0.6, "cpu": 0.85, "gpu": 0.9}[PROFILE]
 assert table["CTM"]["roc_auc"] >= minimum, (
-    f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} for the {PROFILE} profile")
-assert table["PCA"]["roc_auc"] >= {"smoke": 0.8, "cpu": 0.85, "gpu": 0.85}[PROFILE], "PCA baseline broke"
+    f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} for the {PROFILE} profile"
+)
+assert table["PCA"]["roc_auc"] >= {"smoke": 0.8, "cpu": 0.85, "gpu": 0.85}[PROFILE], (
+    "PCA baseline broke"
+)
 assert table["CTM"]["pr_auc"] > test.labels.mean(), "CTM PR-AUC is not above chance"
-assert abs(table["random"]["roc_auc"] - 0.5) < 0.05, "random scores should sit at chance"
+assert abs(table["random"]["roc_auc"] - 0.5) < 0.05, (
+    "random scores should sit at chance"
+)
 
 # %% [markdown]
 # ## Summary

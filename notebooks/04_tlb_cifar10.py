@@ -62,10 +62,12 @@ import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
-if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
+# the repository, set in _config.yml (repository.url); `make notebooks` syncs it here
+REPO_URL = "https://github.com/ctm-course/ctm-course"
+if "google.colab" in sys.modules:  # Colab has torch: install only the course package
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"]
+    subprocess.run(pip, check=True)
 
 from ctm_course import start
 from ctm_course.notebook import glue
@@ -74,19 +76,26 @@ lesson = start("04_tlb_cifar10")
 
 # %%
 import inspect
-import json
 
 import torch
 from IPython.display import Markdown, display
 
-import ctm_course
 from ctm_course import viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data import keras_train_transform, load_cifar10, test_transform
 from ctm_course.results import record
-from ctm_course.tlb import (AttentionBlock, TemporalLatentBottleneck, autocast_dtype, block_plan, build,
-                            count_parameters, evaluate_accuracy, train_classifier, train_config)
-from ctm_course.tlb import plots
+from ctm_course.tlb import (
+    AttentionBlock,
+    TemporalLatentBottleneck,
+    autocast_dtype,
+    block_plan,
+    build,
+    count_parameters,
+    evaluate_accuracy,
+    plots,
+    train_classifier,
+    train_config,
+)
 from ctm_course.tlb.run import train_run
 from ctm_course.train import seed_everything
 from ctm_course.viz.common import new_figure
@@ -150,7 +159,9 @@ glue("n_test", f"{len(test_data):,}")
 # chunk can end in the middle of a patch row, as the picture shows.
 
 # %% mystnb={"figure": {"caption": "A CIFAR-10 test image at the Keras example's 48 px with its 4 px patch grid (left) and the 18 chunks of 8 tokens the model reads in order (right)."}}
-plots.plot_patches_and_chunks(test_data.images[7], image_size=48, patch_size=4, chunk_size=8)
+plots.plot_patches_and_chunks(
+    test_data.images[7], image_size=48, patch_size=4, chunk_size=8
+)
 
 # %% [markdown]
 # **Training and test pipelines.** The Keras example enlarges each training image to 52 px, takes a
@@ -164,7 +175,12 @@ plots.plot_patches_and_chunks(test_data.images[7], image_size=48, patch_size=4, 
 # %% mystnb={"figure": {"caption": "One training image through the Keras example's random training pipeline four times (resize to 52 px, random 48 px crop, flip), and through the deterministic test pipeline (resize to 48 px, right)."}}
 size, resize_to = 48, 52  # the Keras example's sizes (the cpu profile uses 32 and 34)
 generator = torch.Generator().manual_seed(0)
-views = [keras_train_transform(train_data.images[:1], size, resize_to, generator=generator)[0] for _ in range(4)]
+views = [
+    keras_train_transform(train_data.images[:1], size, resize_to, generator=generator)[
+        0
+    ]
+    for _ in range(4)
+]
 views.append(test_transform(train_data.images[:1], size)[0])
 fig = new_figure((10, 2.4))
 for i, view in enumerate(views):
@@ -208,7 +224,9 @@ print(inspect.getsource(TemporalLatentBottleneck.forward))
 print(inspect.getsource(block_plan))
 for mode in ("keras", "paper"):
     names, schedule = block_plan(mode, num_layers=4, r=2)
-    print(f"{mode}: blocks {names}\n       one chunk applies {[f'{n}:{role}' for n, role in schedule]}")
+    print(
+        f"{mode}: blocks {names}\n       one chunk applies {[f'{n}:{role}' for n, role in schedule]}"
+    )
 
 # %% [markdown]
 # With 4 layers and one cross-attention block per $r = 2$ self-attention blocks, the intended
@@ -221,12 +239,25 @@ for mode in ("keras", "paper"):
 # find.
 
 # %%
-keras_model = TemporalLatentBottleneck(mode="keras", image_size=48, patch_size=4, embed_dim=64, chunk_size=8,
-                                       r=2, num_layers=4)
+keras_model = TemporalLatentBottleneck(
+    mode="keras",
+    image_size=48,
+    patch_size=4,
+    embed_dim=64,
+    chunk_size=8,
+    r=2,
+    num_layers=4,
+)
 for name, p in list(keras_model.named_parameters())[:12]:
     print(f"{name:45s} {tuple(p.shape)}")
 print("...")
-blocks = sorted({name.split(".")[1] for name, _ in keras_model.named_parameters() if name.startswith("perceptual.")})
+blocks = sorted(
+    {
+        name.split(".")[1]
+        for name, _ in keras_model.named_parameters()
+        if name.startswith("perceptual.")
+    }
+)
 print(f"perceptual blocks: {blocks}")
 print(f"parameters: {count_parameters(keras_model):,} (the Keras example: 364,810)")
 glue("keras_preset_params", f"{count_parameters(keras_model):,}")
@@ -248,16 +279,20 @@ glue("keras_preset_params", f"{count_parameters(keras_model):,}")
 # and which "cross" block never cross-attends?
 # ```
 
+
 # %% tags=["exercise"]
 def block_calls(model, images):
     """Counter of (block name, "self" | "cross") -> calls per chunk in one forward pass."""
-    raise NotImplementedError("Exercise: register_forward_hook on each block of model.perceptual")
+    raise NotImplementedError(
+        "Exercise: register_forward_hook on each block of model.perceptual"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l04-quirk
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -268,18 +303,27 @@ def block_calls(model, images):
     seen = Counter()
 
     def hook(name):
-        def record_call(module, args, output):  # args[0]: (rows, K, E) with rows = B or B * num_chunks
-            seen[(name, "cross" if len(args) > 1 and args[1] is not None else "self")] += args[0].shape[0]
+        # args[0]: (rows, K, E) with rows = B or B * num_chunks
+        def record_call(module, args, output):
+            seen[
+                (name, "cross" if len(args) > 1 and args[1] is not None else "self")
+            ] += args[0].shape[0]
+
         return record_call
 
-    handles = [block.register_forward_hook(hook(name)) for name, block in model.perceptual.items()]
+    handles = [
+        block.register_forward_hook(hook(name))
+        for name, block in model.perceptual.items()
+    ]
     try:
         with torch.no_grad():
             model(images)
     finally:
         for handle in handles:
             handle.remove()
-    return Counter({key: rows // (len(images) * model.num_chunks) for key, rows in seen.items()})
+    return Counter(
+        {key: rows // (len(images) * model.num_chunks) for key, rows in seen.items()}
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -297,11 +341,19 @@ def block_calls(model, images):
 # %%
 images48 = test_transform(test_data.images[:2], 48)
 keras_calls = block_calls(keras_model, images48)
-paper_calls = block_calls(TemporalLatentBottleneck(mode="paper", image_size=48, embed_dim=64), images48)
+paper_calls = block_calls(
+    TemporalLatentBottleneck(mode="paper", image_size=48, embed_dim=64), images48
+)
 for name, calls in (("keras", keras_calls), ("paper", paper_calls)):
-    roles = {role: sum(n for (_, r), n in calls.items() if r == role) for role in ("self", "cross")}
+    roles = {
+        role: sum(n for (_, r), n in calls.items() if r == role)
+        for role in ("self", "cross")
+    }
     print(f"{name}: {dict(sorted(calls.items()))}\n       per chunk: {roles}")
-assert keras_calls[("pm_self_attn_0", "cross")] == 1 and keras_calls[("pm_cross_attn_ffn_0", "self")] == 1
+assert (
+    keras_calls[("pm_self_attn_0", "cross")] == 1
+    and keras_calls[("pm_cross_attn_ffn_0", "self")] == 1
+)
 assert set(paper_calls.values()) == {1}
 
 # %% [markdown]
@@ -346,24 +398,38 @@ runs, results = {}, {}
 
 def train_and_test(name):
     run = getattr(CONFIG, "paper" if name == "vit" else name)
-    curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"{name}: training and test accuracy")
+    curves = viz.LiveCurves(
+        metrics=("loss", "accuracy"), title=f"{name}: training and test accuracy"
+    )
 
     def on_log(step, row, evaluated):
         curves.update(step, train=row, test=evaluated)
 
     ckpt = checkpoint_path("04_tlb_cifar10", PROFILE, {"name": name, **run})
-    model, result, summary = train_run(name, run, train_data, test_data, DEVICE, paper_model=paper_model_args,
-                                       checkpoint=ckpt, on_log=on_log, evaluate_during=curve_images)
+    model, result, summary = train_run(
+        name,
+        run,
+        train_data,
+        test_data,
+        DEVICE,
+        paper_model=paper_model_args,
+        checkpoint=ckpt,
+        on_log=on_log,
+        evaluate_during=curve_images,
+    )
     curves.close()
-    if result.resumed_from is not None:  # a resumed run drew no live curves: show the whole run
+    # a resumed run drew no live curves: show the whole run
+    if result.resumed_from is not None:
         for row in result.history["train"]:
             curves.update(row["step"], train=row)
         for row in result.history["eval"]:
             curves.update(row["step"], test=row)
         display(curves.figure())
-    print(f"{name}: {summary['parameters']:,} parameters, {summary['steps']:,} steps ({summary['epochs']:.2f} "
-          f"epochs) in {summary['train_seconds']:.0f} s; test accuracy {summary['test_accuracy']:.3f} on "
-          f"{summary['test_images']:,} images")
+    print(
+        f"{name}: {summary['parameters']:,} parameters, {summary['steps']:,} steps ({summary['epochs']:.2f} "
+        f"epochs) in {summary['train_seconds']:.0f} s; test accuracy {summary['test_accuracy']:.3f} on "
+        f"{summary['test_images']:,} images"
+    )
     runs[name], results[name] = model, summary
     return model
 
@@ -381,11 +447,20 @@ vit = train_and_test("vit")
 # ## 5. Which model wins?
 
 # %%
-labels = {"keras": "TLB, keras mode", "paper": "TLB, paper mode", "vit": "ViT baseline (no recurrence)"}
-rows = ["| model | parameters | steps | epochs | training time | test accuracy |", "|---|---|---|---|---|---|"]
+labels = {
+    "keras": "TLB, keras mode",
+    "paper": "TLB, paper mode",
+    "vit": "ViT baseline (no recurrence)",
+}
+rows = [
+    "| model | parameters | steps | epochs | training time | test accuracy |",
+    "|---|---|---|---|---|---|",
+]
 for name, s in results.items():
-    rows.append(f"| {labels[name]} | {s['parameters']:,} | {s['steps']:,} | {s['epochs']:.2f} | "
-                f"{s['train_seconds']:.0f} s | {s['test_accuracy']:.3f} |")
+    rows.append(
+        f"| {labels[name]} | {s['parameters']:,} | {s['steps']:,} | {s['epochs']:.2f} | "
+        f"{s['train_seconds']:.0f} s | {s['test_accuracy']:.3f} |"
+    )
 display(Markdown("\n".join(rows)))
 for name, s in results.items():
     glue(f"{name}_acc", s["test_accuracy"])
@@ -398,8 +473,10 @@ glue("best_model", Markdown(labels[best]))
 glue("test_size", f"{results['paper']['test_images']:,}")
 
 # %% mystnb={"figure": {"caption": "Test accuracy of the three models trained on the same number of steps, with chance level (0.1)."}}
-plots.plot_accuracy_bars({labels[k].split(" (")[0]: v["test_accuracy"] for k, v in results.items()},
-                         title=f"CIFAR-10 test accuracy ({results['paper']['test_images']:,} images, {PROFILE})")
+plots.plot_accuracy_bars(
+    {labels[k].split(" (")[0]: v["test_accuracy"] for k, v in results.items()},
+    title=f"CIFAR-10 test accuracy ({results['paper']['test_images']:,} images, {PROFILE})",
+)
 
 # %% [markdown]
 # On {glue:text}`test_size` test images, the TLB in keras mode reaches {glue:text}`keras_acc:.3f`,
@@ -430,22 +507,36 @@ plots.plot_accuracy_bars({labels[k].split(" (")[0]: v["test_accuracy"] for k, v 
 n_show = CONFIG.viz_images
 size = paper_model_args["image_size"]
 grid = size // paper_model_args["patch_size"]
-pick = [int((test_data.labels == k).nonzero()[0, 0]) for k in range(n_show)]  # one image of each class
+pick = [
+    int((test_data.labels == k).nonzero()[0, 0]) for k in range(n_show)
+]  # one image of each class
 show, show_labels = test_data.images[pick], test_data.labels[pick]
 paper_tlb.eval()
 with torch.no_grad():
-    logits, maps = paper_tlb(test_transform(show.to(DEVICE), size), return_attention=True)
+    logits, maps = paper_tlb(
+        test_transform(show.to(DEVICE), size), return_attention=True
+    )
 attention = plots.attention_grid(maps.cpu(), grid)
 predicted = logits.argmax(-1).cpu()
-titles = [f"{test_data.classes[t]}\n(model: {test_data.classes[p]})" for t, p in
-          zip(show_labels.tolist(), predicted.tolist())]
+titles = [
+    f"{test_data.classes[t]}\n(model: {test_data.classes[p]})"
+    for t, p in zip(show_labels.tolist(), predicted.tolist())
+]
 plots.plot_attention_overlay(show, attention, size, titles)
 
 # %% mystnb={"figure": {"caption": "The paper-mode slow stream reading one test image: each panel adds the attention of the chunks read so far; the current chunk is outlined."}}
 n_chunks = paper_tlb.num_chunks
-chosen = sorted({max(1, round(n_chunks * f)) for f in (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)})
-plots.plot_attention_chunks(show[0], attention[0], size, paper_model_args["patch_size"],
-                            paper_model_args["chunk_size"], chosen)
+chosen = sorted(
+    {max(1, round(n_chunks * f)) for f in (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)}
+)
+plots.plot_attention_chunks(
+    show[0],
+    attention[0],
+    size,
+    paper_model_args["patch_size"],
+    paper_model_args["chunk_size"],
+    chosen,
+)
 
 # %% [markdown]
 # Look for two things. Within a chunk, does the state pick out the patches on the object rather
@@ -468,17 +559,34 @@ def quick_accuracy(model, steps=CONFIG.ablation_steps):
     """Train ``model`` (on DEVICE) with the paper recipe for ``steps`` steps; its test accuracy."""
     recipe = CONFIG.paper["train"]
     log_every = min(steps, recipe.get("log_every", 10))
-    config = train_config(recipe, steps, eval_every=None, checkpoint_every=None, max_seconds=None, progress=False)
+    config = train_config(
+        recipe,
+        steps,
+        eval_every=None,
+        checkpoint_every=None,
+        max_seconds=None,
+        progress=False,
+    )
     amp = autocast_dtype(DEVICE)  # bf16 on a GPU
-    train_classifier(model.to(DEVICE), train_data, config, batch_size=recipe["batch_size"], image_size=size,
-                     resize_to=recipe.get("resize_to"), log_every=log_every, amp_dtype=amp)
+    train_classifier(
+        model.to(DEVICE),
+        train_data,
+        config,
+        batch_size=recipe["batch_size"],
+        image_size=size,
+        resize_to=recipe.get("resize_to"),
+        log_every=log_every,
+        amp_dtype=amp,
+    )
     return evaluate_accuracy(model, ablation_test, size, amp_dtype=amp)["accuracy"]
 
 
 seed_everything(0)
 reference_accuracy = quick_accuracy(build(CONFIG.paper))
-print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG.ablation_steps} steps: "
-      f"test accuracy {reference_accuracy:.3f}")
+print(
+    f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG.ablation_steps} steps: "
+    f"test accuracy {reference_accuracy:.3f}"
+)
 
 # %% [markdown]
 # ```{exercise}
@@ -491,16 +599,20 @@ print(f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG.ablatio
 # enough to classify CIFAR-10?
 # ```
 
+
 # %% tags=["exercise"]
 def state_sweep(values):
     """{n_state: test accuracy} of paper-mode models trained with quick_accuracy."""
-    raise NotImplementedError("Exercise: TemporalLatentBottleneck(**{**CONFIG.paper['model'], 'n_state': n})")
+    raise NotImplementedError(
+        "Exercise: TemporalLatentBottleneck(**{**CONFIG.paper['model'], 'n_state': n})"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l04-state
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -527,8 +639,10 @@ def state_sweep(values):
 # %%
 sweep = state_sweep([1, 16])
 for n, accuracy in sweep.items():
-    print(f"n_state = {n:2d}: test accuracy {accuracy:.3f} (reference n_state = "
-          f"{paper_model_args.get('n_state')}: {reference_accuracy:.3f})")
+    print(
+        f"n_state = {n:2d}: test accuracy {accuracy:.3f} (reference n_state = "
+        f"{paper_model_args.get('n_state')}: {reference_accuracy:.3f})"
+    )
 assert set(sweep) == {1, 16} and all(0.0 <= a <= 1.0 for a in sweep.values())
 
 # %% [markdown]
@@ -542,16 +656,20 @@ assert set(sweep) == {1, 16} and all(0.0 <= a <= 1.0 for a in sweep.values())
 # run. What does the fast stream lose, and what does the slow stream still get?
 # ```
 
+
 # %% tags=["exercise"]
 def without_top_down(model):
     """The model with no cross-attention from the fast stream to the slow stream."""
-    raise NotImplementedError("Exercise: keep only the ('name', 'self') entries of model.schedule")
+    raise NotImplementedError(
+        "Exercise: keep only the ('name', 'self') entries of model.schedule"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l04-topdown
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -576,7 +694,9 @@ seed_everything(0)
 no_top_down = without_top_down(build(CONFIG.paper))
 assert all(role == "self" for _, role in no_top_down.schedule)
 no_top_down_accuracy = quick_accuracy(no_top_down)
-print(f"without top-down attention: {no_top_down_accuracy:.3f}; with it: {reference_accuracy:.3f}")
+print(
+    f"without top-down attention: {no_top_down_accuracy:.3f}; with it: {reference_accuracy:.3f}"
+)
 glue("no_top_down_acc", no_top_down_accuracy)
 glue("reference_acc", reference_accuracy)
 
@@ -591,27 +711,52 @@ glue("reference_acc", reference_accuracy)
 
 # %%
 metrics = {f"{name}_test_accuracy": s["test_accuracy"] for name, s in results.items()}
-metrics.update({f"{name}_train_seconds": s["train_seconds"] for name, s in results.items()})
+metrics.update(
+    {f"{name}_train_seconds": s["train_seconds"] for name, s in results.items()}
+)
 metrics.update({f"{name}_parameters": s["parameters"] for name, s in results.items()})
-metrics.update({"ablation_reference_accuracy": reference_accuracy,
-                "ablation_no_top_down_accuracy": no_top_down_accuracy,
-                "ablation_n_state_1_accuracy": sweep[1], "ablation_n_state_16_accuracy": sweep[16]})
-path = record("04_tlb_cifar10", metrics, train_seconds=sum(s["train_seconds"] for s in results.values()),
-              steps=sum(s["steps"] for s in results.values()), data_source=train_data.source,
-              extra={"runs": {name: s["run"] for name, s in results.items()}, "test_images": len(test_data),
-                     "train_images": len(train_data), "ablation_steps": CONFIG.ablation_steps,
-                     "ablation_test_images": len(ablation_test)})
-print(f"recorded {path.name} ({PROFILE}): " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
-                                                         if k.endswith("test_accuracy")))
+metrics.update(
+    {
+        "ablation_reference_accuracy": reference_accuracy,
+        "ablation_no_top_down_accuracy": no_top_down_accuracy,
+        "ablation_n_state_1_accuracy": sweep[1],
+        "ablation_n_state_16_accuracy": sweep[16],
+    }
+)
+path = record(
+    "04_tlb_cifar10",
+    metrics,
+    train_seconds=sum(s["train_seconds"] for s in results.values()),
+    steps=sum(s["steps"] for s in results.values()),
+    data_source=train_data.source,
+    extra={
+        "runs": {name: s["run"] for name, s in results.items()},
+        "test_images": len(test_data),
+        "train_images": len(train_data),
+        "ablation_steps": CONFIG.ablation_steps,
+        "ablation_test_images": len(ablation_test),
+    },
+)
+print(
+    f"recorded {path.name} ({PROFILE}): "
+    + ", ".join(
+        f"{k} {v:.3f}" for k, v in metrics.items() if k.endswith("test_accuracy")
+    )
+)
 
 # %%
 minimum = {"smoke": 0.15, "cpu": 0.40, "gpu": 0.70}[PROFILE]
 assert results["paper"]["test_accuracy"] >= minimum, (
-    f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} is below {minimum} for {PROFILE}")
+    f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} is below {minimum} for {PROFILE}"
+)
 for name in ("keras", "vit"):
     floor = {"smoke": 0.13, "cpu": 0.30, "gpu": 0.45}[PROFILE]
-    assert results[name]["test_accuracy"] >= floor, f"{name} test accuracy {results[name]['test_accuracy']:.3f}"
-assert count_parameters(keras_model) == 364_810, "the keras preset no longer has the example's parameter count"
+    assert results[name]["test_accuracy"] >= floor, (
+        f"{name} test accuracy {results[name]['test_accuracy']:.3f}"
+    )
+assert count_parameters(keras_model) == 364_810, (
+    "the keras preset no longer has the example's parameter count"
+)
 
 # %% [markdown]
 # ## Summary

@@ -64,10 +64,12 @@ import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/ctm-course/ctm-course"  # set in _config.yml (repository.url); `make notebooks` syncs it
-if "google.colab" in sys.modules:  # Colab already has torch: install only the course package, never torch
-    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")  # tests put a local wheel here
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"], check=True)
+# the repository, set in _config.yml (repository.url); `make notebooks` syncs it here
+REPO_URL = "https://github.com/ctm-course/ctm-course"
+if "google.colab" in sys.modules:  # Colab has torch: install only the course package
+    target = os.environ.get("CTM_COURSE_INSTALL_URL", f"git+{REPO_URL}")
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"ctm-course @ {target}"]
+    subprocess.run(pip, check=True)
 
 from ctm_course import start
 from ctm_course.notebook import glue
@@ -76,22 +78,41 @@ lesson = start("05_recurrent_cnn_lab")
 
 # %%
 import inspect
-import json
 import time
 
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import ctm_course
 from ctm_course import viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data.thorat2021 import paper_numbers
-from ctm_course.rcnn import (CLASS_NAMES, LAYERS, VARIANTS, RecurrentCNN, SceneBatch, StimulusBatches, TorchStimuli,
-                             accuracy, aux_summary, collect, connection_counts, decode_grid, functional_importance,
-                             generate_faithful, generate_variants, load_sources, count_parameters,
-                             perturbation_accuracies, predict, random_feedback, render, sample_scene, step_fn)
-from ctm_course.rcnn import plots, weights
+from ctm_course.rcnn import (
+    LAYERS,
+    VARIANTS,
+    RecurrentCNN,
+    SceneBatch,
+    StimulusBatches,
+    TorchStimuli,
+    accuracy,
+    aux_summary,
+    collect,
+    connection_counts,
+    count_parameters,
+    decode_grid,
+    functional_importance,
+    generate_faithful,
+    generate_variants,
+    load_sources,
+    perturbation_accuracies,
+    plots,
+    predict,
+    random_feedback,
+    render,
+    sample_scene,
+    step_fn,
+    weights,
+)
 from ctm_course.rcnn.stimuli import scramble
 from ctm_course.rcnn.training import prepare
 from ctm_course.results import record
@@ -99,7 +120,8 @@ from ctm_course.train import fit, seed_everything
 from ctm_course.viz.common import new_figure, style_axes
 
 PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
-PAPER = paper_numbers("0111")  # the authors' published results (see ctm_course/data/thorat2021.py)
+# the authors' published results (see ctm_course/data/thorat2021.py)
+PAPER = paper_numbers("0111")
 
 # %% [markdown]
 # Every size in this lesson comes from the profile table printed above (`RCNN` in
@@ -129,8 +151,10 @@ PAPER = paper_numbers("0111")  # the authors' published results (see ctm_course/
 
 # %%
 train_sources, test_sources = load_sources("train", verbose=True), load_sources("test")
-print(f"objects: train {len(train_sources.images[0]):,} MNIST + {len(train_sources.images[1]):,} Fashion-MNIST; "
-      f"test {len(test_sources.images[0]):,} + {len(test_sources.images[1]):,} ({train_sources.source})")
+print(
+    f"objects: train {len(train_sources.images[0]):,} MNIST + {len(train_sources.images[1]):,} Fashion-MNIST; "
+    f"test {len(test_sources.images[0]):,} + {len(test_sources.images[1]):,} ({train_sources.source})"
+)
 t0 = time.perf_counter()
 faithful = generate_faithful(8, test_sources, seed=0)
 faithful_ms = (time.perf_counter() - t0) / 8 * 1000
@@ -150,8 +174,14 @@ scenes = [sample_scene(rng, test_sources) for _ in range(64)]
 renderer = TorchStimuli(test_sources, DEVICE)
 torch_images, torch_clean = renderer.render(SceneBatch.from_scenes(scenes, DEVICE))
 faithful_images = np.stack([render(s, test_sources)[0] for s in scenes[:8]])
-agreement = [float(np.corrcoef(faithful_images[k].ravel(), torch_images[k, 0].cpu().numpy().ravel())[0, 1])
-             for k in range(8)]
+agreement = [
+    float(
+        np.corrcoef(
+            faithful_images[k].ravel(), torch_images[k, 0].cpu().numpy().ravel()
+        )[0, 1]
+    )
+    for k in range(8)
+]
 t0 = time.perf_counter()
 for _ in range(2):
     renderer(256, seed=0)
@@ -160,8 +190,10 @@ if DEVICE.type == "cuda":
 torch_ms = (time.perf_counter() - t0) / (2 * 256) * 1000
 glue("render_corr", min(agreement))
 glue("torch_ms", torch_ms)
-print(f"faithful: {faithful_ms:.1f} ms per image; torch on {DEVICE}: {torch_ms:.2f} ms per image; "
-      f"correlation of the two renderings of the same scene: min {min(agreement):.3f}, mean {np.mean(agreement):.3f}")
+print(
+    f"faithful: {faithful_ms:.1f} ms per image; torch on {DEVICE}: {torch_ms:.2f} ms per image; "
+    f"correlation of the two renderings of the same scene: min {min(agreement):.3f}, mean {np.mean(agreement):.3f}"
+)
 big = renderer(1000, seed=2).labels
 for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
     print(f"  share of label 1 for {name:12s} {big[name].float().mean().item():.3f}")
@@ -183,16 +215,20 @@ for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
 # The cell below plots them side by side. Do the two images of a pair look alike?
 # ```
 
+
 # %% tags=["exercise"]
 def same_label_pairs(labels, n_pairs=2):
     """Indices [a1, b1, a2, b2, ...] with labels[a_i] == labels[b_i] and a different category per pair."""
-    raise NotImplementedError("Exercise: group the indices by label and take two from each of n_pairs labels")
+    raise NotImplementedError(
+        "Exercise: group the indices by label and take two from each of n_pairs labels"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l05-pairs
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -202,9 +238,13 @@ def same_label_pairs(labels, n_pairs=2):
     by_label = {}
     for index, label in enumerate(labels):
         by_label.setdefault(label, []).append(index)
-    chosen = [indices[:2] for indices in by_label.values() if len(indices) >= 2][:n_pairs]
+    chosen = [indices[:2] for indices in by_label.values() if len(indices) >= 2][
+        :n_pairs
+    ]
     if len(chosen) < n_pairs:
-        raise ValueError(f"the batch has fewer than {n_pairs} categories that occur twice")
+        raise ValueError(
+            f"the batch has fewer than {n_pairs} categories that occur twice"
+        )
     return [index for pair in chosen for index in pair]
 
 
@@ -218,7 +258,10 @@ def same_label_pairs(labels, n_pairs=2):
 # %% mystnb={"figure": {"caption": "Two pairs of stimuli whose targets have the same category: the same label, but different location, scale, orientation and clutter."}}
 pool = renderer(64, seed=3)
 pairs = same_label_pairs(pool.labels["category"], n_pairs=2)
-assert len(pairs) == 4 and pool.labels["category"][pairs[0]] == pool.labels["category"][pairs[1]]
+assert (
+    len(pairs) == 4
+    and pool.labels["category"][pairs[0]] == pool.labels["category"][pairs[1]]
+)
 assert pool.labels["category"][pairs[0]] != pool.labels["category"][pairs[2]]
 plots.plot_stimuli(pool[pairs], n=4, columns=4)
 
@@ -252,6 +295,7 @@ def unscramble(patch, perm):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def unscramble(patch, perm):
@@ -260,8 +304,9 @@ def unscramble(patch, perm):
     out = np.zeros_like(patch)
     for i in range(9):
         j = int(perm[i])  # scramble moved input cell j to output cell i: move it back
-        out[(j % 3) * w:(j % 3 + 1) * w, (j // 3) * w:(j // 3 + 1) * w] = \
-            patch[(i % 3) * w:(i % 3 + 1) * w, (i // 3) * w:(i // 3 + 1) * w]
+        out[(j % 3) * w : (j % 3 + 1) * w, (j // 3) * w : (j // 3 + 1) * w] = patch[
+            (i % 3) * w : (i % 3 + 1) * w, (i // 3) * w : (i // 3 + 1) * w
+        ]
     return out
 
 
@@ -275,10 +320,13 @@ def unscramble(patch, perm):
 # ```
 
 # %%
-digit = np.pad(train_sources.images[0][0], 2)  # 32 x 32: border of 2 px after 3 cells of 10
+# 32 x 32: border of 2 px after 3 cells of 10
+digit = np.pad(train_sources.images[0][0], 2)
 perm = np.random.default_rng(0).permutation(9)
 restored = unscramble(scramble(digit, perm), perm)
-assert np.allclose(restored[:30, :30], digit[:30, :30]) and not np.allclose(scramble(digit, perm), digit)
+assert np.allclose(restored[:30, :30], digit[:30, :30]) and not np.allclose(
+    scramble(digit, perm), digit
+)
 print("unscramble(scramble(x)) gives x back (up to the border)")
 
 # %% [markdown]
@@ -306,16 +354,18 @@ print("unscramble(scramble(x)) gives x back (up to the border)")
 
 # %%
 source = inspect.getsource(RecurrentCNN.forward)
-print(source[source.index("        for t in range"):source.index("        logits =")])
+print(source[source.index("        for t in range") : source.index("        logits =")])
 
 # %%
 rows = []
 for flags in ("1111", "0111", "1011", "0011"):
-    b, g, l, t = (c == "1" for c in flags)
-    rows.append(f"| `{flags}` | {count_parameters(RecurrentCNN(8, 4, b, g, l, t)):,} |")
+    bottom_up, gain, lateral, top_down = (c == "1" for c in flags)
+    net = RecurrentCNN(8, 4, bottom_up, gain, lateral, top_down)
+    rows.append(f"| `{flags}` | {count_parameters(net):,} |")
 display(Markdown("| model (n_feats = 8) | parameters |\n|---|---|\n" + "\n".join(rows)))
 paper_net = RecurrentCNN(8, 4)
-assert count_parameters(paper_net) == 179_700 + 12_483_194  # feedforward + one branch (reference notes)
+# feedforward + one branch (reference notes)
+assert count_parameters(paper_net) == 179_700 + 12_483_194
 glue("params_0111", count_parameters(paper_net))
 glue("params_fc1c1", count_parameters(paper_net.fc1c1g))
 del paper_net
@@ -336,10 +386,13 @@ del paper_net
 # Hint: a lateral module maps a layer onto itself, so its input and output have the same shape.
 # ```
 
+
 # %% tags=["exercise"]
 def count_connections(model):
     """{"lateral": [module names], "topdown": [module names]} of a RecurrentCNN's recurrent modules."""
-    raise NotImplementedError("Exercise: run each recurrent module on its source's shape; same shape out = lateral")
+    raise NotImplementedError(
+        "Exercise: run each recurrent module on its source's shape; same shape out = lateral"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -347,21 +400,36 @@ def count_connections(model):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def count_connections(model):
     """{"lateral": [module names], "topdown": [module names]} of a RecurrentCNN's recurrent modules."""
     n = model.n_feats
-    sources = {"c1": torch.zeros(1, n, 32, 32), "c2": torch.zeros(1, 2 * n, 9, 9), "fc1": torch.zeros(1, 16 * n)}
-    lateral_inputs = {"c1": torch.zeros(1, n, 96, 96), "c2": torch.zeros(1, 2 * n, 28, 28)}
+    sources = {
+        "c1": torch.zeros(1, n, 32, 32),
+        "c2": torch.zeros(1, 2 * n, 9, 9),
+        "fc1": torch.zeros(1, 16 * n),
+    }
+    lateral_inputs = {
+        "c1": torch.zeros(1, n, 96, 96),
+        "c2": torch.zeros(1, 2 * n, 28, 28),
+    }
     found = {"lateral": [], "topdown": []}
     for name, module in model.named_children():
-        if name in ("conv1", "conv2", "fc1", "fc2", "pool") or name[-1] not in "bg" or name[:-1] in \
-                found["lateral"] + found["topdown"]:
+        if (
+            name in ("conv1", "conv2", "fc1", "fc2", "pool")
+            or name[-1] not in "bg"
+            or name[:-1] in found["lateral"] + found["topdown"]
+        ):
             continue
         base = name[:-1]
         source = next(s for s in ("fc1", "c1", "c2") if base.startswith(s))
-        x = lateral_inputs.get(source, sources[source]) if isinstance(module, torch.nn.Conv2d) else sources[source]
+        x = (
+            lateral_inputs.get(source, sources[source])
+            if isinstance(module, torch.nn.Conv2d)
+            else sources[source]
+        )
         with torch.no_grad():
             y = module(x)
         found["lateral" if y.shape == x.shape else "topdown"].append(base)
@@ -384,8 +452,10 @@ counted = count_connections(small)
 expected = connection_counts(small)
 assert sorted(counted["lateral"]) == sorted(expected["lateral"]), counted
 assert sorted(counted["topdown"]) == sorted(expected["topdown"]), counted
-print(f"lateral ({len(counted['lateral'])}): {counted['lateral']}\ntop-down ({len(counted['topdown'])}): "
-      f"{counted['topdown']}")
+print(
+    f"lateral ({len(counted['lateral'])}): {counted['lateral']}\ntop-down ({len(counted['topdown'])}): "
+    f"{counted['topdown']}"
+)
 
 # %% [markdown]
 # ### The authors' trained weights
@@ -402,7 +472,9 @@ USE_PUBLISHED = False
 if USE_PUBLISHED:
     try:
         published = weights.load_published("0111", folder="checkpoints").to(DEVICE)
-        print(f"loaded the authors' 0111 network ({count_parameters(published):,} parameters)")
+        print(
+            f"loaded the authors' 0111 network ({count_parameters(published):,} parameters)"
+        )
     except ConnectionError as error:
         print(error)
 
@@ -437,25 +509,50 @@ if USE_PUBLISHED:
 
 # %%
 seed_everything(0)
-model = RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps).to(DEVICE).to(memory_format=torch.channels_last)
+model = (
+    RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps)
+    .to(DEVICE)
+    .to(memory_format=torch.channels_last)
+)
 test_set = TorchStimuli(test_sources, DEVICE)(CONFIG.test_images, seed=10_000)
-batches = StimulusBatches(TorchStimuli(train_sources, DEVICE), CONFIG.train.batch_size, seed=0,
-                          curriculum_steps=CONFIG.curriculum_steps)
-eval_set = test_set[:min(len(test_set), 500)]
+batches = StimulusBatches(
+    TorchStimuli(train_sources, DEVICE),
+    CONFIG.train.batch_size,
+    seed=0,
+    curriculum_steps=CONFIG.curriculum_steps,
+)
+eval_set = test_set[: min(len(test_set), 500)]
 
 
 def evaluate(net):
-    return {"accuracy": accuracy(net, eval_set, clean=False)[0]}  # the clutter only: half the work
+    return {
+        "accuracy": accuracy(net, eval_set, clean=False)[0]
+    }  # the clutter only: half the work
 
 
-train_config = CONFIG.train.train_config(checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG))
-curves = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name} (n_feats = {model.n_feats})")
-run = fit(model, batches, step_fn, train_config, evaluate=evaluate,
-          on_log=lambda s, row, ev: curves.update(s, train=row, test=ev))
+train_config = CONFIG.train.train_config(
+    checkpoint_path=checkpoint_path("05_recurrent_cnn_lab", PROFILE, CONFIG)
+)
+curves = viz.LiveCurves(
+    metrics=("loss", "accuracy"),
+    title=f"recurrent CNN {model.name} (n_feats = {model.n_feats})",
+)
+run = fit(
+    model,
+    batches,
+    step_fn,
+    train_config,
+    evaluate=evaluate,
+    on_log=lambda s, row, ev: curves.update(s, train=row, test=ev),
+)
 curves.close()
 cluttered_accuracy, clean_accuracy = accuracy(model, test_set)
 # the checkpoint keeps the last weights too: how much did averaging them add?
-last_weights = RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps).to(DEVICE).to(memory_format=torch.channels_last)
+last_weights = (
+    RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps)
+    .to(DEVICE)
+    .to(memory_format=torch.channels_last)
+)
 saved = torch.load(train_config.checkpoint_path, map_location=DEVICE, weights_only=True)
 last_weights.load_state_dict(saved["model"])
 last_weights_accuracy = accuracy(last_weights, test_set, clean=False)[0]
@@ -468,13 +565,17 @@ glue("clean_accuracy", clean_accuracy)
 glue("last_weights_accuracy", last_weights_accuracy)
 glue("paper_cluttered", PAPER["cluttered_accuracy"])
 glue("paper_clean", PAPER["clean_accuracy"])
-print(f"{run.steps:,} steps in {run.seconds:.0f} s; test accuracy on {len(test_set):,} images: cluttered "
-      f"{cluttered_accuracy:.3f}, clean twins {clean_accuracy:.3f} (paper: {PAPER['cluttered_accuracy']:.3f}, "
-      f"{PAPER['clean_accuracy']:.3f}; chance 0.05); the last weights instead of their average: cluttered "
-      f"{last_weights_accuracy:.3f}")
+print(
+    f"{run.steps:,} steps in {run.seconds:.0f} s; test accuracy on {len(test_set):,} images: cluttered "
+    f"{cluttered_accuracy:.3f}, clean twins {clean_accuracy:.3f} (paper: {PAPER['cluttered_accuracy']:.3f}, "
+    f"{PAPER['clean_accuracy']:.3f}; chance 0.05); the last weights instead of their average: cluttered "
+    f"{last_weights_accuracy:.3f}"
+)
 
 # %% mystnb={"figure": {"caption": "Training of the gain network: loss and accuracy on the training batches (the current weights), and accuracy on 500 test images (their moving average)."}}
-final = viz.LiveCurves(metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name}", live=False)
+final = viz.LiveCurves(
+    metrics=("loss", "accuracy"), title=f"recurrent CNN {model.name}", live=False
+)
 for row in run.history["train"]:
     final.update(row["step"], train=row)
 for row in run.history["eval"]:
@@ -502,10 +603,13 @@ final.figure()
 # accuracy (what the clutter costs). Use `predict` (the predicted categories) and `accuracy` from the package.
 # ```
 
+
 # %% tags=["exercise"]
 def shuffled_label_accuracy(net, stimuli, seed=0):
     """Accuracy of net's predictions against the category labels of the same images, shuffled."""
-    raise NotImplementedError("Exercise: predict, permute the labels with a seeded generator, compare")
+    raise NotImplementedError(
+        "Exercise: predict, permute the labels with a seeded generator, compare"
+    )
 
 
 def clean_gap(net, stimuli):
@@ -518,12 +622,15 @@ def clean_gap(net, stimuli):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def shuffled_label_accuracy(net, stimuli, seed=0):
     """Accuracy of net's predictions against the category labels of the same images, shuffled."""
     labels = stimuli.labels["category"].cpu()
-    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
+    shuffled = labels[
+        torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    ]
     return float((predict(net, stimuli.images).cpu() == shuffled).float().mean())
 
 
@@ -548,11 +655,15 @@ chance_accuracy = shuffled_label_accuracy(model, test_set)
 gap = clean_gap(model, test_set)
 glue("chance_accuracy", chance_accuracy)
 assert abs(gap - (clean_accuracy - cluttered_accuracy)) < 1e-6, gap
-print(f"shuffled-label control: {chance_accuracy:.3f}; clean minus cluttered: {gap:+.3f}")
+print(
+    f"shuffled-label control: {chance_accuracy:.3f}; clean minus cluttered: {gap:+.3f}"
+)
 assert 0 <= chance_accuracy < 0.15
 
 # %% mystnb={"figure": {"caption": "Eight test images with the target's category and the network's prediction (green: right, orange: wrong)."}}
-plots.plot_stimuli(test_set[:8], n=8, columns=4, predictions=predict(model, test_set.images[:8]))
+plots.plot_stimuli(
+    test_set[:8], n=8, columns=4, predictions=predict(model, test_set.images[:8])
+)
 
 # %% [markdown]
 # ## 4. What the top-down flow does to the input
@@ -564,7 +675,9 @@ plots.plot_stimuli(test_set[:8], n=8, columns=4, predictions=predict(model, test
 # %% mystnb={"figure": {"caption": "The input of one test image as the network sees it at each timestep, after top-down gain modulation."}}
 with torch.no_grad():
     _, trace = model(prepare(test_set.images[:8], DEVICE), trace=True)
-plots.plot_inputs_through_time(trace.acts["input"], index=0, labels=test_set.labels["category"])
+plots.plot_inputs_through_time(
+    trace.acts["input"], index=0, labels=test_set.labels["category"]
+)
 
 # %% [markdown]
 # Try other images (change `index`): which parts of the image does the network amplify over
@@ -615,10 +728,13 @@ plots.plot_decoding(grid, PAPER)
 # `(figure, through_time, through_depth)`. Make the figure with `new_figure((8, 3.2))`.
 # ```
 
+
 # %% tags=["exercise"]
 def plot_aux_decoding(grid, paper):
     """(figure, through_time (T,), through_depth (4,)) of the mean auxiliary-variable decoding."""
-    raise NotImplementedError("Exercise: stack Location, Scale, Orientation; average; plot two panels")
+    raise NotImplementedError(
+        "Exercise: stack Location, Scale, Orientation; average; plot two panels"
+    )
 
 
 # %% [markdown] tags=["solution"]
@@ -626,20 +742,39 @@ def plot_aux_decoding(grid, paper):
 # :class: dropdown
 # ````
 
+
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def plot_aux_decoding(grid, paper):
     """(figure, through_time (T,), through_depth (4,)) of the mean auxiliary-variable decoding."""
-    aux = np.stack([grid[g] for g in ("Location", "Scale", "Orientation")])  # (3, 4 layers, T)
+    # (3, 4 layers, T)
+    aux = np.stack([grid[g] for g in ("Location", "Scale", "Orientation")])
     through_time, through_depth = aux.mean(axis=(0, 1)), aux.mean(axis=(0, 2))
     fig = new_figure((8, 3.2))
     left, right = fig.subplots(1, 2, sharey=True)
     steps = np.arange(1, aux.shape[2] + 1)
     left.plot(steps, through_time, "o-", label="ours")
-    left.plot(np.arange(1, 5), paper["aux_decoding_through_time"], "s--", color="grey", label="paper")
+    left.plot(
+        np.arange(1, 5),
+        paper["aux_decoding_through_time"],
+        "s--",
+        color="grey",
+        label="paper",
+    )
     right.plot(range(4), through_depth, "o-", label="ours")
-    right.plot(range(4), paper["aux_decoding_through_depth"], "s--", color="grey", label="paper")
-    left.set(xlabel="timestep", ylabel="decoding accuracy", title="through time", xticks=steps)
+    right.plot(
+        range(4),
+        paper["aux_decoding_through_depth"],
+        "s--",
+        color="grey",
+        label="paper",
+    )
+    left.set(
+        xlabel="timestep",
+        ylabel="decoding accuracy",
+        title="through time",
+        xticks=steps,
+    )
     right.set(xlabel="layer", title="through depth", xticks=range(4))
     right.set_xticklabels(["Input", "Conv1", "Conv2", "FC"])
     for ax in (left, right):
@@ -684,32 +819,48 @@ aux_figure
 
 # %%
 t0 = time.perf_counter()
-flow_subset = probe_set[:CONFIG.flow_probe_images]
+flow_subset = probe_set[: CONFIG.flow_probe_images]
 flow_groups = {"Category": ("category",), "Location": ("pos_x", "pos_y")}
 flow_labels = {k: v.cpu() for k, v in flow_subset.labels.items()}
 
 
 def last_step(features):
     """Only the flows entering the last step (the table below), to keep the probes quick."""
-    return {key: value for key, value in features.items() if key[1] == model.t_steps - 1}
+    return {
+        key: value for key, value in features.items() if key[1] == model.t_steps - 1
+    }
 
 
-trained_flows = decode_grid(last_step(collect(model, flow_subset.images, flows="g")), flow_labels, flow_groups,
-                            n_jobs=CONFIG.probe_jobs)
+trained_flows = decode_grid(
+    last_step(collect(model, flow_subset.images, flows="g")),
+    flow_labels,
+    flow_groups,
+    n_jobs=CONFIG.probe_jobs,
+)
 control = random_feedback(model, seed=1)
-random_flows = decode_grid(last_step(collect(model, flow_subset.images, flows="g", flow_model=control)),
-                           flow_labels, flow_groups, n_jobs=CONFIG.probe_jobs)
+random_flows = decode_grid(
+    last_step(collect(model, flow_subset.images, flows="g", flow_model=control)),
+    flow_labels,
+    flow_groups,
+    n_jobs=CONFIG.probe_jobs,
+)
 flow_seconds = time.perf_counter() - t0
-rows = ["| flow into (last step) | category: trained | category: random | location: trained | location: random |",
-        "|---|---|---|---|---|"]
+rows = [
+    "| flow into (last step) | category: trained | category: random | location: trained | location: random |",
+    "|---|---|---|---|---|",
+]
 for i, layer in enumerate(("Input", "Conv1", "Conv2", "FC")):
-    rows.append(f"| {layer} | {trained_flows['Category'][i, -1]:.3f} | {random_flows['Category'][i, -1]:.3f} | "
-                f"{trained_flows['Location'][i, -1]:.3f} | {random_flows['Location'][i, -1]:.3f} |")
+    rows.append(
+        f"| {layer} | {trained_flows['Category'][i, -1]:.3f} | {random_flows['Category'][i, -1]:.3f} | "
+        f"{trained_flows['Location'][i, -1]:.3f} | {random_flows['Location'][i, -1]:.3f} |"
+    )
 display(Markdown("\n".join(rows)))
 paper_flow = PAPER["flow_decoding"]
-print("paper, conv1 flow at T = 4, location: trained gain "
-      f"{paper_flow['Location']['gain']['mean'][1][-1]:.3f}, "
-      f"untrained bias {paper_flow['Location']['bias']['mean'][1][-1]:.3f}")
+print(
+    "paper, conv1 flow at T = 4, location: trained gain "
+    f"{paper_flow['Location']['gain']['mean'][1][-1]:.3f}, "
+    f"untrained bias {paper_flow['Location']['bias']['mean'][1][-1]:.3f}"
+)
 
 # %% [markdown]
 # If the random flows decode about as well as the trained ones, decoding alone cannot show that
@@ -770,8 +921,10 @@ t0 = time.perf_counter()
 perturbed = perturbation_accuracies(model, variants, batch_size=50)
 importance = functional_importance(perturbed)
 perturb_seconds = time.perf_counter() - t0
-print(f"original accuracy on the perturbation images: {perturbed['original']:.3f} "
-      f"(paper: {PAPER['perturbation_original_accuracy']:.3f}); {perturb_seconds:.0f} s")
+print(
+    f"original accuracy on the perturbation images: {perturbed['original']:.3f} "
+    f"(paper: {PAPER['perturbation_original_accuracy']:.3f}); {perturb_seconds:.0f} s"
+)
 for group, values in importance.items():
     print(f"{group:12s}", np.array2string(values, precision=3, floatmode="fixed"))
 
@@ -780,8 +933,13 @@ plots.plot_importance(importance, PAPER)
 
 # %%
 ours_conv = {g: importance[g][1:3] for g in importance}
-paper_conv = {g: np.array(PAPER["functional_importance"][g]["mean"])[1:3] for g in importance}
-rows = ["| flow into | variable | ours T = 2 / 3 / 4 | paper T = 2 / 3 / 4 |", "|---|---|---|---|"]
+paper_conv = {
+    g: np.array(PAPER["functional_importance"][g]["mean"])[1:3] for g in importance
+}
+rows = [
+    "| flow into | variable | ours T = 2 / 3 / 4 | paper T = 2 / 3 / 4 |",
+    "|---|---|---|---|",
+]
 for i, layer in enumerate(("Conv1", "Conv2")):
     for group in importance:
         ours = " / ".join(f"{v:.2f}" for v in ours_conv[group][i])
@@ -811,16 +969,20 @@ glue("conv1_location_paper", float(np.max(paper_conv["Location"][0])))
 # at the last step. Predict before you run it: which hurts more?
 # ```
 
+
 # %% tags=["exercise"]
 def silenced_accuracy(net, stimuli, layer, step):
     """Accuracy of net when the flow into ``layer`` entering step ``step + 1`` is replaced by zeros."""
-    raise NotImplementedError("Exercise: a trace gives the flow's shape; pass replace={(branch, layer, step): zeros}")
+    raise NotImplementedError(
+        "Exercise: a trace gives the flow's shape; pass replace={(branch, layer, step): zeros}"
+    )
 
 
 # %% [markdown] tags=["solution"]
 # ````{solution-start} l05-experiment
 # :class: dropdown
 # ````
+
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
@@ -830,10 +992,20 @@ def silenced_accuracy(net, stimuli, layer, step):
     device = next(net.parameters()).device
     hits = 0
     for start in range(0, len(stimuli), 100):
-        x = prepare(stimuli.images[start:start + 100], device)
+        x = prepare(stimuli.images[start : start + 100], device)
         _, trace = net(x, trace=True)
-        replace = {(b, layer, step): torch.zeros_like(trace.flows[b][layer][step]) for b in net.branches}
-        hits += (net(x, replace=replace).argmax(1).cpu() == stimuli.labels["category"][start:start + 100]).sum().item()
+        replace = {
+            (b, layer, step): torch.zeros_like(trace.flows[b][layer][step])
+            for b in net.branches
+        }
+        hits += (
+            (
+                net(x, replace=replace).argmax(1).cpu()
+                == stimuli.labels["category"][start : start + 100]
+            )
+            .sum()
+            .item()
+        )
     return hits / len(stimuli)
 
 
@@ -851,7 +1023,10 @@ def silenced_accuracy(net, stimuli, layer, step):
 # %%
 last = model.t_steps - 2
 original = variants["original"]
-rows = ["| flow into (last step) | silenced | location perturbed | location control |", "|---|---|---|---|"]
+rows = [
+    "| flow into (last step) | silenced | location perturbed | location control |",
+    "|---|---|---|---|",
+]
 silenced = {}
 for i, layer in enumerate(LAYERS):
     silenced[layer] = silenced_accuracy(model, original, layer, last)
@@ -868,41 +1043,72 @@ assert all(0 <= v <= 1 for v in silenced.values())
 
 # %%
 metrics = {
-    "cluttered_accuracy": cluttered_accuracy, "clean_accuracy": clean_accuracy,
+    "cluttered_accuracy": cluttered_accuracy,
+    "clean_accuracy": clean_accuracy,
     "last_weights_accuracy": last_weights_accuracy,
-    "aux_decoding_through_time": through_time, "aux_decoding_through_depth": through_depth,
+    "aux_decoding_through_time": through_time,
+    "aux_decoding_through_depth": through_depth,
     "shuffled_label_accuracy": chance_accuracy,
     "category_decoding_fc": grid["Category"][3].tolist(),
     "perturbation_original_accuracy": perturbed["original"],
 }
-for name, values in (("importance_conv1_location", importance["Location"][1]),
-                     ("importance_conv2_category", importance["Category"][2]),
-                     ("importance_fc_location", importance["Location"][3])):
-    if np.all(np.isfinite(values)):  # undefined when no perturbation image was classified correctly
+for name, values in (
+    ("importance_conv1_location", importance["Location"][1]),
+    ("importance_conv2_category", importance["Category"][2]),
+    ("importance_fc_location", importance["Location"][3]),
+):
+    # undefined when no perturbation image was classified correctly
+    if np.all(np.isfinite(values)):
         metrics[name] = values.tolist()
-path = record("05_recurrent_cnn_lab", metrics, train_seconds=run.seconds, steps=run.steps,
-              data_source=train_sources.source,
-              extra={"n_feats": CONFIG.n_feats, "batch_size": CONFIG.train.batch_size, "lr": CONFIG.train.lr,
-                     "ema_decay": CONFIG.train.ema_decay,
-                     "test_images": len(test_set), "probe_images": len(probe_set),
-                     "perturb_images": CONFIG.perturb_images, "probe_seconds": round(probe_seconds, 1),
-                     "flow_probe_seconds": round(flow_seconds, 1), "perturb_seconds": round(perturb_seconds, 1),
-                     "paper": {k: PAPER[k] for k in ("cluttered_accuracy", "clean_accuracy",
-                                                     "aux_decoding_through_time", "aux_decoding_through_depth")}})
-print(f"recorded {path.name} ({PROFILE}): cluttered accuracy {cluttered_accuracy:.3f}, "
-      f"aux decoding through time {np.round(through_time, 3).tolist()}")
+path = record(
+    "05_recurrent_cnn_lab",
+    metrics,
+    train_seconds=run.seconds,
+    steps=run.steps,
+    data_source=train_sources.source,
+    extra={
+        "n_feats": CONFIG.n_feats,
+        "batch_size": CONFIG.train.batch_size,
+        "lr": CONFIG.train.lr,
+        "ema_decay": CONFIG.train.ema_decay,
+        "test_images": len(test_set),
+        "probe_images": len(probe_set),
+        "perturb_images": CONFIG.perturb_images,
+        "probe_seconds": round(probe_seconds, 1),
+        "flow_probe_seconds": round(flow_seconds, 1),
+        "perturb_seconds": round(perturb_seconds, 1),
+        "paper": {
+            k: PAPER[k]
+            for k in (
+                "cluttered_accuracy",
+                "clean_accuracy",
+                "aux_decoding_through_time",
+                "aux_decoding_through_depth",
+            )
+        },
+    },
+)
+print(
+    f"recorded {path.name} ({PROFILE}): cluttered accuracy {cluttered_accuracy:.3f}, "
+    f"aux decoding through time {np.round(through_time, 3).tolist()}"
+)
 
 # %%
 # A check that learning happened (chance is 0.05, the paper 0.81), not the profile's target: the gpu row reaches
 # 0.78 in its 450 s on an H100 (results page), and a slower GPU trains fewer steps in the same time.
 minimum = {"smoke": 0.0, "cpu": 0.15, "gpu": 0.5}[PROFILE]
 assert cluttered_accuracy >= minimum, (
-    f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} for the {PROFILE} profile")
+    f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} for the {PROFILE} profile"
+)
 assert len(through_time) == 4 and len(through_depth) == 4
 assert all(0.3 <= v <= 1 for v in through_time), through_time
 if PROFILE != "smoke":
-    assert clean_accuracy > cluttered_accuracy - 0.05, "the clean twins should not be harder than the clutter"
-    assert np.mean(grid["Location"]) > 0.6, "location should be decodable well above chance"
+    assert clean_accuracy > cluttered_accuracy - 0.05, (
+        "the clean twins should not be harder than the clutter"
+    )
+    assert np.mean(grid["Location"]) > 0.6, (
+        "location should be decodable well above chance"
+    )
 
 # %% [markdown]
 # ## Summary

@@ -10,6 +10,7 @@ which hashes the package sources, ``requirements.txt``, ``pyproject.toml``, the 
 ``$CTM_COURSE_DATA``, and, when the hash differs from the previous build's, deletes the
 executed-notebook cache and the doctrees so that every lesson runs again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,11 +28,18 @@ KEY_FILE = ".ctm-course-book-key"
 def book_key(root: Path) -> str:
     """A hash of everything outside the notebooks that changes what the lessons compute."""
     digest = hashlib.sha256()
-    files = sorted((root / "ctm_course").rglob("*.py")) + [root / "requirements.txt", root / "pyproject.toml"]
+    files = sorted((root / "ctm_course").rglob("*.py")) + [
+        root / "requirements.txt",
+        root / "pyproject.toml",
+    ]
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"profile={profile()}\0data={os.environ.get('CTM_COURSE_DATA', '')}".encode())
+            digest.update(
+                str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0"
+            )
+    digest.update(
+        f"profile={profile()}\0data={os.environ.get('CTM_COURSE_DATA', '')}".encode()
+    )
     return digest.hexdigest()[:16]
 
 
@@ -43,11 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     key_file = build / KEY_FILE
     old = key_file.read_text().strip() if key_file.is_file() else None
     if old != key and any((build / name).exists() for name in CACHED):
-        print(f"book cache: ctm_course, the profile ({profile()}) or the data changed: every lesson runs again")
+        print(
+            f"book cache: ctm_course, the profile ({profile()}) or the data changed: every lesson runs again"
+        )
         for name in CACHED:
             shutil.rmtree(build / name, ignore_errors=True)
     else:
-        print(f"book cache: profile {profile()}, key {key} ({'unchanged' if old == key else 'first build'})")
+        print(
+            f"book cache: profile {profile()}, key {key} ({'unchanged' if old == key else 'first build'})"
+        )
     build.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key + "\n")
     return 0

@@ -14,6 +14,7 @@ both files together under 1.5 MB) and writes
 ``train_images (N, 28, 28)``, ``train_labels (N,)``, ``test_images``, ``test_labels``, plus
 ``classes`` (names) and ``provenance`` (a short text).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,18 +43,28 @@ def balanced_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
     for k in np.unique(labels):
         members = np.flatnonzero(labels == k)
         if len(members) < per_class:
-            raise ValueError(f"class {k} has only {len(members)} examples, {per_class} requested")
+            raise ValueError(
+                f"class {k} has only {len(members)} examples, {per_class} requested"
+            )
         parts.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(parts))
 
 
 def make_sample(
-    src: Path, spec: _Spec, out: Path, train_per_class: int = 200, test_per_class: int = 100, seed: int = 0
+    src: Path,
+    spec: _Spec,
+    out: Path,
+    train_per_class: int = 200,
+    test_per_class: int = 100,
+    seed: int = 0,
 ) -> Path:
     """Write ``out/<spec.sample_file>`` from the data in ``src``; return its path."""
     arrays: dict[str, np.ndarray] = {}
     drawn_from = []
-    for split, train, per_class in (("train", True, train_per_class), ("test", False, test_per_class)):
+    for split, train, per_class in (
+        ("train", True, train_per_class),
+        ("test", False, test_per_class),
+    ):
         found = _find(src, spec, train)
         if found is None:
             raise FileNotFoundError(f"{spec.name} {split} files not found under {src}")
@@ -61,7 +72,9 @@ def make_sample(
         index = balanced_indices(labels, per_class, seed)
         arrays[f"{split}_images"] = images[index]
         arrays[f"{split}_labels"] = labels[index]
-        drawn_from.append(f"{len(index):,} of the {len(labels):,} images in {found.images.name}")
+        drawn_from.append(
+            f"{len(index):,} of the {len(labels):,} images in {found.images.name}"
+        )
     arrays["classes"] = np.array(spec.classes)
     arrays["provenance"] = np.array(
         f"{PROVENANCE[spec.offline_dir]} Class-balanced random draw (seed {seed}): {'; '.join(drawn_from)}."
@@ -74,10 +87,21 @@ def make_sample(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("src", type=Path, help="folder holding mnist/ and fashion-mnist/")
-    parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help=f"output folder (default {SAMPLE_DIR})")
-    parser.add_argument("--train-per-class", type=int, default=None, help="default: DEFAULT_PER_CLASS")
-    parser.add_argument("--test-per-class", type=int, default=None, help="default: DEFAULT_PER_CLASS")
+    parser.add_argument(
+        "src", type=Path, help="folder holding mnist/ and fashion-mnist/"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=SAMPLE_DIR,
+        help=f"output folder (default {SAMPLE_DIR})",
+    )
+    parser.add_argument(
+        "--train-per-class", type=int, default=None, help="default: DEFAULT_PER_CLASS"
+    )
+    parser.add_argument(
+        "--test-per-class", type=int, default=None, help="default: DEFAULT_PER_CLASS"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for spec in (MNIST_SPEC, FASHION_MNIST_SPEC):

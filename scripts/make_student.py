@@ -26,6 +26,7 @@ For each lesson ``notebooks/NN_slug.ipynb`` it writes ``student/NN_slug.ipynb`` 
   ``{term}``/``{doc}`` roles) is turned into plain Markdown;
 - outputs are cleared and a first markdown cell says what this copy is.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,25 +38,40 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from ctm_course.student import fallback  # what the fallback cells call (in the package readers install)
+from ctm_course.student import (
+    fallback,  # what the fallback cells call (in the package readers install)
+)
 
 __all__ = ["fallback", "make_student", "main", "stub_users", "student_markdown"]
 
 EXERCISE_FENCE = re.compile(
-    r"^(?P<fence>`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
-SOLUTION_FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*\n?", re.M | re.S)
+    r"^(?P<fence>`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.M | re.S,
+)
+SOLUTION_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*\n?", re.M | re.S
+)
 LABEL = re.compile(r"^:label:\s*(\S+)", re.M)
 OPTION = re.compile(r"^:[\w-]+:.*$\n?", re.M)
-INCLUDE_FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{include\}[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
-ROLE = re.compile(r"\{(?:term|doc|ref|numref|download)\}`(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`")
+INCLUDE_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{include\}[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S
+)
+ROLE = re.compile(
+    r"\{(?:term|doc|ref|numref|download)\}`(?P<text>[^`<]*?)\s*(?:<[^`>]*>)?`"
+)
 FALLBACK_TAG = "fallback"
 
 
 # ----------------------------------------------------------------------------- analysis
 def _code(cell: dict) -> str:
     """A cell's source with IPython magics and shell escapes blanked, so that ``ast`` parses it."""
-    text = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in text.splitlines())
+    text = (
+        cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    )
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for line in text.splitlines()
+    )
 
 
 def defined_names(code: str) -> set[str]:
@@ -65,14 +81,20 @@ def defined_names(code: str) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+            for target in (
+                node.targets if isinstance(node, ast.Assign) else [node.target]
+            ):
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return names
 
 
 def used_names(code: str) -> set[str]:
     """Every name a cell reads (``ast.Name`` in a load context), at any depth."""
-    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {
+        n.id
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
 
 
 def _tags(cell: dict) -> list[str]:
@@ -80,7 +102,9 @@ def _tags(cell: dict) -> list[str]:
 
 
 def _text(cell: dict) -> str:
-    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    return (
+        cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    )
 
 
 def stub_users(cells: list[dict]) -> list[dict[str, Any]]:
@@ -97,11 +121,17 @@ def stub_users(cells: list[dict]) -> list[dict[str, Any]]:
         if cell["cell_type"] == "markdown":
             for match in EXERCISE_FENCE.finditer(_text(cell)):
                 label = LABEL.search(match.group("body"))
-                current = {"label": label.group(1) if label else f"exercise-{index}", "names": set(),
-                           "solution": [], "user": None, "after": index}
+                current = {
+                    "label": label.group(1) if label else f"exercise-{index}",
+                    "names": set(),
+                    "solution": [],
+                    "user": None,
+                    "after": index,
+                }
                 found.append(current)
             if current is not None and "solution" in tags:
-                current["after"] = index  # solution-start / solution-end and the solution's prose
+                # solution-start / solution-end and the solution's prose
+                current["after"] = index
             continue
         if cell["cell_type"] != "code" or current is None:
             continue
@@ -115,13 +145,18 @@ def stub_users(cells: list[dict]) -> list[dict[str, Any]]:
     for ex in found:
         for index in range(ex["after"] + 1, len(cells)):
             cell = cells[index]
-            if cell["cell_type"] != "code" or {"exercise", "solution"} & set(_tags(cell)):
+            if cell["cell_type"] != "code" or {"exercise", "solution"} & set(
+                _tags(cell)
+            ):
                 continue
             if used_names(_code(cell)) & ex["names"]:
                 ex["user"] = index
                 break
-    return [dict(ex, names=sorted(ex["names"]), solution="\n\n".join(ex["solution"]))
-            for ex in found if ex["names"]]
+    return [
+        dict(ex, names=sorted(ex["names"]), solution="\n\n".join(ex["solution"]))
+        for ex in found
+        if ex["names"]
+    ]
 
 
 # ----------------------------------------------------------------------------- rewriting
@@ -134,10 +169,15 @@ def student_markdown(text: str) -> str:
         label = LABEL.search(body)
         body = OPTION.sub("", body).strip()
         title = f"**Exercise ({label.group(1)}).**" if label else "**Exercise.**"
-        return "\n".join(["> " + title] + [("> " + line).rstrip() for line in body.splitlines()])
+        return "\n".join(
+            ["> " + title] + [("> " + line).rstrip() for line in body.splitlines()]
+        )
 
     text = EXERCISE_FENCE.sub(exercise, text)
-    text = INCLUDE_FENCE.sub("*(shown in the book: this lesson's page includes it from the results page)*", text)
+    text = INCLUDE_FENCE.sub(
+        "*(shown in the book: this lesson's page includes it from the results page)*",
+        text,
+    )
     text = ROLE.sub(lambda m: m.group("text").strip(), text)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
@@ -164,11 +204,13 @@ def fallback_source(label: str, names: list[str], solution: str, check: str) -> 
 def intro_cell(stem: str) -> dict:
     import nbformat
 
-    return nbformat.v4.new_markdown_cell(id="student-copy", source=
-        f"**Student copy of `{stem}`.** The worked solutions are removed: write each exercise in the cell "
+    return nbformat.v4.new_markdown_cell(
+        id="student-copy",
+        source=f"**Student copy of `{stem}`.** The worked solutions are removed: write each exercise in the cell "
         "that raises `NotImplementedError`, then run the cell after it, which checks your code. Not done "
         "yet? The collapsed *Fallback* cell that follows uses the worked solution, so the rest of the "
-        "lesson still runs. The book shows every solution, collapsed, under its exercise.")
+        "lesson still runs. The book shows every solution, collapsed, under its exercise.",
+    )
 
 
 def make_student(notebook: dict, stem: str) -> dict:
@@ -176,7 +218,9 @@ def make_student(notebook: dict, stem: str) -> dict:
     import nbformat
 
     nb = nbformat.from_dict(copy.deepcopy(notebook))
-    exercises = {ex["user"]: ex for ex in stub_users(nb.cells) if ex["user"] is not None}
+    exercises = {
+        ex["user"]: ex for ex in stub_users(nb.cells) if ex["user"] is not None
+    }
     cells = [intro_cell(stem)]
     for index, cell in enumerate(nb.cells):
         tags = _tags(cell)
@@ -193,10 +237,15 @@ def make_student(notebook: dict, stem: str) -> dict:
         ex = exercises.get(index)
         if ex is not None:
             cell.metadata["tags"] = [*tags, "raises-exception"]
-            cells.append(nbformat.v4.new_code_cell(
-                fallback_source(ex["label"], ex["names"], ex["solution"], _text(cell)),
-                metadata={"cellView": "form", "tags": [FALLBACK_TAG, "hide-input"]},
-                id="fallback-" + re.sub(r"[^A-Za-z0-9_-]", "-", ex["label"])[:50]))
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    fallback_source(
+                        ex["label"], ex["names"], ex["solution"], _text(cell)
+                    ),
+                    metadata={"cellView": "form", "tags": [FALLBACK_TAG, "hide-input"]},
+                    id="fallback-" + re.sub(r"[^A-Za-z0-9_-]", "-", ex["label"])[:50],
+                )
+            )
     nb.cells = cells
     nbformat.validate(nb)
     return nb
@@ -218,8 +267,12 @@ def write_copies(notebooks: Iterable[Path], out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="lessons (default: notebooks/*.ipynb)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: student/)")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="lessons (default: notebooks/*.ipynb)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: student/)"
+    )
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[1]
     notebooks = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))

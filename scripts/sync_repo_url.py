@@ -9,6 +9,7 @@ the course package. This tool rewrites that line from ``_config.yml``::
 
 ``make notebooks`` runs it and then regenerates the ``.ipynb`` files with jupytext.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,9 @@ from pathlib import Path
 import yaml
 
 #: The install cell's line, e.g. ``REPO_URL = "https://github.com/org/repo"  # comment``.
-REPO_URL_LINE = re.compile(r'^(?P<head>REPO_URL\s*=\s*)(?P<q>["\'])(?P<url>[^"\']*)(?P=q)', re.MULTILINE)
+REPO_URL_LINE = re.compile(
+    r'^(?P<head>REPO_URL\s*=\s*)(?P<q>["\'])(?P<url>[^"\']*)(?P=q)', re.MULTILINE
+)
 
 
 def default_root() -> Path:
@@ -73,21 +76,34 @@ def sync(root: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if a file differs")
-    parser.add_argument("--root", type=Path, default=None, help="repository root (default: this checkout)")
+    parser.add_argument(
+        "--check", action="store_true", help="only check; exit 1 if a file differs"
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="repository root (default: this checkout)",
+    )
     args = parser.parse_args(argv)
     root = (args.root or default_root()).resolve()
     url = config_repo_url(root)
     if args.check:
         stale = out_of_sync(root)
         for path in stale:
-            print(f"{path.relative_to(root)}: REPO_URL missing or not {url!r} (run `make notebooks`)")
+            print(
+                f"{path.relative_to(root)}: REPO_URL missing or not {url!r} (run `make notebooks`)"
+            )
         return 1 if stale else 0
     for path in sync(root):
         print(f"{path.relative_to(root)}: REPO_URL = {url!r}")
-    missing = [p for p in notebook_sources(root) if not REPO_URL_LINE.search(p.read_text())]
+    missing = [
+        p for p in notebook_sources(root) if not REPO_URL_LINE.search(p.read_text())
+    ]
     for path in missing:
-        print(f"{path.relative_to(root)}: warning: no `REPO_URL = \"...\"` line in the install cell")
+        print(
+            f'{path.relative_to(root)}: warning: no `REPO_URL = "..."` line in the install cell'
+        )
     return 0
 
 

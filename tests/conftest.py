@@ -3,6 +3,7 @@
 The site and maintenance tools live in ``scripts/`` (outside the package readers install); that folder
 is put on ``sys.path`` here, so that tests import them by name: ``import book_results``.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ if str(SCRIPTS) not in sys.path:
 def shared_dir() -> Path:
     """``../shared`` beside the checkout; tests that need it skip cleanly where it is absent."""
     if not SHARED.is_dir():
-        pytest.skip("../shared is not present (reference fixtures and bench live there)")
+        pytest.skip(
+            "../shared is not present (reference fixtures and bench live there)"
+        )
     return SHARED
 
 

@@ -7,6 +7,7 @@ The site tests check a book that has already been built. ``make test`` builds th
 
 Without ``CTM_COURSE_SITE`` (the unit-test run ``pytest tests/``, before any build) they skip.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,16 +27,24 @@ def site_dir() -> Path:
     """The built site named by ``CTM_COURSE_SITE``; skips the calling test when it is not set."""
     value = os.environ.get("CTM_COURSE_SITE", "").strip()
     if not value:
-        pytest.skip("no built site: `make test` runs this after the smoke book build (CTM_COURSE_SITE)")
+        pytest.skip(
+            "no built site: `make test` runs this after the smoke book build (CTM_COURSE_SITE)"
+        )
     site = Path(value)
     site = site if site.is_absolute() else ROOT / site
-    assert (site / "index.html").is_file(), f"CTM_COURSE_SITE={value}: no index.html there (build the book first)"
+    assert (site / "index.html").is_file(), (
+        f"CTM_COURSE_SITE={value}: no index.html there (build the book first)"
+    )
     return site
 
 
 def pages(site: Path) -> list[Path]:
     """Every HTML page of the site (not the theme's assets or the copied sources)."""
-    return sorted(p for p in site.rglob("*.html") if not set(p.relative_to(site).parts[:-1]) & set(SKIP_DIRS))
+    return sorted(
+        p
+        for p in site.rglob("*.html")
+        if not set(p.relative_to(site).parts[:-1]) & set(SKIP_DIRS)
+    )
 
 
 def lessons() -> list[str]:
@@ -64,14 +73,29 @@ def recorded_lessons() -> list[str]:
     ``results/smoke/`` is left out: the smoke runs of ``make test`` write it (it is not committed),
     so a lesson's first smoke run would otherwise ask for a page that no commit has generated yet.
     """
-    return sorted({p.stem for prof in ("cpu", "gpu") for p in (ROOT / "results" / prof).glob("*.json")})
+    return sorted(
+        {
+            p.stem
+            for prof in ("cpu", "gpu")
+            for p in (ROOT / "results" / prof).glob("*.json")
+        }
+    )
 
 
 class PageParser(HTMLParser):
     """Collects a page's title, ids (anchor targets) and every href/src it references."""
 
-    URL_ATTRS = {"a": "href", "link": "href", "img": "src", "script": "src", "source": "src", "video": "src",
-                 "iframe": "src", "audio": "src", "embed": "src"}
+    URL_ATTRS = {
+        "a": "href",
+        "link": "href",
+        "img": "src",
+        "script": "src",
+        "source": "src",
+        "video": "src",
+        "iframe": "src",
+        "audio": "src",
+        "embed": "src",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -113,4 +137,8 @@ def parse(path: Path) -> PageParser:
 
 def is_redirect(path: Path) -> bool:
     """``index.html`` of a Jupyter Book is a bare ``<meta http-equiv="Refresh">`` page."""
-    return bool(re.search(r'http-equiv="refresh"', path.read_text(encoding="utf-8")[:2000], re.I))
+    return bool(
+        re.search(
+            r'http-equiv="refresh"', path.read_text(encoding="utf-8")[:2000], re.I
+        )
+    )

@@ -1,4 +1,5 @@
 """The book's execution cache is dropped exactly when the lessons' hidden inputs change."""
+
 from __future__ import annotations
 
 import book_cache
@@ -15,6 +16,10 @@ def test_cache_dropped_when_profile_changes(tmp_path, monkeypatch):
     book_cache.main([str(build)])  # another profile: every lesson must run again
     assert not (build / ".jupyter_cache").exists()
     monkeypatch.setenv("CTM_COURSE_DATA", str(tmp_path))
-    key_cpu_other_data = book_cache.book_key(book_cache.Path(book_cache.__file__).resolve().parents[1])
+    key_cpu_other_data = book_cache.book_key(
+        book_cache.Path(book_cache.__file__).resolve().parents[1]
+    )
     monkeypatch.delenv("CTM_COURSE_DATA")
-    assert key_cpu_other_data != book_cache.book_key(book_cache.Path(book_cache.__file__).resolve().parents[1])
+    assert key_cpu_other_data != book_cache.book_key(
+        book_cache.Path(book_cache.__file__).resolve().parents[1]
+    )

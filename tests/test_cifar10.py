@@ -1,4 +1,5 @@
 """Tests of ctm_course.data.cifar10: resolution order, the shipped sample, the train/test pipelines."""
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,16 @@ def test_sample_fallback_is_balanced_uint8_and_says_so(isolated, capsys):
     test = load_cifar10(False, download=False)
     assert isolated, "a download was tried before the sample"
     assert train.source == test.source == "sample"
-    assert train.images.dtype == torch.uint8 and tuple(train.images.shape[1:]) == (3, 32, 32)
+    assert train.images.dtype == torch.uint8 and tuple(train.images.shape[1:]) == (
+        3,
+        32,
+        32,
+    )
     assert len(train) == 200 and len(test) == 100
-    assert train.class_counts().tolist() == [20] * 10 and test.class_counts().tolist() == [10] * 10
+    assert (
+        train.class_counts().tolist() == [20] * 10
+        and test.class_counts().tolist() == [10] * 10
+    )
     assert train.classes[0] == "airplane" and train.classes[-1] == "truck"
     out = capsys.readouterr().out
     assert "WARNING" in out and "sample" in out and "CTM_COURSE_DATA" in out
@@ -98,12 +106,23 @@ def test_sample_prefix_has_every_class(isolated):
 def test_train_pipeline_is_random_and_test_pipeline_is_not():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
-    a = keras_train_transform(images, 48, 52, generator=torch.Generator().manual_seed(1))
-    b = keras_train_transform(images, 48, 52, generator=torch.Generator().manual_seed(2))
-    assert a.shape == (16, 3, 48, 48) and a.dtype == torch.float32 and 0 <= a.min() and a.max() <= 1
+    a = keras_train_transform(
+        images, 48, 52, generator=torch.Generator().manual_seed(1)
+    )
+    b = keras_train_transform(
+        images, 48, 52, generator=torch.Generator().manual_seed(2)
+    )
+    assert (
+        a.shape == (16, 3, 48, 48)
+        and a.dtype == torch.float32
+        and 0 <= a.min()
+        and a.max() <= 1
+    )
     assert not torch.equal(a, b), "two draws of the train pipeline should differ"
     t1, t2 = test_transform(images, 48), test_transform(images, 48)
-    assert torch.equal(t1, t2), "the test pipeline must be deterministic (no augmentation)"
+    assert torch.equal(t1, t2), (
+        "the test pipeline must be deterministic (no augmentation)"
+    )
     same = test_transform(images, 32)
     assert torch.allclose(same, images.float() / 255)
 
@@ -114,7 +133,7 @@ def test_random_crop_and_flip_take_windows_of_the_image():
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6)
     crops = random_crop(x, 4, torch.Generator().manual_seed(0))
     for i in range(2):
-        windows = [x[i, :, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
+        windows = [x[i, :, r : r + 4, c : c + 4] for r in range(3) for c in range(3)]
         assert any(torch.equal(crops[i], w) for w in windows)
     flips = random_flip(x, torch.Generator().manual_seed(0))
     for i in range(2):

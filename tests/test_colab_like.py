@@ -25,6 +25,7 @@ It is slow (a few minutes), so ``pytest tests/`` skips it; ``make test`` runs it
 ``CTM_COURSE_COLAB_LIKE=1``. The venv is kept after the run for inspection and rebuilt from
 scratch by the next one.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as metadata
@@ -43,7 +44,16 @@ WORK = ROOT / "_build" / "colab_like"
 LESSON = "01_ctm_mnist"
 
 #: What a Colab GPU runtime already has that the course needs (CONTRIBUTING.md).
-COLAB_PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "seaborn", "ipywidgets", "tqdm", "imageio")
+COLAB_PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "matplotlib",
+    "seaborn",
+    "ipywidgets",
+    "tqdm",
+    "imageio",
+)
 #: What runs the notebook test itself in that venv.
 TEST_PACKAGES = ("ipykernel", "nbval", "pytest", "nbformat")
 #: Must be the very same installation before and after the lesson's install cell.
@@ -51,26 +61,38 @@ UNTOUCHED = ("torch", "torchvision")
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("CTM_COURSE_COLAB_LIKE") != "1",
-    reason="slow (a fresh venv with torch): `make test` runs it with CTM_COURSE_COLAB_LIKE=1")
+    reason="slow (a fresh venv with torch): `make test` runs it with CTM_COURSE_COLAB_LIKE=1",
+)
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``cmd``, echo its output, fail with it on a non-zero exit."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    print(f"$ {' '.join(map(str, cmd))}  ({time.perf_counter() - start:.0f} s, exit {proc.returncode})")
+    print(
+        f"$ {' '.join(map(str, cmd))}  ({time.perf_counter() - start:.0f} s, exit {proc.returncode})"
+    )
     print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
-    assert proc.returncode == 0, f"{cmd[:4]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{cmd[:4]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any trace of ``.venv`` (PATH, VIRTUAL_ENV, PYTHONPATH, PIP_*)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND", "JUPYTER_PATH")
-           and not k.startswith("PIP_REQUIRE")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if not p.startswith(str(ROOT / ".venv")))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND", "JUPYTER_PATH")
+        and not k.startswith("PIP_REQUIRE")
+    }
+    env["PATH"] = os.pathsep.join(
+        p
+        for p in env.get("PATH", "").split(os.pathsep)
+        if not p.startswith(str(ROOT / ".venv"))
+    )
     env.update(extra)
     return env
 
@@ -83,15 +105,28 @@ def installation(python: Path, name: str) -> dict[str, object]:
         "files = [f for f in d.files if f.suffix in ('.py', '.so', '.json') or f.name == 'RECORD'][:200]\n"
         "stat = {str(f): (os.stat(d.locate_file(f)).st_ino, os.stat(d.locate_file(f)).st_mtime_ns) "
         "for f in files if os.path.exists(d.locate_file(f))}\n"
-        "print(json.dumps({'version': d.version, 'location': str(d.locate_file('')), 'stat': stat}))\n")
-    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+        "print(json.dumps({'version': d.version, 'location': str(d.locate_file('')), 'stat': stat}))\n"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
 def freeze(python: Path) -> dict[str, str]:
-    out = subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True)
-    lines = [line for line in out.stdout.splitlines() if line and not line.startswith("#")]
-    return {line.split("==")[0].split(" @ ")[0].lower().replace("_", "-"): line for line in lines}
+    out = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [
+        line for line in out.stdout.splitlines() if line and not line.startswith("#")
+    ]
+    return {
+        line.split("==")[0].split(" @ ")[0].lower().replace("_", "-"): line
+        for line in lines
+    }
 
 
 def build_wheel(dest: Path) -> Path:
@@ -101,10 +136,25 @@ def build_wheel(dest: Path) -> Path:
     src.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "ctm_course", src / "ctm_course",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-         str(dest / "dist"), str(src)])
+    shutil.copytree(
+        ROOT / "ctm_course",
+        src / "ctm_course",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
+    )
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dest / "dist"),
+            str(src),
+        ]
+    )
     (wheel,) = (dest / "dist").glob("ctm_course-*.whl")
     return wheel
 
@@ -116,29 +166,63 @@ def test_lesson_1_runs_in_a_colab_like_runtime(tmp_path):
     # outside the repository, as on Colab: results/ and checkpoints/ go to the lesson's folder, and no
     # checkpoint of the other test runs is found (ctm_course looks for the repository from the cwd)
     lesson_dir = tmp_path / "lesson"
-    env = clean_env(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{clean_env()['PATH']}")
+    env = clean_env(
+        VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}{os.pathsep}{clean_env()['PATH']}"
+    )
 
     # 1. a fresh venv with the Colab runtime's packages, at .venv's versions (torch from the local wheel)
     base_python = getattr(sys, "_base_executable", sys.executable)
     run([base_python, "-m", "venv", str(venv)], env=clean_env())
     python = venv / "bin" / "python"
-    pins = [f"{name}=={metadata.version(name)}" for name in COLAB_PACKAGES + TEST_PACKAGES]
+    pins = [
+        f"{name}=={metadata.version(name)}" for name in COLAB_PACKAGES + TEST_PACKAGES
+    ]
     started = time.perf_counter()
     run([str(python), "-m", "pip", "install", "--quiet", *pins], env=env)
-    print(f"Colab-like venv: {len(pins)} packages installed in {time.perf_counter() - started:.0f} s")
-    probe = subprocess.run([str(python), "-c", "import ctm_course"], capture_output=True, env=env, cwd=tmp_path)
-    assert probe.returncode != 0, "the fresh venv must not see the course package before the install cell"
-    for name in ("mediapy", "jupyter-book", "myst-nb"):  # not on Colab: the course must not need them there
-        assert name not in freeze(python), f"{name} should not be in the Colab-like venv yet"
+    print(
+        f"Colab-like venv: {len(pins)} packages installed in {time.perf_counter() - started:.0f} s"
+    )
+    probe = subprocess.run(
+        [str(python), "-c", "import ctm_course"],
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert probe.returncode != 0, (
+        "the fresh venv must not see the course package before the install cell"
+    )
+    # not on Colab: the course must not need them there
+    for name in (
+        "mediapy",
+        "jupyter-book",
+        "myst-nb",
+    ):
+        assert name not in freeze(python), (
+            f"{name} should not be in the Colab-like venv yet"
+        )
 
     # 2. `google.colab` in the kernel's sys.modules, as on Colab
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "google" / "colab").mkdir(parents=True)
-    (site / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module (tests only)."""\n')
+    (site / "google" / "colab" / "__init__.py").write_text(
+        '"""Stand-in for Colab\'s module (tests only)."""\n'
+    )
     startup = ipython_dir / "profile_default" / "startup"
     startup.mkdir(parents=True)
-    (startup / "00-colab.py").write_text("import google.colab  # Colab's kernel has it imported\n")
+    (startup / "00-colab.py").write_text(
+        "import google.colab  # Colab's kernel has it imported\n"
+    )
 
     # 3. the course package as the install cell gets it, from a wheel standing in for the repository
     wheel = build_wheel(WORK)
@@ -148,25 +232,52 @@ def test_lesson_1_runs_in_a_colab_like_runtime(tmp_path):
     shutil.copy(ROOT / "notebooks" / f"{LESSON}.ipynb", lesson_dir)
     before = {name: installation(python, name) for name in UNTOUCHED}
     frozen_before = freeze(python)
-    run_env = dict(env, IPYTHONDIR=str(ipython_dir), CTM_COURSE_PROFILE="smoke",
-                   CTM_COURSE_INSTALL_URL=wheel.resolve().as_uri())
+    run_env = dict(
+        env,
+        IPYTHONDIR=str(ipython_dir),
+        CTM_COURSE_PROFILE="smoke",
+        CTM_COURSE_INSTALL_URL=wheel.resolve().as_uri(),
+    )
     started = time.perf_counter()
-    run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env", "-q",
-         f"{LESSON}.ipynb"], env=run_env, cwd=lesson_dir)
+    run(
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-q",
+            f"{LESSON}.ipynb",
+        ],
+        env=run_env,
+        cwd=lesson_dir,
+    )
     print(f"lesson 1 in the Colab-like venv: {time.perf_counter() - started:.0f} s")
 
     # 5. torch untouched, the course package installed, the lesson ran to its end
     after = {name: installation(python, name) for name in UNTOUCHED}
     frozen_after = freeze(python)
     for name in UNTOUCHED:
-        assert frozen_after[name] == frozen_before[name], f"{name} was changed: {frozen_after[name]}"
-        assert after[name] == before[name], f"{name} was reinstalled (its files changed) by the install cell"
+        assert frozen_after[name] == frozen_before[name], (
+            f"{name} was changed: {frozen_after[name]}"
+        )
+        assert after[name] == before[name], (
+            f"{name} was reinstalled (its files changed) by the install cell"
+        )
     changed = {k for k in frozen_before if frozen_after.get(k) != frozen_before[k]}
-    assert not changed, f"the install cell changed packages Colab already has: {sorted(changed)}"
-    assert "ctm-course" in frozen_after, "the install cell did not install the course package"
+    assert not changed, (
+        f"the install cell changed packages Colab already has: {sorted(changed)}"
+    )
+    assert "ctm-course" in frozen_after, (
+        "the install cell did not install the course package"
+    )
     added = sorted(set(frozen_after) - set(frozen_before))
     print(f"installed by the lesson's first cell: {added}")
     assert not {"torch", "torchvision"} & set(added)
     result = lesson_dir / "results" / "smoke" / f"{LESSON}.json"
-    assert result.is_file(), "the lesson did not record its results: it did not run to the end"
+    assert result.is_file(), (
+        "the lesson did not record its results: it did not run to the end"
+    )
     assert json.loads(result.read_text())["profile"] == "smoke"

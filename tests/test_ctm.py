@@ -1,4 +1,5 @@
 """The course CTM: same function as the reference and the tutorial, closed forms, shapes, clear errors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,20 +11,52 @@ import numpy as np
 import pytest
 import torch
 
-from ctm_course.ctm import (CTMConfig, ContinuousThoughtMachine, SuperLinear, SynapseUNet, attend, load_reference,
-                            load_tutorial, pair_indices, project_keys_values, select_neurons, synch_size,
-                            synchronisation_closed_form, synchronisation_step)
+from ctm_course.ctm import (
+    ContinuousThoughtMachine,
+    CTMConfig,
+    SuperLinear,
+    SynapseUNet,
+    attend,
+    load_reference,
+    load_tutorial,
+    pair_indices,
+    project_keys_values,
+    select_neurons,
+    synch_size,
+    synchronisation_closed_form,
+    synchronisation_step,
+)
 from ctm_course.ctm.backbones import make_backbone
 
-FIXTURES = ["features_first_last_classify", "parity_first_last", "parity_random_pairing_unet",
-            "parity_random_shallow_layernorm"]
-TRACKED = {"synch_out": "synch_out", "synch_action": "synch_action", "pre_activations": "pre_activations",
-           "post_activations": "post_activations", "attention": "attention"}
+FIXTURES = [
+    "features_first_last_classify",
+    "parity_first_last",
+    "parity_random_pairing_unet",
+    "parity_random_shallow_layernorm",
+]
+TRACKED = {
+    "synch_out": "synch_out",
+    "synch_action": "synch_action",
+    "pre_activations": "pre_activations",
+    "post_activations": "post_activations",
+    "attention": "attention",
+}
 
 
 def small_ctm(**overrides) -> ContinuousThoughtMachine:
-    args = dict(iterations=5, d_model=24, d_input=8, heads=2, n_synch_out=4, n_synch_action=4, memory_length=3,
-                memory_hidden_dims=2, backbone_type="none", out_dims=10, d_backbone=6)
+    args = dict(
+        iterations=5,
+        d_model=24,
+        d_input=8,
+        heads=2,
+        n_synch_out=4,
+        n_synch_action=4,
+        memory_length=3,
+        memory_hidden_dims=2,
+        backbone_type="none",
+        out_dims=10,
+        d_backbone=6,
+    )
     args.update(overrides)
     return ContinuousThoughtMachine(**args).eval()
 
@@ -31,9 +64,13 @@ def small_ctm(**overrides) -> ContinuousThoughtMachine:
 # ------------------------------------------------------------------ equivalence with the originals
 @pytest.mark.parametrize("name", FIXTURES)
 def test_reference_fixture_reproduced(shared_dir, name):
-    fx = torch.load(shared_dir / "reference" / "ctm_fixtures" / f"{name}.pt", weights_only=True)
+    fx = torch.load(
+        shared_dir / "reference" / "ctm_fixtures" / f"{name}.pt", weights_only=True
+    )
     model = load_reference(fx["config"], fx["state_dict"])
-    index = json.loads((shared_dir / "reference" / "ctm_fixtures" / "index.json").read_text())
+    index = json.loads(
+        (shared_dir / "reference" / "ctm_fixtures" / "index.json").read_text()
+    )
     assert sum(p.numel() for p in model.parameters()) == index[name]["n_params"]
     assert not model.training
     with torch.no_grad():
@@ -42,7 +79,9 @@ def test_reference_fixture_reproduced(shared_dir, name):
     torch.testing.assert_close(certainties, fx["certainties"], atol=1e-5, rtol=0)
     for ours, theirs in TRACKED.items():
         tol = 1e-4 if ours == "attention" else 1e-5
-        torch.testing.assert_close(getattr(track, ours), fx[theirs].float(), atol=tol, rtol=0, msg=ours)
+        torch.testing.assert_close(
+            getattr(track, ours), fx[theirs].float(), atol=tol, rtol=0, msg=ours
+        )
     # the untracked path (fused attention, no record) computes the same function
     with torch.no_grad():
         fast, fast_cert, _ = model(fx["input"])
@@ -58,11 +97,33 @@ def tutorial_module(shared_dir):
     return tutorial_reference_ctm
 
 
-@pytest.mark.parametrize("config", [
-    dict(iterations=15, d_model=128, d_input=128, memory_length=10, heads=2, n_synch_out=16, n_synch_action=16,
-         memory_hidden_dims=8, out_dims=10),
-    dict(iterations=30, d_model=128, d_input=32, memory_length=15, heads=1, n_synch_out=16, n_synch_action=16,
-         memory_hidden_dims=8, out_dims=10)])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(
+            iterations=15,
+            d_model=128,
+            d_input=128,
+            memory_length=10,
+            heads=2,
+            n_synch_out=16,
+            n_synch_action=16,
+            memory_hidden_dims=8,
+            out_dims=10,
+        ),
+        dict(
+            iterations=30,
+            d_model=128,
+            d_input=32,
+            memory_length=15,
+            heads=1,
+            n_synch_out=16,
+            n_synch_action=16,
+            memory_hidden_dims=8,
+            out_dims=10,
+        ),
+    ],
+)
 def test_tutorial_weights_give_same_predictions(tutorial_module, config):
     torch.manual_seed(0)
     reference = tutorial_module.ContinuousThoughtMachine(**config)
@@ -92,7 +153,9 @@ def test_tutorial_weights_give_same_predictions(tutorial_module, config):
 def test_synchronisation_recurrence_equals_closed_form(kind):
     torch.manual_seed(0)
     D, n = 20, 5
-    left, right = select_neurons("out", kind, D, n, n_self=2, generator=np.random.default_rng(1))
+    left, right = select_neurons(
+        "out", kind, D, n, n_self=2, generator=np.random.default_rng(1)
+    )
     i, j = pair_indices(left, right, kind)
     assert len(i) == synch_size(n, kind)
     decay = torch.rand(len(i)) * 3
@@ -101,7 +164,9 @@ def test_synchronisation_recurrence_equals_closed_form(kind):
     r = torch.exp(-decay).double()
     for k in range(len(zs)):
         s, alpha, beta = synchronisation_step(zs[k], alpha, beta, r, i, j)
-        torch.testing.assert_close(s, synchronisation_closed_form(zs[: k + 1], decay.double(), i, j))
+        torch.testing.assert_close(
+            s, synchronisation_closed_form(zs[: k + 1], decay.double(), i, j)
+        )
 
 
 def test_model_synchronisation_matches_closed_form():
@@ -116,13 +181,23 @@ def test_model_synchronisation_matches_closed_form():
     out_i, out_j = model.synch_pairs("out")
     act_i, act_j = model.synch_pairs("action")
     for t in range(6):
-        torch.testing.assert_close(track.synch_out[t],
-                                   synchronisation_closed_form(history[: t + 2], model.decay_params_out, out_i, out_j),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            track.synch_out[t],
+            synchronisation_closed_form(
+                history[: t + 2], model.decay_params_out, out_i, out_j
+            ),
+            atol=1e-5,
+            rtol=1e-5,
+        )
         # the action stream lags one tick: it sees z^0 .. z^(t-1)
-        torch.testing.assert_close(track.synch_action[t],
-                                   synchronisation_closed_form(history[: t + 1], model.decay_params_action, act_i,
-                                                               act_j), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            track.synch_action[t],
+            synchronisation_closed_form(
+                history[: t + 1], model.decay_params_action, act_i, act_j
+            ),
+            atol=1e-5,
+            rtol=1e-5,
+        )
 
 
 def test_first_tick_action_synch_is_start_state_products():
@@ -140,24 +215,49 @@ def test_decay_is_clamped_in_place_and_receives_gradients():
         model.decay_params_out.fill_(40.0)
         model.decay_params_action.fill_(-3.0)
     predictions, certainties, _ = model(torch.randn(3, 6, 2, 2))
-    assert model.decay_params_out.max().item() == 15.0 and model.decay_params_action.min().item() == 0.0
+    assert (
+        model.decay_params_out.max().item() == 15.0
+        and model.decay_params_action.min().item() == 0.0
+    )
     predictions.sum().backward()
     assert model.decay_params_action.grad.abs().sum() > 0
 
 
 def test_selection_types_sizes_and_buffers():
-    for kind, n_out, size in [("first-last", 16, 136), ("random", 32, 528), ("random-pairing", 24, 24)]:
-        model = small_ctm(d_model=64, neuron_select_type=kind, n_synch_out=n_out, n_synch_action=8,
-                          n_random_pairing_self=4 if kind == "random-pairing" else 0)
+    for kind, n_out, size in [
+        ("first-last", 16, 136),
+        ("random", 32, 528),
+        ("random-pairing", 24, 24),
+    ]:
+        model = small_ctm(
+            d_model=64,
+            neuron_select_type=kind,
+            n_synch_out=n_out,
+            n_synch_action=8,
+            n_random_pairing_self=4 if kind == "random-pairing" else 0,
+        )
         assert model.synch_representation_size_out == size
-        assert model.decay_params_out.shape == (size,) and (model.decay_params_out == 0).all()
+        assert (
+            model.decay_params_out.shape == (size,)
+            and (model.decay_params_out == 0).all()
+        )
         assert "out_neuron_indices_left" in model.state_dict()
     fl = small_ctm(d_model=64, n_synch_out=16, n_synch_action=8)
     assert fl.out_neuron_indices_left.tolist() == list(range(16))
     assert fl.action_neuron_indices_left.tolist() == list(range(56, 64))
-    rp = small_ctm(d_model=64, neuron_select_type="random-pairing", n_synch_out=10, n_random_pairing_self=3)
+    rp = small_ctm(
+        d_model=64,
+        neuron_select_type="random-pairing",
+        n_synch_out=10,
+        n_random_pairing_self=3,
+    )
     assert torch.equal(rp.out_neuron_indices_left[:3], rp.out_neuron_indices_right[:3])
-    same_seed = small_ctm(d_model=64, neuron_select_type="random-pairing", n_synch_out=10, n_random_pairing_self=3)
+    same_seed = small_ctm(
+        d_model=64,
+        neuron_select_type="random-pairing",
+        n_synch_out=10,
+        n_random_pairing_self=3,
+    )
     assert torch.equal(rp.out_neuron_indices_right, same_seed.out_neuron_indices_right)
 
 
@@ -169,13 +269,26 @@ def test_superlinear_is_one_linear_map_per_neuron():
         layer.b1.normal_()
         layer.T.fill_(2.0)
     x = torch.randn(2, 4, 5)
-    expected = torch.stack([(x[:, d] @ layer.w1[:, :, d] + layer.b1[0, d]) / 2.0 for d in range(4)], dim=1)
+    expected = torch.stack(
+        [(x[:, d] @ layer.w1[:, :, d] + layer.b1[0, d]) / 2.0 for d in range(4)], dim=1
+    )
     torch.testing.assert_close(layer(x), expected)
-    torch.testing.assert_close(layer(x), (torch.einsum("BDM,MHD->BDH", x, layer.w1) + layer.b1) / 2.0)
+    torch.testing.assert_close(
+        layer(x), (torch.einsum("BDM,MHD->BDH", x, layer.w1) + layer.b1) / 2.0
+    )
 
 
 def test_unet_widths_follow_linspace():
-    assert SynapseUNet(300, 256, depth=8).widths == [256, 221, 187, 153, 118, 84, 50, 16]
+    assert SynapseUNet(300, 256, depth=8).widths == [
+        256,
+        221,
+        187,
+        153,
+        118,
+        84,
+        50,
+        16,
+    ]
     unet = SynapseUNet(40, 32, depth=3)
     assert unet(torch.randn(5, 40)).shape == (5, 32)
 
@@ -183,7 +296,9 @@ def test_unet_widths_follow_linspace():
 def test_trace_is_a_fifo_of_pre_activations():
     model = small_ctm(memory_length=4, iterations=2)
     seen = {}
-    model.trace_processor.register_forward_hook(lambda m, inp, out: seen.setdefault("traces", []).append(inp[0]))
+    model.trace_processor.register_forward_hook(
+        lambda m, inp, out: seen.setdefault("traces", []).append(inp[0])
+    )
     with torch.no_grad():
         _, _, track = model(torch.randn(1, 6, 2, 2), track=True)
     trace = seen["traces"][1]  # A^2
@@ -193,23 +308,42 @@ def test_trace_is_a_fifo_of_pre_activations():
 
 
 def test_shapes_and_track_record():
-    model = ContinuousThoughtMachine(iterations=7, d_model=32, d_input=8, heads=2, n_synch_out=4, n_synch_action=6,
-                                     memory_length=3, memory_hidden_dims=2, backbone_type="tutorial-conv").eval()
+    model = ContinuousThoughtMachine(
+        iterations=7,
+        d_model=32,
+        d_input=8,
+        heads=2,
+        n_synch_out=4,
+        n_synch_action=6,
+        memory_length=3,
+        memory_hidden_dims=2,
+        backbone_type="tutorial-conv",
+    ).eval()
     x = torch.randn(3, 1, 28, 28)
     predictions, certainties, synch = model(x)
-    assert predictions.shape == (3, 10, 7) and certainties.shape == (3, 2, 7) and synch.shape == (3, 10)
+    assert (
+        predictions.shape == (3, 10, 7)
+        and certainties.shape == (3, 2, 7)
+        and synch.shape == (3, 10)
+    )
     torch.testing.assert_close(certainties.sum(1), torch.ones(3, 7))
     _, _, track = model(x, track=True)
     assert track.token_grid == (7, 7)
     assert track.attention.shape == (7, 3, 2, 1, 49)
     assert track.pre_activations.shape == track.post_activations.shape == (7, 3, 32)
-    assert track.synch_out.shape == (7, 3, 10) and track.synch_action.shape == (7, 3, 21)
+    assert track.synch_out.shape == (7, 3, 10) and track.synch_action.shape == (
+        7,
+        3,
+        21,
+    )
     torch.testing.assert_close(track.attention.sum(-1), torch.ones(7, 3, 2, 1))
     assert track.select(1).predictions.shape == (1, 10, 7)
 
 
 def test_parameter_count_does_not_depend_on_ticks():
-    count = [sum(p.numel() for p in small_ctm(iterations=t).parameters()) for t in (1, 5, 50)]
+    count = [
+        sum(p.numel() for p in small_ctm(iterations=t).parameters()) for t in (1, 5, 50)
+    ]
     assert count[0] == count[1] == count[2]
 
 
@@ -217,25 +351,43 @@ def test_gradients_reach_every_parameter():
     model = small_ctm().train()
     predictions, certainties, _ = model(torch.randn(4, 6, 2, 2))
     (predictions.sum() + certainties.sum()).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.grad is None or not torch.isfinite(p.grad).all()
+    ]
     assert missing == []
 
 
 # ------------------------------------------------------------------ clear errors
-@pytest.mark.parametrize("overrides, words", [
-    (dict(heads=3), "heads"),
-    (dict(n_synch_out=20, n_synch_action=10), "n_synch_out + n_synch_action"),
-    (dict(memory_length=0), "memory_length"),
-    (dict(iterations=0), "iterations"),
-    (dict(backbone_type="resnet18-1"), "backbone_type"),
-    (dict(neuron_select_type="dense"), "neuron_select_type"),
-    (dict(positional_embedding_type="learnable-fourier"), "positional_embedding_type"),
-    (dict(backbone_type="none", positional_embedding_type="custom-rotational-1d"), "positional_embedding_type"),
-    (dict(neuron_select_type="random-pairing", n_random_pairing_self=4), "n_random_pairing_self"),
-    (dict(dropout=1.5), "dropout"),
-    (dict(prediction_reshaper=[3, 2]), "prediction_reshaper"),
-    (dict(synapse_depth=0), "synapse_depth"),
-])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (dict(heads=3), "heads"),
+        (dict(n_synch_out=20, n_synch_action=10), "n_synch_out + n_synch_action"),
+        (dict(memory_length=0), "memory_length"),
+        (dict(iterations=0), "iterations"),
+        (dict(backbone_type="resnet18-1"), "backbone_type"),
+        (dict(neuron_select_type="dense"), "neuron_select_type"),
+        (
+            dict(positional_embedding_type="learnable-fourier"),
+            "positional_embedding_type",
+        ),
+        (
+            dict(
+                backbone_type="none", positional_embedding_type="custom-rotational-1d"
+            ),
+            "positional_embedding_type",
+        ),
+        (
+            dict(neuron_select_type="random-pairing", n_random_pairing_self=4),
+            "n_random_pairing_self",
+        ),
+        (dict(dropout=1.5), "dropout"),
+        (dict(prediction_reshaper=[3, 2]), "prediction_reshaper"),
+        (dict(synapse_depth=0), "synapse_depth"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(overrides, words):
     with pytest.raises(ValueError, match=words.replace("+", r"\+")):
         small_ctm(**overrides)
@@ -243,12 +395,36 @@ def test_bad_arguments_raise_clear_errors(overrides, words):
 
 def test_loaders_reject_unknown_arguments_and_misfit_weights():
     with pytest.raises(ValueError, match="unknown reference CTM argument"):
-        load_reference(dict(iterations=2, d_model=8, d_input=4, heads=1, n_synch_out=2, n_synch_action=2,
-                            synapse_depth=1, memory_length=2, deep_nlms=True, memory_hidden_dims=2,
-                            do_layernorm_nlm=False, backbone_type="none", positional_embedding_type="none",
-                            out_dims=3, colour="red"))
-    config = dict(iterations=2, d_model=32, d_input=8, memory_length=3, heads=2, n_synch_out=4, n_synch_action=4,
-                  out_dims=10, memory_hidden_dims=2)
+        load_reference(
+            dict(
+                iterations=2,
+                d_model=8,
+                d_input=4,
+                heads=1,
+                n_synch_out=2,
+                n_synch_action=2,
+                synapse_depth=1,
+                memory_length=2,
+                deep_nlms=True,
+                memory_hidden_dims=2,
+                do_layernorm_nlm=False,
+                backbone_type="none",
+                positional_embedding_type="none",
+                out_dims=3,
+                colour="red",
+            )
+        )
+    config = dict(
+        iterations=2,
+        d_model=32,
+        d_input=8,
+        memory_length=3,
+        heads=2,
+        n_synch_out=4,
+        n_synch_action=4,
+        out_dims=10,
+        memory_hidden_dims=2,
+    )
     with pytest.raises(ValueError, match="does not fit"):
         load_tutorial(config, {"start_trace": torch.zeros(32, 3)})
     assert math.isclose(load_tutorial(config).trace_processor[0][0].T.item(), 1.0)
@@ -257,8 +433,17 @@ def test_loaders_reject_unknown_arguments_and_misfit_weights():
 def test_gradients_match_the_tutorial_reference(tutorial_module):
     """The course CTM's faster formulation (indexed pair products, keys/values projected once,
     bmm neuron-level models, channels-last convolutions) leaves the gradients unchanged."""
-    config = dict(iterations=6, d_model=48, d_input=16, memory_length=5, heads=2, n_synch_out=6, n_synch_action=6,
-                  memory_hidden_dims=4, out_dims=10)
+    config = dict(
+        iterations=6,
+        d_model=48,
+        d_input=16,
+        memory_length=5,
+        heads=2,
+        n_synch_out=6,
+        n_synch_action=6,
+        memory_hidden_dims=4,
+        out_dims=10,
+    )
     torch.manual_seed(1)
     reference = tutorial_module.ContinuousThoughtMachine(**config)
     x, y = torch.randn(12, 1, 28, 28), torch.arange(12) % 10
@@ -281,23 +466,38 @@ def test_gradients_match_the_tutorial_reference(tutorial_module):
             continue
         other = theirs[name.replace("trace_processor.0.", "trace_processor.")]
         # relative to the largest gradient: a conv bias before BatchNorm has a true gradient of ~0
-        torch.testing.assert_close(param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name)
+        torch.testing.assert_close(
+            param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name
+        )
 
 
 # ------------------------------------------------------------------ the configuration and the speed paths
 def test_config_builds_the_same_model_as_keywords():
-    config = CTMConfig(iterations=4, d_model=24, d_input=8, heads=2, n_synch_out=4, n_synch_action=4,
-                       memory_length=3, memory_hidden_dims=2, backbone_type="tutorial-conv",
-                       prediction_reshaper=[-1])
-    assert config.prediction_reshaper == (-1,) and hash(config)  # lists become tuples: hashable, comparable
+    config = CTMConfig(
+        iterations=4,
+        d_model=24,
+        d_input=8,
+        heads=2,
+        n_synch_out=4,
+        n_synch_action=4,
+        memory_length=3,
+        memory_hidden_dims=2,
+        backbone_type="tutorial-conv",
+        prediction_reshaper=[-1],
+    )
+    # lists become tuples: hashable, comparable
+    assert config.prediction_reshaper == (-1,) and hash(config)
     torch.manual_seed(0)
     from_config = ContinuousThoughtMachine(config)
     torch.manual_seed(0)
     from_keywords = ContinuousThoughtMachine(**dataclasses.asdict(config))
     assert from_config.config == from_keywords.config == config
-    for (name, a), (_, b) in zip(from_config.state_dict().items(), from_keywords.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        from_config.state_dict().items(), from_keywords.state_dict().items()
+    ):
         torch.testing.assert_close(a, b, msg=name)
-    assert ContinuousThoughtMachine(config, iterations=7).iterations == 7  # keywords replace fields
+    # keywords replace fields
+    assert ContinuousThoughtMachine(config, iterations=7).iterations == 7
     assert config.replace(heads=4).heads == 4 and config.heads == 2
     with pytest.raises(ValueError, match="heads"):
         config.replace(heads=3)
@@ -309,8 +509,13 @@ def test_attention_speed_path_equals_multihead_attention(training):
     torch.manual_seed(0)
     attention = torch.nn.MultiheadAttention(12, 3, batch_first=True).train(training)
     tokens, query = torch.randn(5, 7, 12), torch.randn(5, 12)
-    expected, expected_weights = attention(query.unsqueeze(1), tokens, tokens, need_weights=True,
-                                           average_attn_weights=False)
+    expected, expected_weights = attention(
+        query.unsqueeze(1),
+        tokens,
+        tokens,
+        need_weights=True,
+        average_attn_weights=False,
+    )
     k, v = project_keys_values(attention, tokens)
     out, weights = attend(attention, query, k, v, need_weights=True)
     torch.testing.assert_close(out, expected.squeeze(1), atol=1e-6, rtol=1e-5)
@@ -325,6 +530,7 @@ def test_channels_last_backbone_equals_the_plain_convolutions():
     backbone = make_backbone("tutorial-conv", 8, 1).eval()
     x = torch.randn(3, 1, 28, 28)
     fast = backbone(x)
-    plain = torch.nn.Sequential(*backbone).to(memory_format=torch.contiguous_format)(x)  # same modules
+    # same modules
+    plain = torch.nn.Sequential(*backbone).to(memory_format=torch.contiguous_format)(x)
     assert fast.shape == (3, 8, 7, 7)
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)

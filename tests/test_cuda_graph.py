@@ -3,6 +3,7 @@
 The tests marked ``cuda`` run on a GPU machine (the lent H100 of a developer session, a reader's
 workstation); on CPU-only CI they are skipped and the CPU tests below check the fallbacks.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,18 @@ from ctm_course.train import TrainConfig, fit
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-TINY = dict(iterations=4, d_model=32, d_input=16, heads=2, n_synch_out=8, n_synch_action=8, memory_length=4,
-            memory_hidden_dims=4, backbone_type="tutorial-conv", out_dims=10)
+TINY = dict(
+    iterations=4,
+    d_model=32,
+    d_input=16,
+    heads=2,
+    n_synch_out=8,
+    n_synch_action=8,
+    memory_length=4,
+    memory_hidden_dims=4,
+    backbone_type="tutorial-conv",
+    out_dims=10,
+)
 
 
 class Batches:
@@ -45,15 +56,22 @@ class Batches:
 
 def make_batches(device, n=4, batch=16):
     gen = torch.Generator().manual_seed(0)
-    return [(torch.randn(batch, 1, 28, 28, generator=gen).to(device), torch.randint(0, 10, (batch,), generator=gen)
-             .to(device)) for _ in range(n)]
+    return [
+        (
+            torch.randn(batch, 1, 28, 28, generator=gen).to(device),
+            torch.randint(0, 10, (batch,), generator=gen).to(device),
+        )
+        for _ in range(n)
+    ]
 
 
 def step_fn(model, batch):
     images, labels = batch
     predictions, certainties, _ = model(images)
     loss, t2 = image_classification_loss(predictions, certainties, labels)
-    return loss, {"accuracy": correct_at(predictions.detach(), labels, t2).float().mean()}
+    return loss, {
+        "accuracy": correct_at(predictions.detach(), labels, t2).float().mean()
+    }
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
@@ -69,11 +87,19 @@ def test_fit_on_cpu_ignores_cuda_graph_and_reads_tensor_metrics():
     for graph in (True, False):
         torch.manual_seed(0)
         model = ContinuousThoughtMachine(**TINY)
-        result = fit(model, Batches(make_batches("cpu")), step_fn,
-                     TrainConfig(steps=6, lr=1e-3, warmup_steps=2, progress=False, cuda_graph=graph))
+        result = fit(
+            model,
+            Batches(make_batches("cpu")),
+            step_fn,
+            TrainConfig(
+                steps=6, lr=1e-3, warmup_steps=2, progress=False, cuda_graph=graph
+            ),
+        )
         runs.append(result.history["train"])
     assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]
-    assert all(isinstance(r["accuracy"], float) and isinstance(r["lr"], float) for r in runs[0])
+    assert all(
+        isinstance(r["accuracy"], float) and isinstance(r["lr"], float) for r in runs[0]
+    )
 
 
 @cuda
@@ -85,8 +111,12 @@ def test_graphed_steps_match_eager_steps():
     graph_model = copy.deepcopy(eager_model)
     batches = make_batches(device)
     eager_opt = capturable_adamw(eager_model.parameters(), 1e-3, device=device)
-    graphed = GraphedTrainStep(graph_model, capturable_adamw(graph_model.parameters(), 1e-3, device=device),
-                               step_fn, grad_clip=1.0)
+    graphed = GraphedTrainStep(
+        graph_model,
+        capturable_adamw(graph_model.parameters(), 1e-3, device=device),
+        step_fn,
+        grad_clip=1.0,
+    )
     for i in range(8):
         batch = batches[i % len(batches)]
         eager_opt.zero_grad(set_to_none=True)
@@ -109,14 +139,27 @@ def test_fit_with_cuda_graph_follows_the_schedule_and_learns(capsys):
     for graph in (True, False):
         torch.manual_seed(0)
         model = ContinuousThoughtMachine(**TINY).to(device)
-        result = fit(model, Batches(make_batches(device)), step_fn,
-                     TrainConfig(steps=30, lr=3e-3, warmup_steps=5, grad_clip=1.0, progress=False, cuda_graph=graph))
+        result = fit(
+            model,
+            Batches(make_batches(device)),
+            step_fn,
+            TrainConfig(
+                steps=30,
+                lr=3e-3,
+                warmup_steps=5,
+                grad_clip=1.0,
+                progress=False,
+                cuda_graph=graph,
+            ),
+        )
         histories.append(result.history["train"])
     assert "capture failed" not in capsys.readouterr().out
     graph_rows, eager_rows = histories
     assert [r["lr"] for r in graph_rows] == pytest.approx([r["lr"] for r in eager_rows])
     assert graph_rows[-1]["loss"] == pytest.approx(eager_rows[-1]["loss"], rel=0.05)
-    assert sum(r["loss"] for r in graph_rows[-4:]) < sum(r["loss"] for r in graph_rows[:4])
+    assert sum(r["loss"] for r in graph_rows[-4:]) < sum(
+        r["loss"] for r in graph_rows[:4]
+    )
 
 
 def test_batches_are_copied_field_by_field_and_unknown_types_refused():

@@ -1,4 +1,5 @@
 """Tests of ctm_course.data: idx files, data resolution, the shipped sample, augmentation, batches."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +41,9 @@ def _fake_split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _write_split(folder: Path, stem: str, n: int, gz: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _write_split(
+    folder: Path, stem: str, n: int, gz: bool = True, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     folder.mkdir(parents=True, exist_ok=True)
     images, labels = _fake_split(n, seed)
     ext = ".gz" if gz else ""
@@ -92,7 +95,9 @@ def test_idx_round_trip(tmp_path, suffix):
     # the header is the documented one: magic 2051, N, rows, cols
     raw = pi.read_bytes()
     raw = gzip.decompress(raw) if suffix else raw
-    assert raw[:16] == bytes.fromhex("00000803 00000007 0000001c 0000001c".replace(" ", ""))
+    assert raw[:16] == bytes.fromhex(
+        "00000803 00000007 0000001c 0000001c".replace(" ", "")
+    )
 
 
 def test_idx_bad_magic_and_truncation(tmp_path):
@@ -129,7 +134,9 @@ def test_env_offline_full(tmp_path, isolated, monkeypatch, capsys):
     assert data.source == "offline-full" and data.root == str(offline)
     assert data.images.shape == (20, 1, 28, 28) and data.images.dtype == torch.float32
     assert data.labels.dtype == torch.int64 and len(data) == 20
-    torch.testing.assert_close(data.images[:, 0], torch.from_numpy(images).float() / 255)
+    torch.testing.assert_close(
+        data.images[:, 0], torch.from_numpy(images).float() / 255
+    )
     assert data.labels.tolist() == labels.tolist()
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "MNIST test" in out and "$CTM_COURSE_DATA" in out
@@ -165,7 +172,8 @@ def test_torchvision_cache_layout(isolated, monkeypatch):
     # ./data/MNIST/raw with uncompressed files, as torchvision leaves them
     _write_split(Path("data") / "MNIST" / "raw", "t10k", 15, gz=False)
     data = load_mnist(train=False, verbose=False)
-    assert data.source == "offline-subset"  # torchvision's layout but not its 10,000 images
+    # torchvision's layout but not its 10,000 images
+    assert data.source == "offline-subset"
     assert Path(data.root).resolve() == (Path.cwd() / "data").resolve()
     small = dataclasses.replace(mnist_mod.MNIST_SPEC, full_test=15)
     monkeypatch.setattr(mnist_mod, "MNIST_SPEC", small)
@@ -223,7 +231,8 @@ def test_explicit_empty_root_raises(tmp_path, isolated):
     with pytest.raises(FileNotFoundError, match=str(empty)):
         load_mnist(train=False, root=empty, download=False)
     with pytest.raises(FileNotFoundError, match="download"):
-        load_mnist(train=False, root=empty)  # the (failing) download into root was tried
+        # the (failing) download into root was tried
+        load_mnist(train=False, root=empty)
     assert isolated and isolated[-1][1] == empty
 
 
@@ -243,16 +252,24 @@ def test_download_verifies_torchvision_md5(monkeypatch, tmp_path):
             served[f"{stem}-{kind}-ubyte.gz"] = (tmp_path / "tmp.gz").read_bytes()
     resources = [(name, hashlib.md5(blob).hexdigest()) for name, blob in served.items()]
 
-    def fake_download_and_extract_archive(url, download_root, filename=None, md5=None, **kw):
+    def fake_download_and_extract_archive(
+        url, download_root, filename=None, md5=None, **kw
+    ):
         root = Path(download_root)
         root.mkdir(parents=True, exist_ok=True)
         (root / filename).write_bytes(served[filename])  # ignores md5 on purpose
         (root / filename[:-3]).write_bytes(gzip.decompress(served[filename]))
 
-    monkeypatch.setattr(tvu, "download_and_extract_archive", fake_download_and_extract_archive)
-    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["https://example.invalid/"])
+    monkeypatch.setattr(
+        tvu, "download_and_extract_archive", fake_download_and_extract_archive
+    )
+    monkeypatch.setattr(
+        torchvision.datasets.MNIST, "mirrors", ["https://example.invalid/"]
+    )
     monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
-    monkeypatch.setattr(mnist_mod, "MNIST_SPEC", dataclasses.replace(mnist_mod.MNIST_SPEC, full_test=20))
+    monkeypatch.setattr(
+        mnist_mod, "MNIST_SPEC", dataclasses.replace(mnist_mod.MNIST_SPEC, full_test=20)
+    )
     data = load_mnist(train=False, verbose=False)
     assert data.source == "download" and len(data) == 20
     assert (Path("data") / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").is_file()
@@ -260,7 +277,10 @@ def test_download_verifies_torchvision_md5(monkeypatch, tmp_path):
 
     # a file that does not match torchvision's md5 is rejected -> sample, with the reason
     shutil.rmtree("data")
-    bad = [(name, "0" * 32 if name.startswith("t10k-images") else md5) for name, md5 in resources]
+    bad = [
+        (name, "0" * 32 if name.startswith("t10k-images") else md5)
+        for name, md5 in resources
+    ]
     monkeypatch.setattr(torchvision.datasets.MNIST, "resources", bad)
     data = load_mnist(train=False, verbose=False)
     assert data.source == "sample" and "md5" in data.note
@@ -274,7 +294,9 @@ def shared(monkeypatch):
     root = _shared_data()
     if root is None:
         pytest.skip("offline data copy (../shared/data) not present")
-    monkeypatch.setattr(mnist_mod, "_download", lambda spec, root: pytest.fail("no download expected"))
+    monkeypatch.setattr(
+        mnist_mod, "_download", lambda spec, root: pytest.fail("no download expected")
+    )
     return root
 
 
@@ -292,9 +314,9 @@ def test_real_mnist(shared, monkeypatch):
     sub = train.subset(1000, seed=3)
     assert len(sub) == 1000 and sub.class_counts().tolist() == [100] * 10
     assert torch.equal(sub.images, train.subset(1000, seed=3).images)
-    assert not torch.equal(sub.labels, train.subset(1000, seed=4).labels) or not torch.equal(
-        sub.images, train.subset(1000, seed=4).images
-    )
+    assert not torch.equal(
+        sub.labels, train.subset(1000, seed=4).labels
+    ) or not torch.equal(sub.images, train.subset(1000, seed=4).images)
     assert len(train.subset(123, seed=0, balanced=False)) == 123
 
 
@@ -312,9 +334,13 @@ def test_real_fashion_mnist(shared):
 # ------------------------------------------------------------------------------------------
 def _indexed_data(n: int, num_classes: int = 10) -> ImageData:
     """Image i is filled with the value i, so batches reveal which samples they hold."""
-    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 2, 2).clone()
+    images = (
+        torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 2, 2).clone()
+    )
     labels = torch.arange(n) % num_classes
-    return ImageData(images, labels, [str(k) for k in range(num_classes)], "sample", None)
+    return ImageData(
+        images, labels, [str(k) for k in range(num_classes)], "sample", None
+    )
 
 
 def test_image_data_validation_and_subset():
@@ -326,7 +352,13 @@ def test_image_data_validation_and_subset():
     assert torch.equal(sub.labels, data.labels[ids]) and bool((ids.diff() > 0).all())
     with pytest.raises(ValueError, match="subset"):
         data.subset(0)
-    skewed = ImageData(data.images[:20], torch.tensor([0] * 11 + list(range(1, 10))), data.classes, "sample", None)
+    skewed = ImageData(
+        data.images[:20],
+        torch.tensor([0] * 11 + list(range(1, 10))),
+        data.classes,
+        "sample",
+        None,
+    )
     with pytest.raises(ValueError, match="class 1"):
         skewed.subset(19)  # classes 0..8 need 2 each, classes 1..9 have one each
     assert len(skewed.subset(19, balanced=False)) == 19
@@ -342,7 +374,10 @@ def test_image_data_validation_and_subset():
 def test_shift_basics():
     x = torch.rand(6, 3, 10, 12)
     assert random_shift(x, 3).shape == x.shape
-    assert random_affine(x, degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1)).shape == x.shape
+    assert (
+        random_affine(x, degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1)).shape
+        == x.shape
+    )
     assert torch.equal(random_shift(x, 0), x)
     assert torch.equal(shift_images(x, torch.zeros(6, 2, dtype=torch.long)), x)
     torch.testing.assert_close(random_affine(x), x, atol=1e-5, rtol=0)
@@ -356,10 +391,14 @@ def test_single_pixel_moves_by_the_shift():
     x[:, 0, 4, 5] = 1.0
     gen_seed = 123
     out = random_shift(x, m, generator=torch.Generator().manual_seed(gen_seed))
-    shifts = torch.randint(-m, m + 1, (b, 2), generator=torch.Generator().manual_seed(gen_seed))
+    shifts = torch.randint(
+        -m, m + 1, (b, 2), generator=torch.Generator().manual_seed(gen_seed)
+    )
     assert shifts.abs().max() == m and shifts.unique().numel() > 1
     flat = out.view(b, -1).argmax(1)
-    assert torch.equal(flat // w, 4 + shifts[:, 0]) and torch.equal(flat % w, 5 + shifts[:, 1])
+    assert torch.equal(flat // w, 4 + shifts[:, 0]) and torch.equal(
+        flat % w, 5 + shifts[:, 1]
+    )
     assert torch.equal(out.sum((1, 2, 3)), torch.ones(b))
     # explicit shifts, including one that pushes the pixel off the image
     out = shift_images(x[:3], torch.tensor([[1, -2], [-4, 0], [0, 6]]))
@@ -381,17 +420,27 @@ def test_random_affine_geometry_and_seed():
     x[:, :, 10:18, 9:19] = torch.rand(32, 1, 8, 10)
     # rotation by exactly 90 degrees maps pixel centres onto pixel centres
     rot = random_affine(x, degrees=(90.0, 90.0))
-    assert any(torch.allclose(rot, torch.rot90(x, k, (2, 3)), atol=1e-5) for k in (1, -1))
+    assert any(
+        torch.allclose(rot, torch.rot90(x, k, (2, 3)), atol=1e-5) for k in (1, -1)
+    )
     # pure translation conserves mass (bilinear weights sum to one) when nothing falls off
-    moved = random_affine(x, translate=(0.1, 0.1), generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(moved.sum((1, 2, 3)), x.sum((1, 2, 3)), atol=1e-4, rtol=1e-5)
+    moved = random_affine(
+        x, translate=(0.1, 0.1), generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(
+        moved.sum((1, 2, 3)), x.sum((1, 2, 3)), atol=1e-4, rtol=1e-5
+    )
     assert not torch.allclose(moved, x)
     # zooming out by 2 halves the extent: mass shrinks about four times
     small = random_affine(x, scale=(0.5, 0.5))
     ratio = small.sum() / x.sum()
     assert 0.2 < float(ratio) < 0.3
-    a = random_affine(x, 20, (0.1, 0.1), (0.8, 1.2), generator=torch.Generator().manual_seed(5))
-    b = random_affine(x, 20, (0.1, 0.1), (0.8, 1.2), generator=torch.Generator().manual_seed(5))
+    a = random_affine(
+        x, 20, (0.1, 0.1), (0.8, 1.2), generator=torch.Generator().manual_seed(5)
+    )
+    b = random_affine(
+        x, 20, (0.1, 0.1), (0.8, 1.2), generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(a, b)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0 + 1e-6
 

@@ -1,4 +1,5 @@
 """``predict`` over a data set equals one forward pass, restores the training mode, applies a transform."""
+
 from __future__ import annotations
 
 import torch
@@ -9,10 +10,21 @@ from ctm_course.evaluate import predict
 
 def test_predict_in_batches_equals_one_pass():
     torch.manual_seed(0)
-    model = ContinuousThoughtMachine(iterations=3, d_model=16, d_input=8, heads=2, n_synch_out=3, n_synch_action=3,
-                                     memory_length=2, memory_hidden_dims=2, backbone_type="tutorial-conv").train()
+    model = ContinuousThoughtMachine(
+        iterations=3,
+        d_model=16,
+        d_input=8,
+        heads=2,
+        n_synch_out=3,
+        n_synch_action=3,
+        memory_length=2,
+        memory_hidden_dims=2,
+        backbone_type="tutorial-conv",
+    ).train()
     images = torch.rand(7, 1, 28, 28)
-    predictions, certainties = predict(model, images, batch_size=3, transform=lambda x: x * 2)
+    predictions, certainties = predict(
+        model, images, batch_size=3, transform=lambda x: x * 2
+    )
     assert model.training  # restored
     model.eval()
     with torch.no_grad():
@@ -35,7 +47,9 @@ def test_batched_slices_several_inputs_together_and_restores_the_mode_on_errors(
         return list(zip(a.tolist(), b.tolist()))
 
     out = batched(model, (x, y), pairs, batch_size=3)
-    assert [len(o) for o in out] == [3, 3, 1] and out[2] == [(6.0, 60)] and model.training
+    assert (
+        [len(o) for o in out] == [3, 3, 1] and out[2] == [(6.0, 60)] and model.training
+    )
     with pytest.raises(ValueError, match="batch_size"):
         batched(model, x, len, batch_size=0)
     with pytest.raises(ValueError, match="same length"):

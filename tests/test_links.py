@@ -10,6 +10,7 @@ Jupyter Book's ``linkcheck`` builder needs the internet for external links; thes
 by hand instead, internal links only. Runs after the smoke book build (``CTM_COURSE_SITE``; see
 ``sitecheck.py``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,7 +20,6 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
-
 from sitecheck import is_redirect, lessons, pages, parse, site_dir
 
 EXTERNAL_SCHEMES = ("http", "https", "mailto", "javascript", "tel", "ftp")
@@ -38,7 +38,11 @@ def parsed(site):
 def resolve(site: Path, page: Path, url: str) -> tuple[Path | None, str]:
     """The file an internal URL of ``page`` points at, and its fragment; ``None`` for an external one."""
     parts = urlparse(url)
-    if parts.scheme in EXTERNAL_SCHEMES or parts.scheme == "data" or url.startswith("//"):
+    if (
+        parts.scheme in EXTERNAL_SCHEMES
+        or parts.scheme == "data"
+        or url.startswith("//")
+    ):
         return None, ""
     base, fragment = urldefrag(url)
     base = unquote(base.split("?", 1)[0])
@@ -71,8 +75,12 @@ def test_no_broken_internal_link_or_anchor(site, parsed):
             elif fragment and target.suffix == ".html":
                 anchors = ids.get(target) if target in ids else parse(target).ids
                 if fragment not in anchors:
-                    broken.append(f"{where} (no id {fragment!r} on {target.relative_to(site.resolve())})")
-    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+                    broken.append(
+                        f"{where} (no id {fragment!r} on {target.relative_to(site.resolve())})"
+                    )
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(
+        broken[:50]
+    )
 
 
 def test_every_image_exists_and_is_not_empty(site, parsed):
@@ -86,7 +94,11 @@ def test_every_image_exists_and_is_not_empty(site, parsed):
             if url.startswith("data:"):
                 header, _, payload = url.partition(",")
                 try:
-                    data = base64.b64decode(payload, validate=True) if ";base64" in header else unquote(payload)
+                    data = (
+                        base64.b64decode(payload, validate=True)
+                        if ";base64" in header
+                        else unquote(payload)
+                    )
                 except (binascii.Error, ValueError):
                     bad.append(f"{where} (bad base64)")
                     continue
@@ -94,7 +106,9 @@ def test_every_image_exists_and_is_not_empty(site, parsed):
                     bad.append(f"{where} (empty data URI)")
                 continue
             target, _ = resolve(site, page, url)
-            if target is not None and (not target.is_file() or target.stat().st_size == 0):
+            if target is not None and (
+                not target.is_file() or target.stat().st_size == 0
+            ):
                 bad.append(f"{where} (missing or empty)")
     assert count, "no image at all on the site"
     assert not bad, "missing images:\n" + "\n".join(bad)
@@ -104,12 +118,14 @@ def test_every_page_has_a_title(site, parsed):
     untitled = []
     for page, info in parsed.items():
         title = " ".join(info.title.split())
-        if is_redirect(page):  # the root index.html: a bare redirect, checked in the next test
+        # the root index.html: a bare redirect, checked in the next test
+        if is_redirect(page):
             continue
         if not title or title.startswith("<no title>"):
             untitled.append(f"{page.relative_to(site)}: <title> {title!r}")
         elif page.name not in ("search.html", "genindex.html") and not any(
-                h.strip() for h in info.h1):
+            h.strip() for h in info.h1
+        ):
             untitled.append(f"{page.relative_to(site)}: no <h1>")
     assert not untitled, "pages without a title:\n" + "\n".join(untitled)
 
@@ -120,11 +136,17 @@ def test_redirects_lead_to_pages(site, parsed):
             match = re.search(r'url=([^"\']+)', page.read_text(encoding="utf-8"), re.I)
             assert match, f"{page.relative_to(site)}: a redirect without a target"
             target, _ = resolve(site, page, match.group(1).strip())
-            assert target is not None and target.is_file(), f"{page.relative_to(site)} redirects to a missing page"
+            assert target is not None and target.is_file(), (
+                f"{page.relative_to(site)} redirects to a missing page"
+            )
 
 
 def test_every_lesson_became_a_page(site):
-    missing = [stem for stem in lessons() if not (site / "notebooks" / f"{stem}.html").is_file()]
+    missing = [
+        stem
+        for stem in lessons()
+        if not (site / "notebooks" / f"{stem}.html").is_file()
+    ]
     assert not missing, f"lessons without a page (missing from _toc.yml?): {missing}"
 
 
@@ -132,6 +154,15 @@ def test_glossary_terms_have_anchors(site):
     glossary = site / "book" / "glossary.html"
     assert glossary.is_file(), "no glossary page (book/glossary.md in _toc.yml)"
     ids = parse(glossary).ids
-    for term in ("tick", "neuron-level-model", "synchronisation", "certainty", "slow-stream", "fast-stream",
-                 "probe", "perturbation", "functional-importance"):
+    for term in (
+        "tick",
+        "neuron-level-model",
+        "synchronisation",
+        "certainty",
+        "slow-stream",
+        "fast-stream",
+        "probe",
+        "perturbation",
+        "functional-importance",
+    ):
         assert f"term-{term}" in ids, f"glossary has no term {term!r} (id term-{term})"

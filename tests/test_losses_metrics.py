@@ -1,4 +1,5 @@
 """Certainty, the certainty-based losses and the per-tick / early-exit metrics, on inputs with known answers."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,18 @@ import pytest
 import torch
 
 from ctm_course.ctm import certainty, normalized_entropy
-from ctm_course.losses import image_classification_loss, parity_loss, per_tick_cross_entropy
-from ctm_course.metrics import accuracy_at, accuracy_per_tick, early_exit_curve, early_exit_ticks, most_certain_tick
+from ctm_course.losses import (
+    image_classification_loss,
+    parity_loss,
+    per_tick_cross_entropy,
+)
+from ctm_course.metrics import (
+    accuracy_at,
+    accuracy_per_tick,
+    early_exit_curve,
+    early_exit_ticks,
+    most_certain_tick,
+)
 
 
 def test_normalized_entropy_limits():
@@ -23,13 +34,17 @@ def test_normalized_entropy_limits():
 
 
 def test_classification_loss_on_zero_logits_is_log_classes():
-    loss, t2 = image_classification_loss(torch.zeros(5, 10, 4), torch.zeros(5, 2, 4), torch.arange(5))
+    loss, t2 = image_classification_loss(
+        torch.zeros(5, 10, 4), torch.zeros(5, 2, 4), torch.arange(5)
+    )
     assert loss.item() == pytest.approx(math.log(10), abs=1e-6)
     assert t2.tolist() == [0] * 5  # ties: the first tick
 
 
 def test_parity_loss_on_zero_logits_is_log_two():
-    loss, _ = parity_loss(torch.zeros(3, 8, 6), torch.zeros(3, 2, 6), torch.randint(0, 2, (3, 4)))
+    loss, _ = parity_loss(
+        torch.zeros(3, 8, 6), torch.zeros(3, 2, 6), torch.randint(0, 2, (3, 4))
+    )
     assert loss.item() == pytest.approx(math.log(2), abs=1e-6)
 
 
@@ -39,7 +54,9 @@ def test_identical_ticks_give_single_tick_loss():
     targets = torch.randint(0, 10, (6,))
     repeated = logits.expand(-1, -1, 5)
     loss, _ = image_classification_loss(repeated, torch.rand(6, 2, 5), targets)
-    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits[..., 0], targets).item(), abs=1e-6)
+    assert loss.item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits[..., 0], targets).item(), abs=1e-6
+    )
 
 
 def test_two_tick_selection_uses_best_and_most_certain_ticks():
@@ -53,33 +70,49 @@ def test_two_tick_selection_uses_best_and_most_certain_ticks():
     ce = per_tick_cross_entropy(logits, targets)[0]
     assert t2.item() == 2
     assert loss.item() == pytest.approx(((ce[1] + ce[2]) / 2).item(), abs=1e-6)
-    loss_last, _ = image_classification_loss(logits, certainties, targets, use_most_certain=False)
-    assert loss_last.item() == pytest.approx(loss.item())  # the last tick is also the most certain here
+    loss_last, _ = image_classification_loss(
+        logits, certainties, targets, use_most_certain=False
+    )
+    # the last tick is also the most certain here
+    assert loss_last.item() == pytest.approx(loss.item())
     assert cert[0].shape == (1, 2)
 
 
 def test_loss_rejects_bad_shapes():
     with pytest.raises(ValueError, match="certainties"):
-        image_classification_loss(torch.zeros(2, 10, 3), torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
+        image_classification_loss(
+            torch.zeros(2, 10, 3), torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
+        )
 
 
 def test_accuracies_and_early_exit():
     predictions = torch.zeros(2, 3, 4)
     predictions[0, 1, :] = 1.0  # sample 0 says class 1 at every tick
-    predictions[1, 2, 2:] = 1.0  # sample 1 says class 0 (ties) at ticks 0-1, class 2 from tick 2
+    # sample 1 says class 0 (ties) at ticks 0-1, class 2 from tick 2
+    predictions[1, 2, 2:] = 1.0
     targets = torch.tensor([1, 2])
     assert accuracy_per_tick(predictions, targets).tolist() == [0.5, 0.5, 1.0, 1.0]
     certainties = torch.zeros(2, 2, 4)
     certainties[0, 1] = torch.tensor([0.2, 0.95, 0.5, 0.99])
     certainties[1, 1] = torch.tensor([0.1, 0.2, 0.3, 0.4])
     assert most_certain_tick(certainties).tolist() == [3, 3]
-    assert early_exit_ticks(certainties, 0.9).tolist() == [1, 3]  # never certain enough: the last tick
+    assert early_exit_ticks(certainties, 0.9).tolist() == [
+        1,
+        3,
+    ]  # never certain enough: the last tick
     assert accuracy_at(predictions, targets, torch.tensor([0, 0])) == 0.5
     curve = early_exit_curve(predictions, certainties, targets, [0.0, 0.9, 0.999])
     assert curve["mean_ticks"] == [1.0, 3.0, 4.0]
-    assert curve["accuracy"] == [0.5, 1.0, 1.0]  # never sure enough: answer at the most certain tick
-    certainties[1, 1, 0] = 0.5  # sample 1 is now most certain at tick 0, where it is wrong
-    assert early_exit_curve(predictions, certainties, targets, [0.999])["accuracy"] == [0.5]
+    assert curve["accuracy"] == [
+        0.5,
+        1.0,
+        1.0,
+    ]  # never sure enough: answer at the most certain tick
+    # sample 1 is now most certain at tick 0, where it is wrong
+    certainties[1, 1, 0] = 0.5
+    assert early_exit_curve(predictions, certainties, targets, [0.999])["accuracy"] == [
+        0.5
+    ]
     with pytest.raises(ValueError, match="threshold"):
         early_exit_ticks(certainties, 1.5)
 
@@ -87,11 +120,15 @@ def test_accuracies_and_early_exit():
 def test_cheapest_exit_matches_accuracy_with_fewest_ticks():
     from ctm_course.metrics import cheapest_exit
 
-    curve = {"threshold": [0.5, 0.8, 0.9, 0.99], "accuracy": [0.90, 0.948, 0.951, 0.952],
-             "mean_ticks": [2.0, 3.5, 5.0, 9.0]}
+    curve = {
+        "threshold": [0.5, 0.8, 0.9, 0.99],
+        "accuracy": [0.90, 0.948, 0.951, 0.952],
+        "mean_ticks": [2.0, 3.5, 5.0, 9.0],
+    }
     assert cheapest_exit(curve, 0.95)["threshold"] == 0.8
     assert cheapest_exit(curve, 0.95, tolerance=0.0)["threshold"] == 0.9
-    assert cheapest_exit(curve, 0.99)["threshold"] == 0.99  # unreachable: the most accurate setting
+    # unreachable: the most accurate setting
+    assert cheapest_exit(curve, 0.99)["threshold"] == 0.99
     with pytest.raises(ValueError, match="empty"):
         cheapest_exit({"threshold": [], "accuracy": [], "mean_ticks": []}, 0.9)
 
@@ -99,11 +136,19 @@ def test_cheapest_exit_matches_accuracy_with_fewest_ticks():
 def test_most_certain_tick_is_one_rule_for_tensors_arrays_and_single_examples():
     import numpy as np
 
-    certainties = torch.tensor([[[0.5, 0.1, 0.1, 0.5], [0.5, 0.9, 0.9, 0.5]],
-                                [[0.8, 0.7, 0.6, 0.6], [0.2, 0.3, 0.4, 0.4]]])  # ties: the first tick wins
+    # ties: the first tick wins
+    certainties = torch.tensor(
+        [
+            [[0.5, 0.1, 0.1, 0.5], [0.5, 0.9, 0.9, 0.5]],
+            [[0.8, 0.7, 0.6, 0.6], [0.2, 0.3, 0.4, 0.4]],
+        ]
+    )
     assert most_certain_tick(certainties).tolist() == [1, 2]
     assert most_certain_tick(certainties.numpy()).tolist() == [1, 2]
-    assert int(most_certain_tick(certainties[1])) == 2 and int(most_certain_tick(certainties[1].numpy())) == 2
+    assert (
+        int(most_certain_tick(certainties[1])) == 2
+        and int(most_certain_tick(certainties[1].numpy())) == 2
+    )
     assert isinstance(most_certain_tick(certainties.numpy()), np.ndarray)
     with pytest.raises(ValueError, match=r"\(B, 2, T\)"):
         most_certain_tick(torch.zeros(2, 3, 4))

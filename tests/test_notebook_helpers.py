@@ -1,4 +1,5 @@
 """ctm_course.notebook: the helpers every lesson's first cell uses."""
+
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,8 @@ from ctm_course import notebook
 def test_glue_without_myst_nb_returns_nothing(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
     value = {"a": 1}
-    assert notebook.glue("x", value) is None  # a cell ending with glue shows no stray value
+    # a cell ending with glue shows no stray value
+    assert notebook.glue("x", value) is None
     assert capsys.readouterr().out == ""
     assert notebook.glue("x", 0.5, display=True) is None
     assert "0.5" in capsys.readouterr().out
@@ -34,7 +36,11 @@ def test_setup_prints_one_line(monkeypatch, capsys):
     notebook.setup("01_ctm_mnist")
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    assert "01_ctm_mnist" in lines[0] and "profile: smoke" in lines[0] and "data: $CTM_COURSE_DATA (.../data/offline)" in lines[0]
+    assert (
+        "01_ctm_mnist" in lines[0]
+        and "profile: smoke" in lines[0]
+        and "data: $CTM_COURSE_DATA (.../data/offline)" in lines[0]
+    )
     assert "device: " in lines[0]
 
 

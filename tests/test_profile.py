@@ -1,4 +1,5 @@
 """ctm_course.profile: which budget a lesson runs with."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,10 @@ import torch
 from ctm_course.profile import ENV_VAR, PROFILES, device, device_name, profile
 
 
-@pytest.mark.parametrize("value, expected", [("smoke", "smoke"), ("cpu", "cpu"), ("gpu", "gpu"), (" GPU ", "gpu")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("smoke", "smoke"), ("cpu", "cpu"), ("gpu", "gpu"), (" GPU ", "gpu")],
+)
 def test_environment_variable_is_respected(monkeypatch, value, expected):
     monkeypatch.setenv(ENV_VAR, value)
     assert profile() == expected

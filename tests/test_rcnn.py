@@ -1,5 +1,6 @@
 """Lesson 5's package: stimuli (faithful and torch), variants, the recurrent CNN, probes, perturbations,
 weights, the paper's numbers and the command-line run. Synthetic object images keep these fast."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,37 @@ import torch
 import torch.nn.functional as F
 
 from ctm_course.data import thorat2021
-from ctm_course.rcnn import (GROUPS, LAYERS, VARIANTS, ObjectSources, RecurrentCNN, SceneBatch, StimulusBatches,
-                             TorchStimuli, accuracy, aux_summary, collect, connection_counts, decode_grid,
-                             functional_importance, generate_faithful, generate_variants, count_parameters,
-                             perturbation_accuracies, predict, probe, random_feedback, render, sample_scene)
-from ctm_course.rcnn import weights
+from ctm_course.rcnn import (
+    GROUPS,
+    LAYERS,
+    VARIANTS,
+    ObjectSources,
+    RecurrentCNN,
+    SceneBatch,
+    StimulusBatches,
+    TorchStimuli,
+    accuracy,
+    aux_summary,
+    collect,
+    connection_counts,
+    count_parameters,
+    decode_grid,
+    functional_importance,
+    generate_faithful,
+    generate_variants,
+    perturbation_accuracies,
+    predict,
+    probe,
+    random_feedback,
+    render,
+    sample_scene,
+    weights,
+)
 from ctm_course.rcnn.shuffle_conv import ShuffleConv2d, conv2d_by_blocks
-from ctm_course.rcnn.shuffle_transpose import ShuffleConvTranspose2d, conv_transpose_by_shuffle
+from ctm_course.rcnn.shuffle_transpose import (
+    ShuffleConvTranspose2d,
+    conv_transpose_by_shuffle,
+)
 from ctm_course.rcnn.stimuli import load_sources, scramble
 from ctm_course.rcnn.variants import target_patches
 
@@ -33,14 +58,16 @@ def synthetic_sources(n: int = 60, seed: int = 0) -> ObjectSources:
         x = np.zeros((n, 28, 28), np.float32)
         for k in range(n):
             if d == 0:
-                x[k, 4 + 2 * y[k]:6 + 2 * y[k], 4:24] = 1
+                x[k, 4 + 2 * y[k] : 6 + 2 * y[k], 4:24] = 1
             else:
                 r = np.hypot(yy - 14, xx - 14)
                 x[k] = (np.abs(r - 3 - y[k]) < 1.2).astype(np.float32)
             x[k] = np.clip(x[k] + 0.05 * rng.random((28, 28)), 0, 1)
         images.append(x)
         labels.append(y.astype(np.int64))
-    return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split="test", source="sample")
+    return ObjectSources(
+        (images[0], images[1]), (labels[0], labels[1]), split="test", source="sample"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +83,14 @@ def test_faithful_generator_shapes_labels_and_determinism(sources):
     assert a.images.shape == a.clean.shape == (6, 1, 100, 100)
     assert float(a.images.min()) == 0.0 and float(a.images.max()) == 1.0
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
-    assert set(a.labels) == {"category", "pos_x", "pos_y", "scale", "orientation", "domain"}
+    assert set(a.labels) == {
+        "category",
+        "pos_x",
+        "pos_y",
+        "scale",
+        "orientation",
+        "domain",
+    }
     assert all(0 <= int(v) < 20 for v in a.labels["category"])
     assert torch.equal(a.labels["category"] >= 10, a.labels["domain"] == 1)
     for name in ("pos_x", "pos_y", "scale", "orientation"):
@@ -67,7 +101,9 @@ def test_clean_twin_holds_the_target_where_its_labels_say(sources):
     s = generate_faithful(8, sources, seed=1)
     for k in range(8):
         rows, cols = np.nonzero(s.clean[k, 0].numpy() > 0.2)
-        assert (rows.mean() > 50) == bool(s.labels["pos_y"][k]) and (cols.mean() > 50) == bool(s.labels["pos_x"][k])
+        assert (rows.mean() > 50) == bool(s.labels["pos_y"][k]) and (
+            cols.mean() > 50
+        ) == bool(s.labels["pos_x"][k])
 
 
 def test_scramble_moves_cells_and_zeroes_the_border():
@@ -82,7 +118,10 @@ def test_scramble_moves_cells_and_zeroes_the_border():
 def test_torch_generator_shapes_devices_and_determinism(sources):
     gen = TorchStimuli(sources)
     a, b, c = gen(16, seed=5), gen(16, seed=5), gen(16, seed=6)
-    assert a.images.shape == a.clean.shape == (16, 1, 100, 100) and a.images.dtype == torch.float32
+    assert (
+        a.images.shape == a.clean.shape == (16, 1, 100, 100)
+        and a.images.dtype == torch.float32
+    )
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
     assert 0 <= float(a.images.min()) and float(a.images.max()) <= 1 + 1e-6
     batches = StimulusBatches(gen, 4, seed=1)
@@ -90,7 +129,9 @@ def test_torch_generator_shapes_devices_and_determinism(sources):
     state = batches.state_dict()
     third = next(batches)
     batches.load_state_dict(state)
-    assert torch.equal(next(batches).images, third.images) and not torch.equal(first.images, second.images)
+    assert torch.equal(next(batches).images, third.images) and not torch.equal(
+        first.images, second.images
+    )
 
 
 def test_torch_generator_matches_the_faithful_one_on_fixed_scenes(sources):
@@ -101,14 +142,19 @@ def test_torch_generator_matches_the_faithful_one_on_fixed_scenes(sources):
         for k, scene in enumerate(scenes):
             want, want_clean = render(scene, sources)
             assert np.corrcoef(want.ravel(), images[k, 0].numpy().ravel())[0, 1] > 0.9
-            assert np.corrcoef(want_clean.ravel(), clean[k, 0].numpy().ravel())[0, 1] > 0.9
+            assert (
+                np.corrcoef(want_clean.ravel(), clean[k, 0].numpy().ravel())[0, 1] > 0.9
+            )
 
 
 def test_torch_generator_matches_the_faithful_label_statistics(sources):
     faithful = generate_faithful(150, sources, seed=0).labels
     vectorised = TorchStimuli(sources)(2000, seed=0).labels
     for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
-        p, q = faithful[name].float().mean().item(), vectorised[name].float().mean().item()
+        p, q = (
+            faithful[name].float().mean().item(),
+            vectorised[name].float().mean().item(),
+        )
         assert abs(p - 0.5) < 0.15 and abs(q - 0.5) < 0.04 and abs(p - q) < 0.15, name
     counts = torch.bincount(vectorised["category"], minlength=20).float() / 2000
     assert counts.min() > 0.02 and counts.max() < 0.08  # about 1/20 each
@@ -118,7 +164,10 @@ def test_torch_generator_runs_under_its_device(sources):
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         s = TorchStimuli(sources, device)(4, seed=0, fixed=True)
-        assert s.images.device.type == device and s.labels["category"].device.type == device
+        assert (
+            s.images.device.type == device
+            and s.labels["category"].device.type == device
+        )
 
 
 # ------------------------------------------------------------------------------------------ variants
@@ -143,21 +192,34 @@ def test_the_swap_bug_switch(sources, zoom):
     buggy = target_patches(src, other, other, zoom, 35.0, authors_bugs=True)
     opposite = 45 if zoom < 1 else 22
     assert fixed["scale"].shape == (opposite, opposite)  # the other size level
-    assert buggy["scale"].shape[0] in (35, 36)  # 0.8 * 1.6 = 1.28 either way (the authors' bug)
+    # 0.8 * 1.6 = 1.28 either way (the authors' bug)
+    assert buggy["scale"].shape[0] in (
+        35,
+        36,
+    )
     flipped = target_patches(src, other, other, zoom, -35.0)["original"]
     assert np.allclose(fixed["rotation"], flipped)  # the opposite angle
     upright = target_patches(src, other, other, zoom, 0.0)["original"]
     corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]  # noqa: E731
-    assert corr(buggy["rotation"], upright) > corr(fixed["rotation"], upright)  # the bug ends upright
+    # the bug ends upright
+    assert corr(buggy["rotation"], upright) > corr(fixed["rotation"], upright)
 
 
 # ------------------------------------------------------------------------------------------ model
-@pytest.mark.parametrize("flags, expected", [
-    ((1, 1, 1, 1), FEEDFORWARD + 2 * BRANCH), ((0, 1, 1, 1), FEEDFORWARD + BRANCH),
-    ((1, 0, 1, 1), FEEDFORWARD + BRANCH), ((0, 0, 1, 1), FEEDFORWARD), ((0, 1, 0, 0), FEEDFORWARD)])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ((1, 1, 1, 1), FEEDFORWARD + 2 * BRANCH),
+        ((0, 1, 1, 1), FEEDFORWARD + BRANCH),
+        ((1, 0, 1, 1), FEEDFORWARD + BRANCH),
+        ((0, 0, 1, 1), FEEDFORWARD),
+        ((0, 1, 0, 0), FEEDFORWARD),
+    ],
+)
 def test_count_parameterss_match_the_reference_notes(flags, expected):
     assert count_parameters(RecurrentCNN(8, 4, *flags)) == expected
-    if expected == 25_146_088:  # both branches, as the authors store them: about 100.6 MB of float32
+    # both branches, as the authors store them: about 100.6 MB of float32
+    if expected == 25_146_088:
         assert expected * 4 / 1e6 == pytest.approx(100.6, abs=0.1)
 
 
@@ -165,14 +227,31 @@ def test_model_shapes_and_connections():
     model = RecurrentCNN(2, 4)
     x = torch.rand(3, 1, 100, 100)
     out, trace = model(x, trace=True)
-    assert out.shape == (3, 20) and torch.allclose(out.exp().sum(1), torch.ones(3), atol=1e-4)
-    shapes = {"input": (3, 1, 100, 100), "conv1": (3, 2, 32, 32), "conv2": (3, 4, 9, 9), "fc": (3, 32)}
+    assert out.shape == (3, 20) and torch.allclose(
+        out.exp().sum(1), torch.ones(3), atol=1e-4
+    )
+    shapes = {
+        "input": (3, 1, 100, 100),
+        "conv1": (3, 2, 32, 32),
+        "conv2": (3, 4, 9, 9),
+        "fc": (3, 32),
+    }
     for layer in LAYERS:
         assert [tuple(a.shape) for a in trace.acts[layer]] == [shapes[layer]] * 4
-    flow_shapes = {"input": (3, 1, 100, 100), "conv1": (3, 2, 96, 96), "conv2": (3, 4, 28, 28), "fc": (3, 32)}
+    flow_shapes = {
+        "input": (3, 1, 100, 100),
+        "conv1": (3, 2, 96, 96),
+        "conv2": (3, 4, 28, 28),
+        "fc": (3, 32),
+    }
     for layer in LAYERS:
-        assert [tuple(f.shape) for f in trace.flows["g"][layer]] == [flow_shapes[layer]] * 3
-    assert float(trace.acts["input"][2].detach().min()) >= 0 and float(trace.acts["input"][2].detach().max()) <= 1
+        assert [tuple(f.shape) for f in trace.flows["g"][layer]] == [
+            flow_shapes[layer]
+        ] * 3
+    assert (
+        float(trace.acts["input"][2].detach().min()) >= 0
+        and float(trace.acts["input"][2].detach().max()) <= 1
+    )
     counts = connection_counts(model)
     assert len(counts["lateral"]) == 3 and len(counts["topdown"]) == 6
     assert connection_counts(RecurrentCNN(2, 4, lateral=False))["lateral"] == []
@@ -181,15 +260,25 @@ def test_model_shapes_and_connections():
 def test_only_the_enabled_branch_is_built_and_it_equals_the_authors_masked_sum():
     gain_only = RecurrentCNN(2, 4, bias=False, gain=True)
     names = {n for n, _ in gain_only.named_modules()}
-    assert "c1c1g" in names and not any(n.endswith("b") and n[:-1] in {"c1c1", "fc1x", "c2x"} for n in names)
+    assert "c1c1g" in names and not any(
+        n.endswith("b") and n[:-1] in {"c1c1", "fc1x", "c2x"} for n in names
+    )
     both = RecurrentCNN(2, 4, bias=True, gain=True)
     both.load_state_dict(gain_only.state_dict(), strict=False)
-    for name, _, _, _ in both.connections:  # a zero bias branch: what the authors' b_flag = 0 computes
+    # a zero bias branch: what the authors' b_flag = 0 computes
+    for (
+        name,
+        _,
+        _,
+        _,
+    ) in both.connections:
         for p in getattr(both, name + "b").parameters():
             torch.nn.init.zeros_(p)
     calls = []
-    hooks = [getattr(gain_only, name + "g").register_forward_hook(lambda *a: calls.append(1))
-             for name, *_ in gain_only.connections]
+    hooks = [
+        getattr(gain_only, name + "g").register_forward_hook(lambda *a: calls.append(1))
+        for name, *_ in gain_only.connections
+    ]
     x = torch.rand(2, 1, 100, 100)
     assert torch.allclose(gain_only(x), both(x), atol=1e-5)
     assert len(calls) == 9 * 3  # 9 connections x 3 recurrent steps, one branch only
@@ -197,50 +286,76 @@ def test_only_the_enabled_branch_is_built_and_it_equals_the_authors_masked_sum()
         hook.remove()
 
 
-def assert_same_as_library(plain: torch.nn.Module, fast: torch.nn.Module, x: torch.Tensor) -> None:
+def assert_same_as_library(
+    plain: torch.nn.Module, fast: torch.nn.Module, x: torch.Tensor
+) -> None:
     """``fast`` loads ``plain``'s state_dict and matches it on ``x``: output, and gradients of input and parameters."""
     fast.load_state_dict(plain.state_dict())  # the same parameters and state_dict keys
     expected, got = plain(x), fast(x)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=1e-5)
     weights_out = torch.randn_like(expected)
-    grads_expected = torch.autograd.grad((expected * weights_out).sum(), (x, plain.weight, plain.bias))
-    grads_got = torch.autograd.grad((got * weights_out).sum(), (x, fast.weight, fast.bias))
+    grads_expected = torch.autograd.grad(
+        (expected * weights_out).sum(), (x, plain.weight, plain.bias)
+    )
+    grads_got = torch.autograd.grad(
+        (got * weights_out).sum(), (x, fast.weight, fast.bias)
+    )
     for g_exp, g_got in zip(grads_expected, grads_got):
         assert torch.allclose(g_got, g_exp, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("c_in, c_out, kernel, stride, size", [(4, 1, 7, 3, 32), (8, 1, 20, 10, 9),
-                                                              (8, 4, 16, 10, 9), (3, 2, (5, 4), 2, 6)])
-def test_shuffle_transposed_convolution_equals_the_library_one(c_in, c_out, kernel, stride, size):
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, stride, size",
+    [(4, 1, 7, 3, 32), (8, 1, 20, 10, 9), (8, 4, 16, 10, 9), (3, 2, (5, 4), 2, 6)],
+)
+def test_shuffle_transposed_convolution_equals_the_library_one(
+    c_in, c_out, kernel, stride, size
+):
     torch.manual_seed(0)
     plain = torch.nn.ConvTranspose2d(c_in, c_out, kernel, stride)
     x = torch.randn(2, c_in, size, size + 1, requires_grad=True)
-    assert_same_as_library(plain, ShuffleConvTranspose2d(c_in, c_out, kernel, stride), x)
+    assert_same_as_library(
+        plain, ShuffleConvTranspose2d(c_in, c_out, kernel, stride), x
+    )
     no_bias = conv_transpose_by_shuffle(x, plain.weight, None, stride)
-    assert torch.allclose(no_bias, F.conv_transpose2d(x, plain.weight, None, stride), atol=1e-5)
+    assert torch.allclose(
+        no_bias, F.conv_transpose2d(x, plain.weight, None, stride), atol=1e-5
+    )
     with pytest.raises(ValueError, match="do not fit"):
         conv_transpose_by_shuffle(x[:, :1], plain.weight, None, stride)
     with pytest.raises(ValueError, match="stride"):
         conv_transpose_by_shuffle(x, plain.weight, None, 0)
-    padded = ShuffleConvTranspose2d(c_in, c_out, kernel, stride, padding=1)  # falls back to the library kernel
+    # falls back to the library kernel
+    padded = ShuffleConvTranspose2d(c_in, c_out, kernel, stride, padding=1)
     padded.load_state_dict(plain.state_dict())
-    assert torch.allclose(padded(x), F.conv_transpose2d(x, plain.weight, plain.bias, stride, padding=1))
+    assert torch.allclose(
+        padded(x), F.conv_transpose2d(x, plain.weight, plain.bias, stride, padding=1)
+    )
 
 
-@pytest.mark.parametrize("c_in, c_out, kernel, padding, size", [(4, 4, 5, 2, 96), (8, 8, 5, 2, 28), (1, 3, 3, 0, 10),
-                                                                (2, 3, 7, 4, 12)])
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, padding, size",
+    [(4, 4, 5, 2, 96), (8, 8, 5, 2, 28), (1, 3, 3, 0, 10), (2, 3, 7, 4, 12)],
+)
 def test_block_convolution_equals_the_library_one(c_in, c_out, kernel, padding, size):
     torch.manual_seed(0)
     plain = torch.nn.Conv2d(c_in, c_out, kernel, padding=padding)
     blocked = ShuffleConv2d(c_in, c_out, kernel, padding=padding)
-    x = torch.randn(2, c_in, size, size + 2, requires_grad=True).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, c_in, size, size + 2, requires_grad=True).contiguous(
+        memory_format=torch.channels_last
+    )
     assert_same_as_library(plain, blocked, x)
-    assert torch.allclose(conv2d_by_blocks(x, plain.weight, None, padding), F.conv2d(x, plain.weight, None,
-                                                                                     padding=padding), atol=1e-5)
+    assert torch.allclose(
+        conv2d_by_blocks(x, plain.weight, None, padding),
+        F.conv2d(x, plain.weight, None, padding=padding),
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="do not fit"):
         conv2d_by_blocks(x[:, :, :-1], plain.weight, None, padding)  # an odd height
-    odd = x[:, :, :-1]  # the module falls back to the library kernel where the blocks do not fit
+    odd = x[
+        :, :, :-1
+    ]  # the module falls back to the library kernel where the blocks do not fit
     assert torch.allclose(blocked(odd), plain(odd), atol=1e-5)
 
 
@@ -270,7 +385,8 @@ def test_training_reduces_the_loss_on_a_tiny_batch(sources):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert min(losses[-10:]) < 0.5 * losses[0], losses  # memorises the batch (Adam may oscillate near 0)
+    # memorises the batch (Adam may oscillate near 0)
+    assert min(losses[-10:]) < 0.5 * losses[0], losses
 
 
 def test_bad_arguments_raise_clear_errors(sources):
@@ -316,18 +432,29 @@ def test_collect_decode_and_random_feedback(sources):
     assert sorted(acts) == sorted((layer, t) for layer in LAYERS for t in range(3))
     assert acts[("conv1", 0)].shape == (40, 2 * 32 * 32)
     flows = collect(model, s.images, flows="g")
-    assert flows[("conv1", 1)].shape == (40, 2 * 32 * 32) and ("input", 0) not in flows  # pooled by 3
-    assert flows[("input", 1)].shape == (40, 33 * 33) and flows[("conv2", 2)].shape == (40, 4 * 9 * 9)
+    # pooled by 3
+    assert flows[("conv1", 1)].shape == (40, 2 * 32 * 32) and ("input", 0) not in flows
+    assert flows[("input", 1)].shape == (40, 33 * 33) and flows[("conv2", 2)].shape == (
+        40,
+        4 * 9 * 9,
+    )
     assert flows[("fc", 1)].shape == (40, 32)
     control = random_feedback(model, seed=1)
-    assert torch.equal(control.conv1.weight, model.conv1.weight) and not torch.equal(control.fc1c1g.weight,
-                                                                                    model.fc1c1g.weight)
+    assert torch.equal(control.conv1.weight, model.conv1.weight) and not torch.equal(
+        control.fc1c1g.weight, model.fc1c1g.weight
+    )
     random_flows = collect(model, s.images, flows="g", flow_model=control)
     assert not np.allclose(random_flows[("fc", 1)], flows[("fc", 1)])
     grid = decode_grid(acts, s.labels)
-    assert set(grid) == {"Category", "Location", "Scale", "Orientation"} and grid["Location"].shape == (4, 3)
+    assert set(grid) == {"Category", "Location", "Scale", "Orientation"} and grid[
+        "Location"
+    ].shape == (4, 3)
     through_time, through_depth = aux_summary(grid)
-    assert len(through_time) == 3 and len(through_depth) == 4 and all(0 <= v <= 1 for v in through_time)
+    assert (
+        len(through_time) == 3
+        and len(through_depth) == 4
+        and all(0 <= v <= 1 for v in through_time)
+    )
 
 
 # ------------------------------------------------------------------------------------------ perturbation
@@ -345,7 +472,8 @@ def test_perturbation_analysis_on_a_tiny_model(sources):
         assert importance["Location"].shape == (4, 3)
     no_topdown = RecurrentCNN(2, 4, topdown=False)
     acc = perturbation_accuracies(no_topdown, variants)["accuracy"]
-    assert np.isnan(acc[:, :, 0]).all() and not np.isnan(acc[:, :, 1]).any()  # no flow into the input
+    # no flow into the input
+    assert np.isnan(acc[:, :, 0]).all() and not np.isnan(acc[:, :, 1]).any()
 
 
 def test_functional_importance_formula():
@@ -366,12 +494,14 @@ def test_weight_checks_raise_on_a_mismatch(tmp_path):
         weights.verify(path, sha256="0" * 64)
     with pytest.raises(ValueError, match="size"):
         weights.verify(path, size=100_598_907)
-    with pytest.raises(ValueError, match="size"):  # a cached file that is not the published one
+    # a cached file that is not the published one
+    with pytest.raises(ValueError, match="size"):
         weights.fetch("0111", folder=tmp_path)
 
 
 def test_authors_state_dict_loads_into_the_course_model(tmp_path):
-    authors = RecurrentCNN(2, 4, bias=True, gain=True).state_dict()  # both branches, as the authors store
+    # both branches, as the authors store
+    authors = RecurrentCNN(2, 4, bias=True, gain=True).state_dict()
     gain_only = weights.load_authors_state_dict(RecurrentCNN(2, 4), authors)
     assert torch.equal(gain_only.fc1c1g.weight, authors["fc1c1g.weight"])
     with pytest.raises(ValueError, match="does not fit"):
@@ -382,7 +512,9 @@ def test_authors_state_dict_loads_into_the_course_model(tmp_path):
 def test_paper_numbers_from_the_shipped_summary(monkeypatch):
     monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
     paper = thorat2021.paper_numbers("0111")
-    assert paper["aux_decoding_through_time"] == pytest.approx([0.652, 0.730, 0.825, 0.849], abs=1e-3)
+    assert paper["aux_decoding_through_time"] == pytest.approx(
+        [0.652, 0.730, 0.825, 0.849], abs=1e-3
+    )
     assert paper["cluttered_accuracy"] == pytest.approx(0.812, abs=1e-3)
     conv1 = paper["functional_importance"]["Location"]["mean"][1]
     assert conv1 == pytest.approx([0.525, 0.672, 0.366], abs=1e-3)
@@ -405,30 +537,77 @@ def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
     """The run's code path on CPU with the GPU's settings (bf16 autocast, channels_last), a few steps."""
     from ctm_course.rcnn import run, stimuli
 
-    monkeypatch.setattr(stimuli, "load_sources", lambda split, root=None, verbose=False: synthetic_sources())
-    monkeypatch.setattr(run, "load_sources", lambda split, root=None: synthetic_sources())
+    monkeypatch.setattr(
+        stimuli,
+        "load_sources",
+        lambda split, root=None, verbose=False: synthetic_sources(),
+    )
+    monkeypatch.setattr(
+        run, "load_sources", lambda split, root=None: synthetic_sources()
+    )
     out, weights_path = tmp_path / "results.json", tmp_path / "weights.pt"
-    result = run.main(["--profile", "gpu", "--device", "cpu", "--train-seconds", "60", "--max-steps", "2",
-                       "--n-feats", "2", "--batch-size", "4", "--test-images", "20", "--probe-images", "40",
-                       "--bf16", "on", "--probe-jobs", "2", "--perturb-images", "3", "--save", str(weights_path),
-                       "--out", str(out)])
+    result = run.main(
+        [
+            "--profile",
+            "gpu",
+            "--device",
+            "cpu",
+            "--train-seconds",
+            "60",
+            "--max-steps",
+            "2",
+            "--n-feats",
+            "2",
+            "--batch-size",
+            "4",
+            "--test-images",
+            "20",
+            "--probe-images",
+            "40",
+            "--bf16",
+            "on",
+            "--probe-jobs",
+            "2",
+            "--perturb-images",
+            "3",
+            "--save",
+            str(weights_path),
+            "--out",
+            str(out),
+        ]
+    )
     saved = json.loads(out.read_text())
     assert saved["train_steps"] == 2 and 0 <= saved["cluttered_accuracy"] <= 1
-    assert saved["data_source"] == synthetic_sources().source and saved["torch"] == torch.__version__
-    assert len(saved["aux_decoding_through_time"]) == 4 and len(saved["aux_decoding_through_depth"]) == 4
-    assert saved["paper"]["aux_decoding_through_time"] == result["paper"]["aux_decoding_through_time"]
+    assert (
+        saved["data_source"] == synthetic_sources().source
+        and saved["torch"] == torch.__version__
+    )
+    assert (
+        len(saved["aux_decoding_through_time"]) == 4
+        and len(saved["aux_decoding_through_depth"]) == 4
+    )
+    assert (
+        saved["paper"]["aux_decoding_through_time"]
+        == result["paper"]["aux_decoding_through_time"]
+    )
     # the perturbation analysis: (4 layers, T - 1 = 3 steps) per group, the paper's means beside them
-    assert set(saved["functional_importance"]) == set(saved["paper"]["functional_importance"]) == set(GROUPS)
+    assert (
+        set(saved["functional_importance"])
+        == set(saved["paper"]["functional_importance"])
+        == set(GROUPS)
+    )
     assert all(np.shape(v) == (4, 3) for v in saved["functional_importance"].values())
     assert 0 <= saved["perturbation_original_accuracy"] <= 1
     model = RecurrentCNN(2, 4)
-    model.load_state_dict(torch.load(weights_path))  # the saved weights load into the same architecture
+    # the saved weights load into the same architecture
+    model.load_state_dict(torch.load(weights_path))
 
 
 def test_clutter_curriculum(sources):
     gen = TorchStimuli(sources)
     bare = gen(4, seed=0, clutter=0.0)
-    assert torch.allclose(bare.images, bare.clean, atol=1e-5)  # no clutter: the target alone
+    # no clutter: the target alone
+    assert torch.allclose(bare.images, bare.clean, atol=1e-5)
     assert not torch.allclose(gen(4, seed=0).images, bare.images)
     batches = StimulusBatches(gen, 4, seed=0, curriculum_steps=10)
     first = next(batches)
@@ -447,6 +626,8 @@ def test_predict_and_accuracy_agree_with_the_model(sources):
         expected = model(s.images).argmax(1)
     assert torch.equal(predict(model, s.images, batch_size=3), expected)
     cluttered, clean = accuracy(model, s, batch_size=4)
-    assert cluttered == pytest.approx((expected == s.labels["category"]).float().mean().item())
+    assert cluttered == pytest.approx(
+        (expected == s.labels["category"]).float().mean().item()
+    )
     assert 0 <= clean <= 1
     assert accuracy(model, s, clean=False) == (cluttered, None)

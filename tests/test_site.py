@@ -17,6 +17,7 @@ every page in Chromium and checks what a reader sees:
 Runs after the smoke book build (``CTM_COURSE_SITE``; see ``sitecheck.py``). Chromium is
 ``$CTM_COURSE_CHROMIUM``, else ``chromium`` on the PATH (Debian package ``chromium``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,23 +30,29 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from sitecheck import ROOT, colab_url, lessons, pages, recorded_lessons, site_dir
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 #: External resources the pages ask for and that cannot load without the internet, with the reason
 #: each one is allowed to fail here. Nothing else may fail.
 IGNORED_EXTERNAL = {
     "https://cdn.jsdelivr.net/npm/mathjax@3/": "MathJax 3 (myst-nb's math renderer) from its CDN: "
-                                               "offline the formulas stay as TeX source",
+    "offline the formulas stay as TeX source",
     "https://cdnjs.cloudflare.com/ajax/libs/require.js/": "require.js, which myst-nb loads for the "
-                                                          "embedded ipywidgets (the tick slider)",
+    "embedded ipywidgets (the tick slider)",
     "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@": "the ipywidgets HTML manager that "
-                                                                   "renders the embedded slider",
+    "renders the embedded slider",
 }
 
 
@@ -54,10 +61,16 @@ def ignored(url: str) -> bool:
 
 
 def chromium() -> str:
-    path = os.environ.get("CTM_COURSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = (
+        os.environ.get("CTM_COURSE_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     if not path:
-        pytest.fail("Chromium not found: install Debian's `chromium` (apt-get install chromium; .ci/run does "
-                    "it on CI) or set CTM_COURSE_CHROMIUM to a Chromium binary")
+        pytest.fail(
+            "Chromium not found: install Debian's `chromium` (apt-get install chromium; .ci/run does "
+            "it on CI) or set CTM_COURSE_CHROMIUM to a Chromium binary"
+        )
     return path
 
 
@@ -73,7 +86,9 @@ def site() -> Path:
 
 @pytest.fixture(scope="module")
 def server(site):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -83,11 +98,15 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # requirements.txt; uses Debian's Chromium, downloads none
+    from playwright.sync_api import (
+        sync_playwright,  # requirements.txt; uses Debian's Chromium, downloads none
+    )
 
     with sync_playwright() as playwright:
         # Playwright gives each launch a fresh, empty profile (its own --user-data-dir)
-        browser = playwright.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -103,17 +122,31 @@ class Visit:
     """One page opened in a fresh browser context, with everything that went wrong on the way."""
 
     def __init__(self, browser, server: str, path: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        self.context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, device_scale_factor=1
+        )
         self.problems: list[str] = []
         self.ignored: list[str] = []
-        self.context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), self._block_external)
+        self.context.route(
+            re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), self._block_external
+        )
         self.page = self.context.new_page()
         self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught exception: {error}"))
+        self.page.on(
+            "pageerror",
+            lambda error: self.problems.append(f"uncaught exception: {error}"),
+        )
         self.page.on("requestfailed", self._failed)
-        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        self.page.on(
+            "response",
+            lambda r: (
+                r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}")
+            ),
+        )
         response = self.page.goto(f"{server}/{path}", wait_until="load")
-        assert response is not None and response.ok, f"{path}: {response.status if response else 'no response'}"
+        assert response is not None and response.ok, (
+            f"{path}: {response.status if response else 'no response'}"
+        )
         self.page.wait_for_load_state("networkidle")
 
     def _block_external(self, route):
@@ -121,7 +154,9 @@ class Visit:
         if url.startswith(("data:", "blob:", "about:")):
             route.continue_()
             return
-        (self.ignored if ignored(url) else self.problems).append(f"external request blocked: {url}")
+        (self.ignored if ignored(url) else self.problems).append(
+            f"external request blocked: {url}"
+        )
         route.abort("internetdisconnected")
 
     def _console(self, message):
@@ -159,7 +194,9 @@ def images_ok(page) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- every page
-def test_every_page_loads_cleanly_and_is_photographed(site, server, browser, screenshots):
+def test_every_page_loads_cleanly_and_is_photographed(
+    site, server, browser, screenshots
+):
     failures, ignored_seen, shots = [], set(), []
     for path in page_paths(site):
         visit = Visit(browser, server, path)
@@ -167,10 +204,14 @@ def test_every_page_loads_cleanly_and_is_photographed(site, server, browser, scr
             broken = images_ok(visit.page)
             failures += [f"{path}: {p}" for p in visit.problems]
             failures += [f"{path}: image not shown: {src}" for src in broken]
-            ignored_seen.update(i.split(": ", 1)[1].split(" (")[0] for i in visit.ignored)
+            ignored_seen.update(
+                i.split(": ", 1)[1].split(" (")[0] for i in visit.ignored
+            )
             target = screenshots / screenshot_name(path)
             visit.page.screenshot(path=str(target), full_page=True)
-            assert target.stat().st_size > 10_000, f"{path}: screenshot is (nearly) empty"
+            assert target.stat().st_size > 10_000, (
+                f"{path}: screenshot is (nearly) empty"
+            )
             shots.append(target.name)
         finally:
             visit.close()
@@ -191,28 +232,44 @@ def test_lesson_page_as_a_reader_sees_it(stem, site, server, browser):
 
         # exercises visible, solutions collapsed, a click opens one
         exercises = page.locator("div.exercise")
-        assert exercises.count() >= 3, f"{stem}: {exercises.count()} exercises (the course asks for 3)"
+        assert exercises.count() >= 3, (
+            f"{stem}: {exercises.count()} exercises (the course asks for 3)"
+        )
         for i in range(exercises.count()):
-            assert exercises.nth(i).is_visible(), f"{stem}: exercise {i + 1} is not visible"
+            assert exercises.nth(i).is_visible(), (
+                f"{stem}: exercise {i + 1} is not visible"
+            )
         solutions = page.locator("div.solution")
-        assert solutions.count() >= exercises.count(), f"{stem}: fewer solutions than exercises"
+        assert solutions.count() >= exercises.count(), (
+            f"{stem}: fewer solutions than exercises"
+        )
         for i in range(solutions.count()):
             solution = solutions.nth(i)
-            assert solution.locator(".admonition-title").is_visible(), f"{stem}: solution {i + 1} has no title"
+            assert solution.locator(".admonition-title").is_visible(), (
+                f"{stem}: solution {i + 1} has no title"
+            )
             body = solution.locator(":scope > :not(.admonition-title)")
-            assert body.count() and not any(body.nth(k).is_visible() for k in range(body.count())), (
-                f"{stem}: solution {i + 1} is not collapsed")
+            assert body.count() and not any(
+                body.nth(k).is_visible() for k in range(body.count())
+            ), f"{stem}: solution {i + 1} is not collapsed"
         code_solutions = page.locator(".cell.tag_solution")
         assert code_solutions.count() and not code_solutions.first.is_visible(), (
-            f"{stem}: solution code is visible before a click")
+            f"{stem}: solution code is visible before a click"
+        )
         first = solutions.first
         first.locator(".admonition-title").click()
-        first.locator(":scope > :not(.admonition-title)").first.wait_for(state="visible", timeout=5000)
-        assert first.locator(".cell.tag_solution, pre").first.is_visible(), f"{stem}: the opened solution is empty"
+        first.locator(":scope > :not(.admonition-title)").first.wait_for(
+            state="visible", timeout=5000
+        )
+        assert first.locator(".cell.tag_solution, pre").first.is_visible(), (
+            f"{stem}: the opened solution is empty"
+        )
 
         # Colab launch button
         expected = colab_url(stem)
-        hrefs = page.locator("a[href*='colab.research.google.com']").evaluate_all("es => es.map(e => e.href)")
+        hrefs = page.locator("a[href*='colab.research.google.com']").evaluate_all(
+            "es => es.map(e => e.href)"
+        )
         assert expected in hrefs, f"{stem}: Colab links {hrefs}, expected {expected}"
 
         # glossary links and the student copy
@@ -223,9 +280,14 @@ def test_lesson_page_as_a_reader_sees_it(stem, site, server, browser):
         href = downloads.first.get_attribute("href")
         notebook = (site / Path(path).parent / href).resolve()
         copy = json.loads(notebook.read_text())
-        tags = [t for cell in copy["cells"] for t in cell.get("metadata", {}).get("tags", [])]
+        tags = [
+            t
+            for cell in copy["cells"]
+            for t in cell.get("metadata", {}).get("tags", [])
+        ]
         assert "solution" not in tags and "raises-exception" in tags, (
-            f"{stem}: the downloadable student copy still has its solutions")
+            f"{stem}: the downloadable student copy still has its solutions"
+        )
 
         # no output shown twice (e.g. an object displayed and also returned as the cell's value)
         repeated = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output')).flatMap(out => {
@@ -252,9 +314,14 @@ def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browse
             .map(i => [i.src.slice(-40), i.naturalWidth, i.getBoundingClientRect().width])""")
     finally:
         visit.close()
-    shrunk = [f"{src} drawn {natural} px, shown {shown:.0f} px ({shown / natural:.0%})"
-              for src, natural, shown in images if natural and shown / natural < 0.6]
-    assert not shrunk, f"{stem}: figures shrunk below 60 % (labels unreadable):\n" + "\n".join(shrunk)
+    shrunk = [
+        f"{src} drawn {natural} px, shown {shown:.0f} px ({shown / natural:.0%})"
+        for src, natural, shown in images
+        if natural and shown / natural < 0.6
+    ]
+    assert not shrunk, (
+        f"{stem}: figures shrunk below 60 % (labels unreadable):\n" + "\n".join(shrunk)
+    )
 
 
 @pytest.mark.parametrize("stem", lessons())
@@ -273,7 +340,9 @@ def test_figures_have_captions(stem, site, server, browser):
             .map(i => i.src.slice(-40))""")
     finally:
         visit.close()
-    assert not missing, f"{stem}: figures without a caption (add mystnb figure caption metadata): {missing}"
+    assert not missing, (
+        f"{stem}: figures without a caption (add mystnb figure caption metadata): {missing}"
+    )
 
 
 @pytest.mark.parametrize("stem", lessons())
@@ -284,8 +353,12 @@ def test_markdown_outputs_are_rendered(stem, site, server, browser):
         paragraphs = visit.page.locator(".cell_output p").all_inner_texts()
     finally:
         visit.close()
-    raw = [text[:80] for text in paragraphs if re.search(r"\|\s*(-{3,}|—)\s*\|", text)]  # "---" may become "—"
-    assert not raw, f"{stem}: Markdown output shown as raw text (nb_render_markdown_format): {raw}"
+    raw = [
+        text[:80] for text in paragraphs if re.search(r"\|\s*(-{3,}|—)\s*\|", text)
+    ]  # "---" may become "—"
+    assert not raw, (
+        f"{stem}: Markdown output shown as raw text (nb_render_markdown_format): {raw}"
+    )
 
 
 # ----------------------------------------------------------------------------- results page
@@ -300,6 +373,6 @@ def test_results_page_lists_every_recorded_lesson(site, server, browser):
     assert recorded, "no results/*/*.json recorded (besides smoke)"
     for lesson in recorded:
         assert any(h.startswith(f"{lesson[:2]} ·") for h in headings), (
-            f"results page has no section for {lesson} (run `python scripts/book_results.py`): {headings}")
+            f"results page has no section for {lesson} (run `python scripts/book_results.py`): {headings}"
+        )
     assert "training time" in text.lower()
-

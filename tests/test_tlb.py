@@ -1,4 +1,5 @@
 """Tests of ctm_course.tlb: shapes, the Keras layer-sharing quirk, paper mode, errors, training, resume."""
+
 from __future__ import annotations
 
 import json
@@ -8,23 +9,47 @@ import pytest
 import torch
 
 from ctm_course.config import lesson_config
-from ctm_course.tlb import (KERAS, AttentionBlock, PatchEmbedding, TemporalLatentBottleneck, ViTBaseline, build,
-                            count_parameters, evaluate_accuracy, matched_vit, train_classifier)
+from ctm_course.tlb import (
+    KERAS,
+    AttentionBlock,
+    PatchEmbedding,
+    TemporalLatentBottleneck,
+    ViTBaseline,
+    build,
+    count_parameters,
+    evaluate_accuracy,
+    matched_vit,
+    train_classifier,
+)
 from ctm_course.train import TrainConfig
 
-TINY = dict(image_size=16, patch_size=4, embed_dim=16, chunk_size=4, r=2, num_layers=4, heads=2, dropout=0.0,
-            attn_dropout=0.0)
+TINY = dict(
+    image_size=16,
+    patch_size=4,
+    embed_dim=16,
+    chunk_size=4,
+    r=2,
+    num_layers=4,
+    heads=2,
+    dropout=0.0,
+    attn_dropout=0.0,
+)
 
 
 def calls_per_chunk(model: TemporalLatentBottleneck, images: torch.Tensor) -> Counter:
     """(block name, role) -> how many times one forward pass applies it, divided by the chunks."""
     seen: Counter = Counter()
 
-    def hook(module, args, out, name):  # a call on all chunks at once has B * chunks rows
-        seen[(name, "cross" if len(args) > 1 and args[1] is not None else "self")] += args[0].shape[0]
+    # a call on all chunks at once has B * chunks rows
+    def hook(module, args, out, name):
+        seen[(name, "cross" if len(args) > 1 and args[1] is not None else "self")] += (
+            args[0].shape[0]
+        )
 
-    hooks = [block.register_forward_hook(lambda m, a, o, name=name: hook(m, a, o, name))
-             for name, block in model.perceptual.items()]
+    hooks = [
+        block.register_forward_hook(lambda m, a, o, name=name: hook(m, a, o, name))
+        for name, block in model.perceptual.items()
+    ]
     model(images)
     for h in hooks:
         h.remove()
@@ -38,30 +63,50 @@ def test_shapes_and_attention_maps(mode):
     x = torch.rand(3, 3, 16, 16)
     logits, maps = model(x, return_attention=True)
     assert logits.shape == (3, 10)
-    assert maps.shape == (3, 4, 2, 4, 4)  # (B, chunks, heads, state vectors, tokens per chunk)
+    # (B, chunks, heads, state vectors, tokens per chunk)
+    assert maps.shape == (
+        3,
+        4,
+        2,
+        4,
+        4,
+    )
     assert torch.allclose(maps.sum(-1), torch.ones(3, 4, 2, 4), atol=1e-5)
     model.eval()
-    assert torch.allclose(model(x), model(x, return_attention=True)[0], atol=1e-5)  # SDPA path == explicit path
+    # SDPA path == explicit path
+    assert torch.allclose(model(x), model(x, return_attention=True)[0], atol=1e-5)
 
 
 def test_vit_shapes_and_parameter_match():
     run = lesson_config("04_tlb_cifar10", "cpu").paper
     tlb = build(run)
     vit = build(run, "vit", run["model"])
-    assert isinstance(vit, ViTBaseline) and vit(torch.rand(2, 3, 32, 32)).shape == (2, 10)
-    assert abs(count_parameters(vit) - count_parameters(tlb)) / count_parameters(tlb) < 0.02
+    assert isinstance(vit, ViTBaseline) and vit(torch.rand(2, 3, 32, 32)).shape == (
+        2,
+        10,
+    )
+    assert (
+        abs(count_parameters(vit) - count_parameters(tlb)) / count_parameters(tlb)
+        < 0.02
+    )
 
 
-def reference_forward(model: TemporalLatentBottleneck, images: torch.Tensor) -> torch.Tensor:
+def reference_forward(
+    model: TemporalLatentBottleneck, images: torch.Tensor
+) -> torch.Tensor:
     """The plain chunk-by-chunk loop (every fast-stream block inside the loop), for comparison."""
-    chunks = model.embed(images).view(images.shape[0], model.num_chunks, model.chunk_size, -1)
+    chunks = model.embed(images).view(
+        images.shape[0], model.num_chunks, model.chunk_size, -1
+    )
     slow = model.initial(images.shape[0], chunks)
     for t in range(model.num_chunks):
         fast = chunks[:, t]
         for name, role in model.schedule:
             fast, _ = model.perceptual[name](fast, slow if role == "cross" else None)
         slow, _ = model.tlb(slow, fast)
-    return model.head(fast.mean(1) if model.mode == "keras" else model.norm_state(slow).mean(1))
+    return model.head(
+        fast.mean(1) if model.mode == "keras" else model.norm_state(slow).mean(1)
+    )
 
 
 @pytest.mark.parametrize("mode", ["keras", "paper"])
@@ -70,29 +115,49 @@ def test_forward_equals_the_plain_chunk_loop(mode):
     x = torch.rand(3, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(model(x), reference_forward(model, x), atol=1e-5)
-        model.schedule = [entry for entry in model.schedule if entry[1] == "self"]  # all blocks run batched
+        model.schedule = [
+            entry for entry in model.schedule if entry[1] == "self"
+        ]  # all blocks run batched
         assert torch.allclose(model(x), reference_forward(model, x), atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- the Keras quirk
 def test_keras_mode_has_the_example_parameter_list_and_count():
     model = TemporalLatentBottleneck(**KERAS["model"])
-    assert list(model.perceptual) == ["pm_self_attn_0", "pm_cross_attn_ffn_0", "pm_self_attn_1", "pm_self_attn_2",
-                                      "pm_cross_attn_ffn_2", "pm_self_attn_3"]
+    assert list(model.perceptual) == [
+        "pm_self_attn_0",
+        "pm_cross_attn_ffn_0",
+        "pm_self_attn_1",
+        "pm_self_attn_2",
+        "pm_cross_attn_ffn_2",
+        "pm_self_attn_3",
+    ]
     per_block = count_parameters(model.tlb)
     assert per_block == 50_240  # LN q/k/v, attention, LN + Dense(256) + Dense(64)
-    assert count_parameters(model) == 364_810  # reference notes: 7 blocks + 3,136 + 9,216 + 128 + 650
-    assert count_parameters(model.embed.proj) == 3_136 and model.embed.position.numel() == 9_216
+    # reference notes: 7 blocks + 3,136 + 9,216 + 128 + 650
+    assert count_parameters(model) == 364_810
+    assert (
+        count_parameters(model.embed.proj) == 3_136
+        and model.embed.position.numel() == 9_216
+    )
 
 
 def test_keras_mode_reuses_blocks_as_the_example_does():
     model = TemporalLatentBottleneck(mode="keras", **{**TINY, "heads": 1})
     calls = calls_per_chunk(model, torch.rand(2, 3, 16, 16))
-    assert calls == Counter({("pm_self_attn_0", "self"): 1, ("pm_self_attn_0", "cross"): 1,
-                             ("pm_cross_attn_ffn_0", "self"): 1, ("pm_self_attn_1", "self"): 1,
-                             ("pm_self_attn_1", "cross"): 1, ("pm_self_attn_2", "self"): 1,
-                             ("pm_cross_attn_ffn_2", "self"): 1, ("pm_cross_attn_ffn_2", "cross"): 1,
-                             ("pm_self_attn_3", "self"): 1})
+    assert calls == Counter(
+        {
+            ("pm_self_attn_0", "self"): 1,
+            ("pm_self_attn_0", "cross"): 1,
+            ("pm_cross_attn_ffn_0", "self"): 1,
+            ("pm_self_attn_1", "self"): 1,
+            ("pm_self_attn_1", "cross"): 1,
+            ("pm_self_attn_2", "self"): 1,
+            ("pm_cross_attn_ffn_2", "self"): 1,
+            ("pm_cross_attn_ffn_2", "cross"): 1,
+            ("pm_self_attn_3", "self"): 1,
+        }
+    )
     roles = Counter(role for (_, role), n in calls.items() for _ in range(n))
     assert roles == {"self": 6, "cross": 3}  # instead of the intended 4 and 2
 
@@ -110,15 +175,27 @@ def test_paper_mode_uses_every_block_once_with_separate_weights():
     assert all(n == 1 for n in calls.values()) and len(calls) == len(model.perceptual)
     roles = Counter(role for _, role in calls)
     assert roles == {"self": 4, "cross": 2}
-    assert [name for name, _ in model.schedule] == ["self_attn_0", "self_attn_1", "cross_attn_1", "self_attn_2",
-                                                    "self_attn_3", "cross_attn_3"]
-    pointers = {p.data_ptr() for block in model.perceptual.values() for p in block.parameters()}
-    assert len(pointers) == sum(1 for block in model.perceptual.values() for _ in block.parameters())
+    assert [name for name, _ in model.schedule] == [
+        "self_attn_0",
+        "self_attn_1",
+        "cross_attn_1",
+        "self_attn_2",
+        "self_attn_3",
+        "cross_attn_3",
+    ]
+    pointers = {
+        p.data_ptr() for block in model.perceptual.values() for p in block.parameters()
+    }
+    assert len(pointers) == sum(
+        1 for block in model.perceptual.values() for _ in block.parameters()
+    )
 
 
 @pytest.mark.parametrize("chunk_size", [2, 4, 8])
 def test_paper_state_count_does_not_depend_on_chunk_size(chunk_size):
-    model = TemporalLatentBottleneck(mode="paper", n_state=5, **{**TINY, "chunk_size": chunk_size})
+    model = TemporalLatentBottleneck(
+        mode="paper", n_state=5, **{**TINY, "chunk_size": chunk_size}
+    )
     assert model.initial_state.shape == (5, 16)
     _, maps = model(torch.rand(1, 3, 16, 16), return_attention=True)
     assert maps.shape == (1, 16 // chunk_size, 2, 5, chunk_size)
@@ -129,20 +206,24 @@ def test_paper_readout_depends_on_the_state():
     x = torch.rand(2, 3, 16, 16)
     before = model(x)
     with torch.no_grad():
-        model.initial_state.copy_(torch.randn_like(model.initial_state))  # not a constant shift: LN removes it
+        # not a constant shift: LN removes it
+        model.initial_state.copy_(torch.randn_like(model.initial_state))
     assert not torch.allclose(before, model(x))
 
 
 # ----------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(image_size=30, patch_size=4), "multiple of patch_size"),
-    (dict(chunk_size=5), "chunk_size"),
-    (dict(heads=3), "heads"),
-    (dict(mode="flax"), "mode must be one of"),
-    (dict(mode="paper", num_layers=3, r=2), "r .2. must divide num_layers"),
-    (dict(mode="keras", n_state=3), "n_state"),
-    (dict(mode="paper", n_state=0), "n_state"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(image_size=30, patch_size=4), "multiple of patch_size"),
+        (dict(chunk_size=5), "chunk_size"),
+        (dict(heads=3), "heads"),
+        (dict(mode="flax"), "mode must be one of"),
+        (dict(mode="paper", num_layers=3, r=2), "r .2. must divide num_layers"),
+        (dict(mode="keras", n_state=3), "n_state"),
+        (dict(mode="paper", n_state=0), "n_state"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TemporalLatentBottleneck(**{**TINY, **kwargs})
@@ -154,12 +235,21 @@ def test_keras_initialisation_uses_the_fans_keras_computes():
     block = model.perceptual["pm_self_attn_0"]
     bound = lambda fan_in, fan_out: (6 / (fan_in + fan_out)) ** 0.5  # noqa: E731
     # q/k/v: EinsumDense kernel (64, 1 head, 64) -> fan_in 64, fan_out 4096; Dense(64 -> 256): 64, 256
-    for weight, expected in ((block.q_proj.weight, bound(64, 4096)), (block.out_proj.weight, bound(64, 64)),
-                             (block.fc1.weight, bound(64, 256)), (model.head.weight, bound(64, 10)),
-                             (model.embed.proj.weight, bound(48, 1024))):
+    for weight, expected in (
+        (block.q_proj.weight, bound(64, 4096)),
+        (block.out_proj.weight, bound(64, 64)),
+        (block.fc1.weight, bound(64, 256)),
+        (model.head.weight, bound(64, 10)),
+        (model.embed.proj.weight, bound(48, 1024)),
+    ):
         assert weight.abs().max() <= expected and weight.abs().max() > 0.9 * expected
-    assert all(not m.bias.detach().any() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    default = TemporalLatentBottleneck(mode="keras")  # PyTorch's initialisation: biases are not zero
+    assert all(
+        not m.bias.detach().any()
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear)
+    )
+    # PyTorch's initialisation: biases are not zero
+    default = TemporalLatentBottleneck(mode="keras")
     assert default.head.bias.detach().any()
     with pytest.raises(ValueError, match="init"):
         TemporalLatentBottleneck(init="jax")
@@ -181,19 +271,35 @@ def _tiny_data(n=64):
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(n) % 4
     images = torch.randint(0, 60, (n, 3, 16, 16), generator=g, dtype=torch.uint8)
-    images[:, 0] += (labels * 60).to(torch.uint8)[:, None, None]  # the class sets the red level
-    return ImageData(images, labels.long(), ["a", "b", "c", "d"], "sample", None, "tiny", "train")
+    images[:, 0] += (labels * 60).to(torch.uint8)[
+        :, None, None
+    ]  # the class sets the red level
+    return ImageData(
+        images, labels.long(), ["a", "b", "c", "d"], "sample", None, "tiny", "train"
+    )
 
 
 @pytest.mark.parametrize("amp", [None, torch.bfloat16])
 def test_training_reduces_the_loss(amp):
     torch.manual_seed(0)
     data = _tiny_data()
-    model = TemporalLatentBottleneck(mode="paper", num_classes=4, **{**TINY, "num_layers": 2})
+    model = TemporalLatentBottleneck(
+        mode="paper", num_classes=4, **{**TINY, "num_layers": 2}
+    )
     before = evaluate_accuracy(model, data, 16, amp_dtype=amp)["loss"]
-    config = TrainConfig(steps=60, lr=3e-3, eval_every=60, checkpoint_every=60, progress=False)
-    result = train_classifier(model, data, config, batch_size=32, image_size=16, resize_to=17, amp_dtype=amp,
-                              log_every=10)
+    config = TrainConfig(
+        steps=60, lr=3e-3, eval_every=60, checkpoint_every=60, progress=False
+    )
+    result = train_classifier(
+        model,
+        data,
+        config,
+        batch_size=32,
+        image_size=16,
+        resize_to=17,
+        amp_dtype=amp,
+        log_every=10,
+    )
     after = evaluate_accuracy(model, data, 16, amp_dtype=amp)
     assert after["loss"] < 0.7 * before and after["accuracy"] > 0.5
     assert len(result.history["train"]) == 6 and result.steps == 60
@@ -201,9 +307,15 @@ def test_training_reduces_the_loss(amp):
 
 def test_evaluation_is_deterministic_and_unaugmented():
     data = _tiny_data(32)
-    model = TemporalLatentBottleneck(mode="keras", num_classes=4, **{**TINY, "dropout": 0.2}).train()
-    first, second = evaluate_accuracy(model, data, 16), evaluate_accuracy(model, data, 16)
-    assert first == second and model.training  # eval mode inside, no random pipeline, mode restored
+    model = TemporalLatentBottleneck(
+        mode="keras", num_classes=4, **{**TINY, "dropout": 0.2}
+    ).train()
+    first, second = (
+        evaluate_accuracy(model, data, 16),
+        evaluate_accuracy(model, data, 16),
+    )
+    # eval mode inside, no random pipeline, mode restored
+    assert first == second and model.training
 
 
 def test_checkpoint_resume_gives_the_same_model(tmp_path):
@@ -211,23 +323,44 @@ def test_checkpoint_resume_gives_the_same_model(tmp_path):
 
     def make():
         torch.manual_seed(1)
-        return TemporalLatentBottleneck(mode="keras", num_classes=4, **{**TINY, "dropout": 0.2, "num_layers": 2})
+        return TemporalLatentBottleneck(
+            mode="keras", num_classes=4, **{**TINY, "dropout": 0.2, "num_layers": 2}
+        )
 
     def config(path):
-        return TrainConfig(steps=20, lr=1e-3, eval_every=10, checkpoint_every=10, checkpoint_path=path,
-                           progress=False)
+        return TrainConfig(
+            steps=20,
+            lr=1e-3,
+            eval_every=10,
+            checkpoint_every=10,
+            checkpoint_path=path,
+            progress=False,
+        )
 
     straight = make()
-    train_classifier(straight, data, config(None), batch_size=16, image_size=16, log_every=5)
+    train_classifier(
+        straight, data, config(None), batch_size=16, image_size=16, log_every=5
+    )
 
     def crash(step, row, ev):
         if step == 15:
             raise KeyboardInterrupt
+
     path = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(make(), data, config(path), batch_size=16, image_size=16, log_every=5, on_log=crash)
+        train_classifier(
+            make(),
+            data,
+            config(path),
+            batch_size=16,
+            image_size=16,
+            log_every=5,
+            on_log=crash,
+        )
     resumed = make()
-    result = train_classifier(resumed, data, config(path), batch_size=16, image_size=16, log_every=5)
+    result = train_classifier(
+        resumed, data, config(path), batch_size=16, image_size=16, log_every=5
+    )
     assert result.resumed_from == 10 and result.steps == 20
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
@@ -237,10 +370,22 @@ def test_train_classifier_checks_its_arguments():
     data = _tiny_data(8)
     model = TemporalLatentBottleneck(num_classes=4, **TINY)
     with pytest.raises(ValueError, match="batch_size"):
-        train_classifier(model, data, TrainConfig(steps=1, progress=False), batch_size=9, image_size=16)
+        train_classifier(
+            model,
+            data,
+            TrainConfig(steps=1, progress=False),
+            batch_size=9,
+            image_size=16,
+        )
     with pytest.raises(ValueError, match="multiple of log_every"):
-        train_classifier(model, data, TrainConfig(steps=1, eval_every=7, progress=False), batch_size=4,
-                         image_size=16, log_every=5)
+        train_classifier(
+            model,
+            data,
+            TrainConfig(steps=1, eval_every=7, progress=False),
+            batch_size=4,
+            image_size=16,
+            log_every=5,
+        )
 
 
 # ----------------------------------------------------------------------------- presets and the entry point
@@ -256,7 +401,11 @@ def test_profile_rows_build(profile):
     for name in ("keras", "paper", "vit"):
         run = config.paper if name == "vit" else getattr(config, name)
         model = build(run, name, config.paper["model"])
-        size = config.paper["model"]["image_size"] if name == "vit" else run["model"]["image_size"]
+        size = (
+            config.paper["model"]["image_size"]
+            if name == "vit"
+            else run["model"]["image_size"]
+        )
         assert model(torch.rand(1, 3, size, size)).shape == (1, 10)
 
 
@@ -271,23 +420,67 @@ def test_run_entry_point_on_the_sample(tmp_path, monkeypatch):
 
     monkeypatch.delenv("CTM_COURSE_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cifar_mod, "_download", lambda root: (_ for _ in ()).throw(RuntimeError("offline")))
+    monkeypatch.setattr(
+        cifar_mod,
+        "_download",
+        lambda root: (_ for _ in ()).throw(RuntimeError("offline")),
+    )
     out = tmp_path / "r.json"
-    summary = run.main(["--mode", "paper", "--profile", "smoke", "--steps", "3", "--batch-size", "16",
-                        "--device", "cpu", "--out", str(out)])
+    summary = run.main(
+        [
+            "--mode",
+            "paper",
+            "--profile",
+            "smoke",
+            "--steps",
+            "3",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     saved = json.loads(out.read_text())
-    assert saved["steps"] == 3 and saved["data_source"] == "sample" and 0 <= saved["test_accuracy"] <= 1
+    assert (
+        saved["steps"] == 3
+        and saved["data_source"] == "sample"
+        and 0 <= saved["test_accuracy"] <= 1
+    )
     assert summary["test_images"] == 100
-    keras = run.main(["--mode", "keras", "--profile", "smoke", "--steps", "2", "--batch-size", "16", "--device", "cpu",
-                      "--init", "keras", "--max-seconds", "60"])
-    assert keras["run"]["model"]["init"] == "keras" and keras["run"]["train"]["max_seconds"] == 60
+    keras = run.main(
+        [
+            "--mode",
+            "keras",
+            "--profile",
+            "smoke",
+            "--steps",
+            "2",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--init",
+            "keras",
+            "--max-seconds",
+            "60",
+        ]
+    )
+    assert (
+        keras["run"]["model"]["init"] == "keras"
+        and keras["run"]["train"]["max_seconds"] == 60
+    )
 
 
 def test_one_autocast_helper():
     from ctm_course import precision, tlb
 
     assert tlb.autocast_dtype is precision.autocast_dtype
-    assert precision.autocast_dtype(torch.device("cpu")) is None and precision.autocast_dtype("cuda") is torch.bfloat16
+    assert (
+        precision.autocast_dtype(torch.device("cpu")) is None
+        and precision.autocast_dtype("cuda") is torch.bfloat16
+    )
     with precision.autocast(torch.device("cpu"), None):
         assert not torch.is_autocast_enabled("cpu")
     with precision.autocast("cpu", torch.bfloat16):

@@ -1,4 +1,5 @@
 """Tests of ctm_course.viz with small random CTM records (no model needed, Agg backend)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,9 +37,16 @@ from ctm_course.viz.curves import ema  # noqa: E402
 B, C, T, D, HEADS, GRID = 3, 10, 4, 24, 2, (7, 7)
 
 
-def make_track(B: int = B, C: int = C, T: int = T, D: int = D, heads: int = HEADS,
-               grid: tuple[int, int] | None = GRID, n_tokens: int | None = None,
-               seed: int = 0) -> CTMTrack:
+def make_track(
+    B: int = B,
+    C: int = C,
+    T: int = T,
+    D: int = D,
+    heads: int = HEADS,
+    grid: tuple[int, int] | None = GRID,
+    n_tokens: int | None = None,
+    seed: int = 0,
+) -> CTMTrack:
     g = torch.Generator().manual_seed(seed)
     N = n_tokens if n_tokens is not None else (grid[0] * grid[1] if grid else 49)
     logits = torch.randn(B, C, T, generator=g) * 2
@@ -66,7 +74,9 @@ def batch() -> tuple[CTMTrack, torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     track = make_track()
-    return tick_frames(tick_view(track, torch.rand(B, 1, 28, 28), torch.tensor([3, 7, 0]), index=1))
+    return tick_frames(
+        tick_view(track, torch.rand(B, 1, 28, 28), torch.tensor([3, 7, 0]), index=1)
+    )
 
 
 # ------------------------------------------------------------------------- tick_frames
@@ -78,14 +88,24 @@ def test_tick_frames_one_rgb_frame_per_tick(frames):
         assert f.shape == frames[0].shape
     assert frames[0].shape == (700, 1000, 3)
     for a, b in zip(frames[:-1], frames[1:]):
-        assert np.any(a != b), "consecutive ticks must look different (cursor, bars, title)"
+        assert np.any(a != b), (
+            "consecutive ticks must look different (cursor, bars, title)"
+        )
     assert plt.get_fignums() == [], "tick_frames must not leave pyplot figures open"
 
 
 def test_tick_frames_accepts_bhw_images_and_class_names(batch):
     track, images, labels = batch
-    out = tick_frames(tick_view(track, images[:, 0].numpy(), labels.tolist(), index=2, n_neurons=3,
-                                class_names=[f"c{i}" for i in range(C)]))
+    out = tick_frames(
+        tick_view(
+            track,
+            images[:, 0].numpy(),
+            labels.tolist(),
+            index=2,
+            n_neurons=3,
+            class_names=[f"c{i}" for i in range(C)],
+        )
+    )
     assert len(out) == T and out[0].shape == (700, 1000, 3)
 
 
@@ -180,14 +200,19 @@ def test_save_animation_rejects_bad_input(frames, tmp_path):
 
 def test_save_animation_mp4_without_ffmpeg_is_clear(frames, tmp_path, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a),
+    )
     with pytest.raises(RuntimeError, match=r"imageio-ffmpeg.*\.gif"):
         save_animation(frames, tmp_path / "ctm.mp4")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("imageio_ffmpeg") is None,
-                    reason="imageio-ffmpeg not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("imageio_ffmpeg") is None,
+    reason="imageio-ffmpeg not installed",
+)
 def test_save_animation_mp4(frames, tmp_path):
     path = save_animation(frames, tmp_path / "ctm.mp4")
     assert path.stat().st_size > 0
@@ -204,7 +229,8 @@ def test_show_animation_in_ipython_displays_gif_html(frames, monkeypatch):
     shown = []
     monkeypatch.setattr(animation_mod, "in_ipython", lambda: True)
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
-    assert show_animation(frames[:2], fps=2) is None  # a returned object would show twice as a cell's value
+    # a returned object would show twice as a cell's value
+    assert show_animation(frames[:2], fps=2) is None
     (obj,) = shown
     assert "image/gif;base64" in obj.data
 
@@ -219,11 +245,15 @@ def test_tick_scrubber_slider_over_ticks(batch):
     assert sliders == [box.slider]
     assert box.slider.min == 0 and box.slider.max == T - 1 and box.slider.value == 0
     first = box.image.value
-    assert bytes(first[:8]) == b"\x89PNG\r\n\x1a\n", "the initial frame is drawn on creation"
+    assert bytes(first[:8]) == b"\x89PNG\r\n\x1a\n", (
+        "the initial frame is drawn on creation"
+    )
     box.slider.value = T - 1
     assert box.image.value != first
     bundle = box._repr_mimebundle_()
-    assert bytes(bundle["image/png"]) == bytes(box.image.value), "static fallback = current frame"
+    assert bytes(bundle["image/png"]) == bytes(box.image.value), (
+        "static fallback = current frame"
+    )
     with pytest.raises(ValueError, match="start"):
         tick_scrubber(tick_view(track, images, labels), start=T)
 
@@ -233,7 +263,9 @@ def test_live_curves_records_history_outside_ipython():
     curves = LiveCurves(metrics=("loss", "accuracy"), every=0.0)
     assert curves.live is False
     for step in range(5):
-        curves.update(step, train={"loss": torch.tensor(1.0 / (step + 1)), "accuracy": 0.1 * step})
+        curves.update(
+            step, train={"loss": torch.tensor(1.0 / (step + 1)), "accuracy": 0.1 * step}
+        )
     curves.update(4, test={"loss": 0.3})  # missing metric -> NaN
     h = curves.history
     assert h["train_step"] == [0, 1, 2, 3, 4]
@@ -244,7 +276,8 @@ def test_live_curves_records_history_outside_ipython():
     assert all(isinstance(v, list) for v in h.values())
     with pytest.raises(ValueError, match="none of the tracked metrics"):
         curves.update(5, train={"acc": 1.0})
-    curves.update(5, train={"loss": 0.1, "lr": 1e-3, "step": 5})  # extra keys are ignored
+    # extra keys are ignored
+    curves.update(5, train={"loss": 0.1, "lr": 1e-3, "step": 5})
     assert h["train_loss"][-1] == 0.1
     fig = curves.figure()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
@@ -285,7 +318,8 @@ def test_live_curves_updates_one_display_in_place(monkeypatch):
     adaptive = LiveCurves(every=1.0, max_share=0.1)
     clock = iter([0.0, 0.5, 3.0, 6.0, 6.1, 7.2, 7.25])
     adaptive._clock = lambda: next(clock)
-    for step in range(4):  # updates at t = 0 (drawn, took 0.5 s), 3 (< 5 s later: skipped), 6 (drawn), 7.2 (drawn)
+    # updates at t = 0 (drawn, took 0.5 s), 3 (< 5 s later: skipped), 6 (drawn), 7.2 (drawn)
+    for step in range(4):
         adaptive.update(step, train={"loss": 1.0, "accuracy": 0.5})
     assert calls == {"display": 3, "update": 5}
     with pytest.raises(ValueError, match="max_share"):
@@ -304,8 +338,14 @@ def test_plot_functions_return_figures():
     rng = np.random.default_rng(0)
     fig = plot_accuracy_per_tick([0.2, 0.5, 0.8, 0.9], most_certain_accuracy=0.92)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
-    assert fig._repr_png_()[:4] == b"\x89PNG", "figures show as PNG in any notebook backend"
-    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel() and fig.axes[0].get_title()
+    assert fig._repr_png_()[:4] == b"\x89PNG", (
+        "figures show as PNG in any notebook backend"
+    )
+    assert (
+        fig.axes[0].get_xlabel()
+        and fig.axes[0].get_ylabel()
+        and fig.axes[0].get_title()
+    )
 
     cert = torch.rand(8, 2, T)
     correct = torch.rand(8, T) > 0.3
@@ -319,7 +359,10 @@ def test_plot_functions_return_figures():
     th = np.linspace(0.5, 0.95, 6)
     fig = plot_early_exit(th, rng.uniform(0.8, 1, 6), np.linspace(2, 10, 6), 0.97, T=15)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert fig.axes[0].get_ylabel() == "accuracy" and fig.axes[1].get_ylabel() == "mean ticks used"
+    assert (
+        fig.axes[0].get_ylabel() == "accuracy"
+        and fig.axes[1].get_ylabel() == "mean ticks used"
+    )
     with pytest.raises(ValueError, match="same"):
         plot_early_exit(th, th[:3], th, 0.9, T=15)
 

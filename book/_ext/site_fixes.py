@@ -11,25 +11,32 @@ any console error, so it would catch either one coming back.
    set. It is set to ``light`` (the lessons' figures have white backgrounds); the reader can still
    switch to dark mode with the theme button.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 
 def _default_mode(app: Any, config: Any) -> None:
-    context = dict(config.html_context or {})  # pydata-sphinx-theme reads it from the page context
+    # pydata-sphinx-theme reads it from the page context
+    context = dict(config.html_context or {})
     context.setdefault("default_mode", "light")
     config.html_context = context
 
 
-def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+def _drop_duplicate_scripts(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return
     seen, unique = set(), []
     for script in scripts:
         # an inline script has filename None or "" depending on who added it: both mean "no file"
-        key = (getattr(script, "filename", None) or "", repr(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", None) or "",
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key in seen:
             continue
         seen.add(key)

@@ -7,6 +7,7 @@ does it once per forward and :func:`attend` reuses them. Together they compute e
 ``attention(q.unsqueeze(1), tokens, tokens)`` with the module's own weights (tested), so a
 reference state_dict loads unchanged.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def project_keys_values(attention: nn.MultiheadAttention, tokens: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def project_keys_values(
+    attention: nn.MultiheadAttention, tokens: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys and values of ``tokens`` (B, N, d) for every head: (B, heads, N, d / heads) each."""
     B, N, d = tokens.shape
     heads = attention.num_heads
@@ -28,8 +30,13 @@ def project_keys_values(attention: nn.MultiheadAttention, tokens: torch.Tensor
     return k, v
 
 
-def attend(attention: nn.MultiheadAttention, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-           need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def attend(
+    attention: nn.MultiheadAttention,
+    query: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    need_weights: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One query per sample against projected keys and values.
 
     Args:
@@ -42,10 +49,15 @@ def attend(attention: nn.MultiheadAttention, query: torch.Tensor, k: torch.Tenso
     """
     B, d = query.shape
     heads = attention.num_heads
-    q = F.linear(query, attention.in_proj_weight[:d], attention.in_proj_bias[:d]).view(B, heads, 1, d // heads)
+    q = F.linear(query, attention.in_proj_weight[:d], attention.in_proj_bias[:d]).view(
+        B, heads, 1, d // heads
+    )
     p = attention.dropout if attention.training else 0.0
-    if need_weights or q.device.type == "cpu":  # one query: plain matmuls beat the fused kernel on a CPU
-        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    # one query: plain matmuls beat the fused kernel on a CPU
+    if need_weights or q.device.type == "cpu":
+        weights = torch.softmax(
+            q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1
+        )
         out = F.dropout(weights, p) @ v if p > 0 else weights @ v
         weights = weights if need_weights else None
     else:  # the fused kernel on a GPU, no weights materialised

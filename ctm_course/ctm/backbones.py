@@ -3,6 +3,7 @@
 Every backbone maps its input to a feature map (B, C, *spatial); the CTM flattens the spatial axes
 into N tokens and projects them to ``d_input`` (``kv_proj``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,12 +25,21 @@ class TutorialConvBackbone(nn.Sequential):
 
     def __init__(self, in_channels: int, d_input: int):
         super().__init__(
-            nn.Conv2d(in_channels, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU(),
-            nn.Conv2d(d_input, d_input, 3, padding=1), nn.BatchNorm2d(d_input), nn.MaxPool2d(2, 2), nn.ReLU())
+            nn.Conv2d(in_channels, d_input, 3, padding=1),
+            nn.BatchNorm2d(d_input),
+            nn.MaxPool2d(2, 2),
+            nn.ReLU(),
+            nn.Conv2d(d_input, d_input, 3, padding=1),
+            nn.BatchNorm2d(d_input),
+            nn.MaxPool2d(2, 2),
+            nn.ReLU(),
+        )
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+        return super().forward(
+            x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        )
 
 
 class ParityBackbone(nn.Module):
@@ -71,4 +81,8 @@ def make_backbone(backbone_type: str, d_input: int, in_channels: int) -> nn.Modu
 
 
 def make_positional_embedding(kind: str, d_features: int) -> nn.Module:
-    return RotationalEmbedding1D(d_features) if kind == "custom-rotational-1d" else NoPositionalEmbedding()
+    return (
+        RotationalEmbedding1D(d_features)
+        if kind == "custom-rotational-1d"
+        else NoPositionalEmbedding()
+    )

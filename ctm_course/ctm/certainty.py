@@ -1,4 +1,5 @@
 """Certainty: one minus the normalised entropy of the prediction at a tick."""
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Notation (paper): t = 1..T internal ticks; D neurons; z^t (D,) post-activations; A^t (D, M) the
 last M pre-activations of every neuron; S^t synchronisation of selected neuron pairs.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,13 @@ from .certainty import certainty
 from .config import CTMConfig
 from .nlm import neuron_level_models
 from .synapses import make_synapses
-from .synchronisation import DECAY_MAX, pair_indices, select_neurons, synch_size, synchronisation_step
+from .synchronisation import (
+    DECAY_MAX,
+    pair_indices,
+    select_neurons,
+    synch_size,
+    synchronisation_step,
+)
 from .tracking import CTMTrack
 
 
@@ -41,45 +48,83 @@ class ContinuousThoughtMachine(nn.Module):
             config = config.replace(**arguments)
         self.config = config
         c = config
-        self.iterations, self.d_model, self.d_input, self.heads = c.iterations, c.d_model, c.d_input, c.heads
+        self.iterations, self.d_model, self.d_input, self.heads = (
+            c.iterations,
+            c.d_model,
+            c.d_input,
+            c.heads,
+        )
         self.memory_length, self.out_dims = c.memory_length, c.out_dims
         self.prediction_reshaper = list(c.prediction_reshaper)
         self.n_synch_out, self.n_synch_action = c.n_synch_out, c.n_synch_action
-        self.neuron_select_type, self.backbone_type = c.neuron_select_type, c.backbone_type
-        self.synch_representation_size_out = synch_size(c.n_synch_out, c.neuron_select_type)
-        self.synch_representation_size_action = synch_size(c.n_synch_action, c.neuron_select_type)
+        self.neuron_select_type, self.backbone_type = (
+            c.neuron_select_type,
+            c.backbone_type,
+        )
+        self.synch_representation_size_out = synch_size(
+            c.n_synch_out, c.neuron_select_type
+        )
+        self.synch_representation_size_action = synch_size(
+            c.n_synch_action, c.neuron_select_type
+        )
         d_model, d_input, memory_length = c.d_model, c.d_input, c.memory_length
 
         # --- input: backbone features -> tokens (B, N, d_input) ---
         self.backbone = make_backbone(c.backbone_type, d_input, c.in_channels)
         d_features = d_input if c.backbone_type != "none" else c.d_backbone
-        self.positional_embedding = make_positional_embedding(c.positional_embedding_type, d_input)
+        self.positional_embedding = make_positional_embedding(
+            c.positional_embedding_type, d_input
+        )
         kv_in = nn.Linear(d_features, d_input) if d_features else nn.LazyLinear(d_input)
         self.kv_proj = nn.Sequential(kv_in, nn.LayerNorm(d_input))
         self.q_proj = nn.Linear(self.synch_representation_size_action, d_input)
-        self.attention = nn.MultiheadAttention(d_input, c.heads, dropout=c.dropout, batch_first=True)
+        self.attention = nn.MultiheadAttention(
+            d_input, c.heads, dropout=c.dropout, batch_first=True
+        )
 
         # --- core: synapses and neuron-level models ---
-        self.synapses = make_synapses(d_input + d_model, d_model, c.synapse_depth, c.dropout)
-        self.trace_processor = neuron_level_models(d_model, memory_length, c.deep_nlms, c.memory_hidden_dims,
-                                                   c.do_layernorm_nlm, c.nlm_dropout)
+        self.synapses = make_synapses(
+            d_input + d_model, d_model, c.synapse_depth, c.dropout
+        )
+        self.trace_processor = neuron_level_models(
+            d_model,
+            memory_length,
+            c.deep_nlms,
+            c.memory_hidden_dims,
+            c.do_layernorm_nlm,
+            c.nlm_dropout,
+        )
         self.start_activated_state = nn.Parameter(  # z^0
-            torch.empty(d_model).uniform_(-math.sqrt(1 / d_model), math.sqrt(1 / d_model)))
+            torch.empty(d_model).uniform_(
+                -math.sqrt(1 / d_model), math.sqrt(1 / d_model)
+            )
+        )
         self.start_trace = nn.Parameter(  # A^0
-            torch.empty(d_model, memory_length).uniform_(-math.sqrt(1 / (d_model + memory_length)),
-                                                         math.sqrt(1 / (d_model + memory_length))))
+            torch.empty(d_model, memory_length).uniform_(
+                -math.sqrt(1 / (d_model + memory_length)),
+                math.sqrt(1 / (d_model + memory_length)),
+            )
+        )
 
         # --- synchronisation: neuron pairs (fixed at construction) and learnable decays ---
         rng = np.random.default_rng(c.selection_seed)
         for kind, n in (("out", c.n_synch_out), ("action", c.n_synch_action)):
-            left, right = select_neurons(kind, c.neuron_select_type, d_model, n, c.n_random_pairing_self, rng)
+            left, right = select_neurons(
+                kind, c.neuron_select_type, d_model, n, c.n_random_pairing_self, rng
+            )
             self.register_buffer(f"{kind}_neuron_indices_left", left)
             self.register_buffer(f"{kind}_neuron_indices_right", right)
-        self.decay_params_out = nn.Parameter(torch.zeros(self.synch_representation_size_out))
-        self.decay_params_action = nn.Parameter(torch.zeros(self.synch_representation_size_action))
+        self.decay_params_out = nn.Parameter(
+            torch.zeros(self.synch_representation_size_out)
+        )
+        self.decay_params_action = nn.Parameter(
+            torch.zeros(self.synch_representation_size_action)
+        )
 
         # --- output: synchronisation -> logits ---
-        self.output_projector = nn.Sequential(nn.Linear(self.synch_representation_size_out, c.out_dims))
+        self.output_projector = nn.Sequential(
+            nn.Linear(self.synch_representation_size_out, c.out_dims)
+        )
 
     # ----------------------------------------------------------------------------------------------
     def compute_features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -90,7 +135,10 @@ class ContinuousThoughtMachine(nn.Module):
         return self.kv_proj(features.flatten(2).transpose(1, 2)), grid
 
     def synch_pairs(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        left, right = getattr(self, f"{kind}_neuron_indices_left"), getattr(self, f"{kind}_neuron_indices_right")
+        left, right = (
+            getattr(self, f"{kind}_neuron_indices_left"),
+            getattr(self, f"{kind}_neuron_indices_right"),
+        )
         return pair_indices(left, right, self.neuron_select_type)
 
     def compute_certainty(self, logits: torch.Tensor) -> torch.Tensor:
@@ -104,17 +152,18 @@ class ContinuousThoughtMachine(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, track: bool = False):
-        kv, grid = self.compute_features(x)              # tokens (B, N, d_input)
-        k, v = project_keys_values(self.attention, kv)   # keys and values once, used every tick
+        kv, grid = self.compute_features(x)  # tokens (B, N, d_input)
+        # keys and values projected once, used at every tick
+        k, v = project_keys_values(self.attention, kv)
         B = kv.shape[0]
         self.clamp_decay()
-        r_out = torch.exp(-self.decay_params_out)        # r = exp(-d), one per pair
+        r_out = torch.exp(-self.decay_params_out)  # r = exp(-d), one per pair
         r_action = torch.exp(-self.decay_params_action)
         out_i, out_j = self.synch_pairs("out")
         act_i, act_j = self.synch_pairs("action")
 
-        z = self.start_activated_state.expand(B, -1)     # z^0 (B, D)
-        trace = self.start_trace.expand(B, -1, -1)       # A^0 (B, D, M)
+        z = self.start_activated_state.expand(B, -1)  # z^0 (B, D)
+        trace = self.start_trace.expand(B, -1, -1)  # A^0 (B, D, M)
         # S_out includes z^0; the action stream starts empty
         _, alpha_out, beta_out = synchronisation_step(z, 0.0, 0.0, r_out, out_i, out_j)
         alpha_act, beta_act = 0.0, 0.0
@@ -122,30 +171,40 @@ class ContinuousThoughtMachine(nn.Module):
         for _ in range(self.iterations):
             # S_action^t from z^0..z^(t-1) -> query -> attention output o^t
             s_action, alpha_act, beta_act = synchronisation_step(
-                z, alpha_act, beta_act, r_action, act_i, act_j)
-            o, attn = attend(self.attention, self.q_proj(s_action), k, v, need_weights=track)
-            a = self.synapses(torch.cat((o, z), dim=-1))  # pre-activations a^t (B, D)
-            trace = torch.cat((trace[:, :, 1:], a.unsqueeze(-1)), dim=-1)  # A^t: FIFO
-            z = self.trace_processor(trace)               # z^t = NLM_d(A^t_d), per neuron
+                z, alpha_act, beta_act, r_action, act_i, act_j
+            )
+            q = self.q_proj(s_action)
+            o, attn = attend(self.attention, q, k, v, need_weights=track)
+            a = self.synapses(torch.cat((o, z), dim=-1))  # pre-activations a^t
+            trace = torch.cat((trace[:, :, 1:], a.unsqueeze(-1)), -1)  # A^t: FIFO
+            z = self.trace_processor(trace)  # z^t = NLM_d(A^t_d), per neuron
             s_out, alpha_out, beta_out = synchronisation_step(
-                z, alpha_out, beta_out, r_out, out_i, out_j)
-            y = self.output_projector(s_out)              # logits y^t
+                z, alpha_out, beta_out, r_out, out_i, out_j
+            )
+            y = self.output_projector(s_out)  # logits y^t
             predictions.append(y)
             certainties.append(self.compute_certainty(y))
             if track:
                 record.append((a, z, attn, s_out, s_action))
-        predictions = torch.stack(predictions, -1).float()   # (B, out_dims, T)
-        certainties = torch.stack(certainties, -1).float()   # (B, 2, T)
+        predictions = torch.stack(predictions, -1).float()  # (B, out_dims, T)
+        certainties = torch.stack(certainties, -1).float()  # (B, 2, T)
         if not track:
             return predictions, certainties, s_out
-        return predictions, certainties, self._track(predictions, certainties, record, grid)
+        track_record = self._track(predictions, certainties, record, grid)
+        return predictions, certainties, track_record
 
     @staticmethod
     def _track(predictions, certainties, record, grid) -> CTMTrack:
         def stacked(n: int) -> torch.Tensor:
             return torch.stack([r[n] for r in record]).detach().float().cpu()
 
-        return CTMTrack(predictions=predictions.detach().cpu(), certainties=certainties.detach().cpu(),
-                        pre_activations=stacked(0), post_activations=stacked(1), attention=stacked(2),
-                        synch_out=stacked(3), synch_action=stacked(4),
-                        token_grid=tuple(grid) if len(grid) == 2 else None)
+        return CTMTrack(
+            predictions=predictions.detach().cpu(),
+            certainties=certainties.detach().cpu(),
+            pre_activations=stacked(0),
+            post_activations=stacked(1),
+            attention=stacked(2),
+            synch_out=stacked(3),
+            synch_action=stacked(4),
+            token_grid=tuple(grid) if len(grid) == 2 else None,
+        )

@@ -7,6 +7,7 @@ them with GLUs in between make the deep NLM of the paper:
 
 where A_d (length M) is neuron d's history of pre-activations and T1, T2 are learnable temperatures.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,24 @@ class SuperLinear(nn.Module):
     Parameter names follow the reference CTM: ``w1`` (in, out, N), ``b1`` (1, N, out), scalar ``T``.
     """
 
-    def __init__(self, in_dims: int, out_dims: int, N: int, do_norm: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dims: int,
+        out_dims: int,
+        N: int,
+        do_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.in_dims, self.out_dims, self.N = in_dims, out_dims, N
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.layernorm = nn.LayerNorm(in_dims, elementwise_affine=True) if do_norm else nn.Identity()
+        self.layernorm = (
+            nn.LayerNorm(in_dims, elementwise_affine=True) if do_norm else nn.Identity()
+        )
         bound = 1.0 / math.sqrt(in_dims + out_dims)
-        self.w1 = nn.Parameter(torch.empty(in_dims, out_dims, N).uniform_(-bound, bound))
+        self.w1 = nn.Parameter(
+            torch.empty(in_dims, out_dims, N).uniform_(-bound, bound)
+        )
         self.b1 = nn.Parameter(torch.zeros(1, N, out_dims))
         self.T = nn.Parameter(torch.tensor(1.0))  # learnable temperature
 
@@ -55,8 +67,14 @@ class Squeeze(nn.Module):
         return x.squeeze(self.dim)
 
 
-def neuron_level_models(d_model: int, memory_length: int, deep: bool, hidden: int, do_layernorm: bool,
-                        dropout: float) -> nn.Sequential:
+def neuron_level_models(
+    d_model: int,
+    memory_length: int,
+    deep: bool,
+    hidden: int,
+    do_layernorm: bool,
+    dropout: float,
+) -> nn.Sequential:
     """The ``trace_processor``: pre-activation histories (B, D, M) -> post-activations z (B, D).
 
     Deep: SuperLinear(M -> 2H) -> GLU -> SuperLinear(H -> 2) -> GLU; shallow: SuperLinear(M -> 2) -> GLU.
@@ -64,8 +82,17 @@ def neuron_level_models(d_model: int, memory_length: int, deep: bool, hidden: in
     reference implementation.
     """
     if deep:
-        layers = [SuperLinear(memory_length, 2 * hidden, d_model, do_layernorm, dropout), nn.GLU(),
-                  SuperLinear(hidden, 2, d_model, do_layernorm, dropout), nn.GLU(), Squeeze(-1)]
+        layers = [
+            SuperLinear(memory_length, 2 * hidden, d_model, do_layernorm, dropout),
+            nn.GLU(),
+            SuperLinear(hidden, 2, d_model, do_layernorm, dropout),
+            nn.GLU(),
+            Squeeze(-1),
+        ]
     else:
-        layers = [SuperLinear(memory_length, 2, d_model, do_layernorm, dropout), nn.GLU(), Squeeze(-1)]
+        layers = [
+            SuperLinear(memory_length, 2, d_model, do_layernorm, dropout),
+            nn.GLU(),
+            Squeeze(-1),
+        ]
     return nn.Sequential(nn.Sequential(*layers))

@@ -3,6 +3,7 @@
 Input is ``concat[o^t, z^t]`` (attention output first, then the post-activations), output the new
 pre-activations a^{t+1} (B, D).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,12 @@ from torch import nn
 
 def shallow_synapses(d_in: int, d_model: int, dropout: float) -> nn.Sequential:
     """Synapse depth 1: Dropout -> Linear(d_in -> 2D) -> GLU -> LayerNorm(D)."""
-    return nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, 2 * d_model), nn.GLU(), nn.LayerNorm(d_model))
+    return nn.Sequential(
+        nn.Dropout(dropout),
+        nn.Linear(d_in, 2 * d_model),
+        nn.GLU(),
+        nn.LayerNorm(d_model),
+    )
 
 
 class SynapseUNet(nn.Module):
@@ -22,17 +28,38 @@ class SynapseUNet(nn.Module):
     ``down_projections``, ``up_projections``, ``skip_lns``).
     """
 
-    def __init__(self, d_in: int, d_model: int, depth: int, minimum_width: int = 16, dropout: float = 0.0):
+    def __init__(
+        self,
+        d_in: int,
+        d_model: int,
+        depth: int,
+        minimum_width: int = 16,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.widths = [int(w) for w in np.linspace(d_model, minimum_width, depth)]
         w = self.widths
-        self.first_projection = nn.Sequential(nn.Linear(d_in, w[0]), nn.LayerNorm(w[0]), nn.SiLU())
+        self.first_projection = nn.Sequential(
+            nn.Linear(d_in, w[0]), nn.LayerNorm(w[0]), nn.SiLU()
+        )
         self.down_projections = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(w[i], w[i + 1]), nn.LayerNorm(w[i + 1]), nn.SiLU())
-            for i in range(len(w) - 1))
+            nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(w[i], w[i + 1]),
+                nn.LayerNorm(w[i + 1]),
+                nn.SiLU(),
+            )
+            for i in range(len(w) - 1)
+        )
         self.up_projections = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(w[i + 1], w[i]), nn.LayerNorm(w[i]), nn.SiLU())
-            for i in range(len(w) - 1))
+            nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(w[i + 1], w[i]),
+                nn.LayerNorm(w[i]),
+                nn.SiLU(),
+            )
+            for i in range(len(w) - 1)
+        )
         self.skip_lns = nn.ModuleList(nn.LayerNorm(w[i]) for i in range(len(w) - 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

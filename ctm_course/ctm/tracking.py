@@ -1,4 +1,5 @@
 """The per-tick record a CTM returns with ``track=True``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -13,6 +13,7 @@
 * :mod:`ctm_course.data.thorat2021`: the published results of Thorat et al. (2021) that lesson 5
   compares with (:func:`~ctm_course.data.thorat2021.paper_numbers`).
 """
+
 from __future__ import annotations
 
 from .augment import random_affine, random_shift, shift_images

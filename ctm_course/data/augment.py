@@ -4,6 +4,7 @@ Apply these to *training* batches only. Augmenting the test set (as the original
 tutorial did) measures accuracy on a different, randomly perturbed test set each time and makes
 the numbers noisy and incomparable.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,9 @@ import torch.nn.functional as F
 Range = float | tuple[float, float] | Sequence[float]
 
 
-def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int | None = None) -> torch.Tensor:
+def shift_images(
+    images: torch.Tensor, shifts: torch.Tensor, max_shift: int | None = None
+) -> torch.Tensor:
     """Translate each image by whole pixels, filling with zeros.
 
     Args:
@@ -30,15 +33,24 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int | No
         ``(B, C, H, W)``, same dtype and device as ``images``.
     """
     if images.ndim != 4:
-        raise ValueError(f"shift_images: images must be (B, C, H, W), got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"shift_images: images must be (B, C, H, W), got shape {tuple(images.shape)}"
+        )
     b, c, h, w = images.shape
     if shifts.shape != (b, 2):
-        raise ValueError(f"shift_images: shifts must be ({b}, 2), got shape {tuple(shifts.shape)}")
+        raise ValueError(
+            f"shift_images: shifts must be ({b}, 2), got shape {tuple(shifts.shape)}"
+        )
     shifts = shifts.to(device=images.device, dtype=torch.long)
-    pad = max_shift if max_shift is not None else (int(shifts.abs().max()) if shifts.numel() else 0)
+    pad = (
+        max_shift
+        if max_shift is not None
+        else (int(shifts.abs().max()) if shifts.numel() else 0)
+    )
     if pad == 0:
         return images.clone()
-    padded = F.pad(images, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p), zeros outside
+    # (B, C, H + 2p, W + 2p), zeros outside
+    padded = F.pad(images, (pad, pad, pad, pad))
     dev = images.device
     # out[b, :, i, j] = padded[b, :, i - dy + p, j - dx + p]
     rows = torch.arange(h, device=dev)[None, :] + pad - shifts[:, :1]  # (B, H)
@@ -69,12 +81,24 @@ def random_shift(
         raise ValueError(f"random_shift: max_shift must be >= 0, got {max_shift}")
     if max_shift == 0:
         return images.clone()
-    gen_device = generator.device if generator is not None else images.device  # on a GPU: no host copy
-    shifts = torch.randint(-max_shift, max_shift + 1, (images.shape[0], 2), generator=generator, device=gen_device)
+    # on a GPU: no host copy
+    gen_device = generator.device if generator is not None else images.device
+    shifts = torch.randint(
+        -max_shift,
+        max_shift + 1,
+        (images.shape[0], 2),
+        generator=generator,
+        device=gen_device,
+    )
     return shift_images(images, shifts, max_shift)
 
 
-def _uniform(lo_hi: tuple[float, float], n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def _uniform(
+    lo_hi: tuple[float, float],
+    n: int,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
     lo, hi = lo_hi
     return lo + (hi - lo) * torch.rand(n, generator=generator, device=device)
 
@@ -84,13 +108,17 @@ def _as_range(value: Range | None, name: str, symmetric: bool) -> tuple[float, f
         return (0.0, 0.0) if symmetric else (1.0, 1.0)
     if isinstance(value, (int, float)):
         if not symmetric:
-            raise ValueError(f"random_affine: {name} must be a (min, max) pair, got {value!r}")
+            raise ValueError(
+                f"random_affine: {name} must be a (min, max) pair, got {value!r}"
+            )
         if value < 0:
             raise ValueError(f"random_affine: {name} must be >= 0, got {value}")
         return (-float(value), float(value))
     lo, hi = (float(v) for v in value)
     if lo > hi:
-        raise ValueError(f"random_affine: {name} must satisfy min <= max, got {value!r}")
+        raise ValueError(
+            f"random_affine: {name} must satisfy min <= max, got {value!r}"
+        )
     return lo, hi
 
 
@@ -125,11 +153,15 @@ def random_affine(
     b, _, h, w = images.shape
     dev = images.device
     gdev = generator.device if generator is not None else torch.device("cpu")
-    angle = _uniform(_as_range(degrees, "degrees", True), b, generator, gdev) * (math.pi / 180)
+    angle = _uniform(_as_range(degrees, "degrees", True), b, generator, gdev) * (
+        math.pi / 180
+    )
     if translate is not None:
         tx_max, ty_max = (float(v) for v in translate)
         if not (0 <= tx_max <= 1 and 0 <= ty_max <= 1):
-            raise ValueError(f"random_affine: translate fractions must be in [0, 1], got {translate!r}")
+            raise ValueError(
+                f"random_affine: translate fractions must be in [0, 1], got {translate!r}"
+            )
     else:
         tx_max = ty_max = 0.0
     tx = _uniform((-tx_max * w, tx_max * w), b, generator, gdev)  # pixels
@@ -137,7 +169,9 @@ def random_affine(
     s = _uniform(_as_range(scale, "scale", False), b, generator, gdev)
     if bool((s <= 0).any()):
         raise ValueError(f"random_affine: scale must be positive, got {scale!r}")
-    angle, tx, ty, s = (t.to(device=dev, dtype=torch.float32) for t in (angle, tx, ty, s))
+    angle, tx, ty, s = (
+        t.to(device=dev, dtype=torch.float32) for t in (angle, tx, ty, s)
+    )
 
     # Forward map in pixel units (centre origin): p_out = s R(angle) p_in + t.
     # affine_grid wants the inverse, in normalised units: n_in = D^-1 A^-1 (D n_out - t),
@@ -148,6 +182,13 @@ def random_affine(
     a21, a22 = -sin * (half_w / half_h), cos
     b1 = -(cos * tx + sin * ty) / half_w
     b2 = -(-sin * tx + cos * ty) / half_h
-    theta = torch.stack([torch.stack([a11, a12, b1], -1), torch.stack([a21, a22, b2], -1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # (B, 2, 3)
+    theta = torch.stack(
+        [torch.stack([a11, a12, b1], -1), torch.stack([a21, a22, b2], -1)], 1
+    )
+    grid = F.affine_grid(
+        theta.to(images.dtype), list(images.shape), align_corners=False
+    )
+    return F.grid_sample(
+        images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )

@@ -16,6 +16,7 @@ times that as float32): move them to the GPU once and convert each batch with
 :func:`keras_train_transform` (training: resize, random crop, flip) or :func:`test_transform`
 (resize only). Both work on whole batches on any device.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -33,7 +34,18 @@ import torch.nn.functional as F
 from .image_data import ImageData
 from .mnist import DOWNLOAD_TIMEOUT_S, ENV_VAR, _short
 
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 """Class names in torchvision's order (label k is ``CLASSES[k]``)."""
 OFFLINE_FILE = Path("cifar10") / "cifar10-jpeg.npz"
 TV_FOLDER = "cifar-10-batches-py"
@@ -44,7 +56,9 @@ FULL = {"train": 50_000, "test": 10_000}
 # --------------------------------------------------------------------------------------------
 # Reading the two layouts
 # --------------------------------------------------------------------------------------------
-def decode_jpegs(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+def decode_jpegs(
+    blob: np.ndarray, offsets: np.ndarray, index: np.ndarray | None = None
+) -> np.ndarray:
     """Decode JPEG images concatenated in ``blob`` (image i is ``blob[offsets[i]:offsets[i+1]]``).
 
     Args:
@@ -60,7 +74,7 @@ def decode_jpegs(blob: np.ndarray, offsets: np.ndarray, index: np.ndarray | None
     index = np.arange(len(offsets) - 1) if index is None else np.asarray(index)
     out = None
     for row, i in enumerate(index):
-        with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
+        with Image.open(io.BytesIO(blob[offsets[i] : offsets[i + 1]].tobytes())) as im:
             pixels = np.asarray(im.convert("RGB"))
         if out is None:
             out = np.empty((len(index), 3, *pixels.shape[:2]), dtype=np.uint8)
@@ -81,19 +95,25 @@ def _read_npz(path: str, split: str, mtime: float) -> tuple[np.ndarray, np.ndarr
         images = decode_jpegs(z[f"{split}_jpeg"], z[f"{split}_offsets"])
         labels = z[f"{split}_labels"].astype(np.uint8)
     if len(images) != len(labels):
-        raise ValueError(f"{path}: {len(images)} {split} images but {len(labels)} labels")
+        raise ValueError(
+            f"{path}: {len(images)} {split} images but {len(labels)} labels"
+        )
     order = np.random.default_rng(0).permutation(len(labels))
     return images[order], labels[order]
 
 
 def _read_torchvision(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    names = (
+        [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    )
     images, labels = [], []
     for name in names:
         with open(folder / name, "rb") as fh:
             entry = pickle.load(fh, encoding="latin1")  # noqa: S301 - torchvision's own files
         images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.uint8))
+        labels.append(
+            np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.uint8)
+        )
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -102,7 +122,9 @@ def _find(folder: Path, split: str) -> tuple[str, Path] | None:
     if (folder / OFFLINE_FILE).is_file():
         return "npz", folder / OFFLINE_FILE
     tv = folder / TV_FOLDER
-    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    names = (
+        [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    )
     if all((tv / n).is_file() for n in names):
         return "torchvision", tv
     return None
@@ -132,11 +154,15 @@ def _download(root: Path) -> None:
 
 
 def _sample(split: str) -> tuple[np.ndarray, np.ndarray, str]:
-    resource = importlib.resources.files("ctm_course.data").joinpath("sample", SAMPLE_FILE)
+    resource = importlib.resources.files("ctm_course.data").joinpath(
+        "sample", SAMPLE_FILE
+    )
     with importlib.resources.as_file(resource) as path:
         if not Path(path).is_file():
-            raise FileNotFoundError(f"CIFAR-10: the package's sample {path} is missing; regenerate it with "
-                                    "`python scripts/make_cifar10_sample.py SRC_DIR` in the course repository")
+            raise FileNotFoundError(
+                f"CIFAR-10: the package's sample {path} is missing; regenerate it with "
+                "`python scripts/make_cifar10_sample.py SRC_DIR` in the course repository"
+            )
         images, labels = _read_npz(str(path), split, Path(path).stat().st_mtime)
         return images, labels, str(path)
 
@@ -145,12 +171,16 @@ def _note(data: ImageData, where: str, reason: str) -> str:
     n, split, full = len(data), data.split, FULL[data.split]
     head = f"CIFAR-10 {split}:"
     if data.source == "sample":
-        return (f"WARNING: {head} only the {n:,}-image sample shipped with ctm_course ({reason}) - the numbers "
-                f"mean little (the full split has {full:,}); good for a smoke test only. For the real data, "
-                f"allow the download or set ${ENV_VAR} to a folder holding {OFFLINE_FILE}.")
+        return (
+            f"WARNING: {head} only the {n:,}-image sample shipped with ctm_course ({reason}) - the numbers "
+            f"mean little (the full split has {full:,}); good for a smoke test only. For the real data, "
+            f"allow the download or set ${ENV_VAR} to a folder holding {OFFLINE_FILE}."
+        )
     if data.source == "offline-full":
-        return (f"{head} all {n:,} images (offline JPEG copy) from {where} - JPEG recompression makes "
-                "accuracies differ slightly from the original release.")
+        return (
+            f"{head} all {n:,} images (offline JPEG copy) from {where} - JPEG recompression makes "
+            "accuracies differ slightly from the original release."
+        )
     if data.source == "download":
         return f"{head} torchvision's {n:,} images from {where}{reason}."
     return f"{head} {n:,} images from {where}; the full split has {full:,}."
@@ -159,8 +189,12 @@ def _note(data: ImageData, where: str, reason: str) -> str:
 # --------------------------------------------------------------------------------------------
 # The loader
 # --------------------------------------------------------------------------------------------
-def load_cifar10(train: bool = True, root: str | Path | None = None, download: bool = True,
-                 verbose: bool = True) -> ImageData:
+def load_cifar10(
+    train: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> ImageData:
     """Load the CIFAR-10 training (50,000) or test (10,000) split as uint8 tensors.
 
     See the module docstring for where the data are looked for.
@@ -189,12 +223,16 @@ def load_cifar10(train: bool = True, root: str | Path | None = None, download: b
                 _download(folder)
                 reason = " (just downloaded, md5 checked by torchvision)"
             except Exception as err:
-                raise FileNotFoundError(f"CIFAR-10: nothing under root={str(folder)!r} and the download into it "
-                                        f"failed: {_short(err)}") from err
+                raise FileNotFoundError(
+                    f"CIFAR-10: nothing under root={str(folder)!r} and the download into it "
+                    f"failed: {_short(err)}"
+                ) from err
             found = _find(folder, split)
         if found is None:
-            raise FileNotFoundError(f"CIFAR-10: no {split} split under root={str(folder)!r}; expected "
-                                    f"{folder / OFFLINE_FILE} or torchvision's {folder / TV_FOLDER}/")
+            raise FileNotFoundError(
+                f"CIFAR-10: no {split} split under root={str(folder)!r}; expected "
+                f"{folder / OFFLINE_FILE} or torchvision's {folder / TV_FOLDER}/"
+            )
         images, labels, source = _read(found, split)
         where = str(folder)
     else:
@@ -225,8 +263,15 @@ def load_cifar10(train: bool = True, root: str | Path | None = None, download: b
             reason = f"nothing found in {looked}; {reason}"
             images, labels, where = _sample(split)
             source = "sample"
-    data = ImageData(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels).long(),
-                     list(CLASSES), source, where, "CIFAR-10", split)
+    data = ImageData(
+        torch.from_numpy(np.ascontiguousarray(images)),
+        torch.from_numpy(labels).long(),
+        list(CLASSES),
+        source,
+        where,
+        "CIFAR-10",
+        split,
+    )
     data.note = _note(data, where, reason)
     if verbose:
         print(data.note)
@@ -245,17 +290,27 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize of ``(B, C, H, W)`` to ``(B, C, size, size)`` (a no-op at the same size)."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+    return F.interpolate(
+        images, size=(size, size), mode="bilinear", align_corners=False, antialias=False
+    )
 
 
-def random_crop(images: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    images: torch.Tensor, size: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """A random ``size x size`` window of each image (its own offset per image), by one gather."""
     b, c, h, w = images.shape
     if size > min(h, w):
-        raise ValueError(f"random_crop: size {size} is larger than the images ({h}x{w})")
+        raise ValueError(
+            f"random_crop: size {size} is larger than the images ({h}x{w})"
+        )
     gdev = generator.device if generator is not None else images.device
-    top = torch.randint(0, h - size + 1, (b,), generator=generator, device=gdev).to(images.device)
-    left = torch.randint(0, w - size + 1, (b,), generator=generator, device=gdev).to(images.device)
+    top = torch.randint(0, h - size + 1, (b,), generator=generator, device=gdev).to(
+        images.device
+    )
+    left = torch.randint(0, w - size + 1, (b,), generator=generator, device=gdev).to(
+        images.device
+    )
     ar = torch.arange(size, device=images.device)
     rows = (top[:, None] + ar)[:, None, :, None]  # (B, 1, size, 1)
     cols = (left[:, None] + ar)[:, None, None, :]  # (B, 1, 1, size)
@@ -264,15 +319,23 @@ def random_crop(images: torch.Tensor, size: int, generator: torch.Generator | No
     return images[bi, ci, rows, cols]
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_flip(
+    images: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
     gdev = generator.device if generator is not None else images.device
-    flip = (torch.rand(images.shape[0], generator=generator, device=gdev) < 0.5).to(images.device)
+    flip = (torch.rand(images.shape[0], generator=generator, device=gdev) < 0.5).to(
+        images.device
+    )
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
-def keras_train_transform(images: torch.Tensor, image_size: int, resize_to: int | None = None,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def keras_train_transform(
+    images: torch.Tensor,
+    image_size: int,
+    resize_to: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The Keras example's training pipeline on a batch: /255, resize to ``resize_to``, random crop
     ``image_size``, random horizontal flip. ``resize_to`` defaults to ``image_size + image_size // 12``
     (52 for 48, as in the example). Apply it to **training** batches only.

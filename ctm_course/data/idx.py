@@ -10,6 +10,7 @@ An idx file is a big-endian header followed by raw values:
 
 Files may be gzip-compressed (``*.gz``); compression is detected from the content, not the name.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -79,10 +80,14 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
         )
     zeros, type_code, ndim = magic >> 16, (magic >> 8) & 0xFF, magic & 0xFF
     if zeros != 0 or type_code not in _DTYPES or ndim == 0:
-        raise ValueError(f"{path}: bad magic number {magic} (0x{magic:08x}); not an idx file")
+        raise ValueError(
+            f"{path}: bad magic number {magic} (0x{magic:08x}); not an idx file"
+        )
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise ValueError(f"{path}: truncated idx header ({len(data)} of {header_len} bytes)")
+        raise ValueError(
+            f"{path}: truncated idx header ({len(data)} of {header_len} bytes)"
+        )
     shape = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = _DTYPES[type_code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -125,7 +130,9 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
         raise ValueError(f"write_idx: array must be uint8, got {array.dtype}")
     if array.ndim == 0:
         raise ValueError("write_idx: array must have at least one dimension")
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     payload = header + np.ascontiguousarray(array).tobytes()
     if path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)

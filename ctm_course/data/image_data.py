@@ -1,4 +1,5 @@
 """The course's labelled image data set in memory: :class:`ImageData` (MNIST, Fashion-MNIST, CIFAR-10)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -36,9 +37,13 @@ class ImageData:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
-            raise ValueError(f"ImageData: source must be one of {SOURCES}, got {self.source!r}")
+            raise ValueError(
+                f"ImageData: source must be one of {SOURCES}, got {self.source!r}"
+            )
         if self.images.ndim != 4:
-            raise ValueError(f"ImageData: images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+            raise ValueError(
+                f"ImageData: images must be (N, C, H, W), got shape {tuple(self.images.shape)}"
+            )
         if self.labels.ndim != 1 or len(self.labels) != len(self.images):
             raise ValueError(
                 f"ImageData: labels must be (N,) with N = {len(self.images)}, got shape {tuple(self.labels.shape)}"
@@ -101,4 +106,6 @@ class ImageData:
 
     def to(self, device: torch.device | str) -> ImageData:
         """A copy with ``images`` and ``labels`` on ``device``."""
-        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        return replace(
+            self, images=self.images.to(device), labels=self.labels.to(device)
+        )

@@ -6,6 +6,7 @@ reshuffling each with a permutation determined by ``(seed, epoch)``, and can sav
 its position so that a training run resumed from a checkpoint sees the same batches it would
 have seen without the interruption.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterator
@@ -23,13 +24,18 @@ FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
 """Mean and standard deviation of the Fashion-MNIST training pixels (in [0, 1])."""
 
 
-def normalise(images: torch.Tensor, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> torch.Tensor:
+def normalise(
+    images: torch.Tensor, mean: float = MNIST_MEAN, std: float = MNIST_STD
+) -> torch.Tensor:
     """``(images - mean) / std``; ``images`` of any shape, e.g. ``(B, 1, 28, 28)`` in [0, 1]."""
     return (images - mean) / std
 
 
 def _take(
-    data: ImageData, index: torch.Tensor, device: torch.device | str | None, transform: Transform | None
+    data: ImageData,
+    index: torch.Tensor,
+    device: torch.device | str | None,
+    transform: Transform | None,
 ) -> Batch:
     index = index.to(data.images.device)
     x, y = data.images[index], data.labels[index]
@@ -118,7 +124,9 @@ class InfiniteBatches:
         transform: Transform | None = None,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"InfiniteBatches: batch_size must be >= 1, got {batch_size}")
+            raise ValueError(
+                f"InfiniteBatches: batch_size must be >= 1, got {batch_size}"
+            )
         if drop_last and batch_size > len(data):
             raise ValueError(
                 f"InfiniteBatches: batch_size={batch_size} is larger than the data set ({len(data)}) "
@@ -131,7 +139,8 @@ class InfiniteBatches:
         self.device = device
         self.transform = transform
         self.epoch = 0
-        self.position = 0  # index into the epoch's order of the next batch's first image
+        # index into the epoch's order of the next batch's first image
+        self.position = 0
         self._order: torch.Tensor | None = None
         self._order_epoch = -1
 
@@ -145,7 +154,10 @@ class InfiniteBatches:
         """``(N,)`` int64: the order in which epoch ``epoch`` visits the images."""
         if epoch != self._order_epoch or self._order is None:
             g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
-            self._order, self._order_epoch = torch.randperm(len(self.data), generator=g), epoch
+            self._order, self._order_epoch = (
+                torch.randperm(len(self.data), generator=g),
+                epoch,
+            )
         return self._order
 
     def __iter__(self) -> InfiniteBatches:
@@ -188,5 +200,7 @@ class InfiniteBatches:
                 )
         epoch, position = int(state["epoch"]), int(state["position"])
         if epoch < 0 or not 0 <= position <= len(self.data):
-            raise ValueError(f"InfiniteBatches.load_state_dict: bad epoch/position {epoch}/{position}")
+            raise ValueError(
+                f"InfiniteBatches.load_state_dict: bad epoch/position {epoch}/{position}"
+            )
         self.epoch, self.position = epoch, position

@@ -22,6 +22,7 @@ Each folder may use either layout::
 One printed note says which copy was used and what that means for the numbers; the same text is
 kept in :attr:`ImageData.note` and the kind of copy in :attr:`ImageData.source`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,12 +60,25 @@ class _Spec:
     full_test: int = 10_000
 
 
-MNIST_SPEC = _Spec("MNIST", "mnist", "MNIST", tuple(str(d) for d in range(10)), "mnist_sample.npz")
+MNIST_SPEC = _Spec(
+    "MNIST", "mnist", "MNIST", tuple(str(d) for d in range(10)), "mnist_sample.npz"
+)
 FASHION_MNIST_SPEC = _Spec(
     "Fashion-MNIST",
     "fashion-mnist",
     "FashionMNIST",
-    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     "fashion_mnist_sample.npz",
 )
 
@@ -101,7 +115,12 @@ def _find(root: Path, spec: _Spec, train: bool) -> _Found | None:
 
 
 def _to_image_data(
-    images: np.ndarray, labels: np.ndarray, spec: _Spec, train: bool, source: str, root: str
+    images: np.ndarray,
+    labels: np.ndarray,
+    spec: _Spec,
+    train: bool,
+    source: str,
+    root: str,
 ) -> ImageData:
     """uint8 ``(N, H, W)`` images and ``(N,)`` labels -> :class:`ImageData` (float32 in [0, 1])."""
     if images.ndim != 3 or len(images) != len(labels):
@@ -109,10 +128,14 @@ def _to_image_data(
             f"{spec.name}: {len(images)} images of shape {images.shape[1:]} do not match {len(labels)} labels"
         )
     if labels.size and int(labels.max()) >= len(spec.classes):
-        raise ValueError(f"{spec.name}: label {int(labels.max())} out of range 0..{len(spec.classes) - 1}")
+        raise ValueError(
+            f"{spec.name}: label {int(labels.max())} out of range 0..{len(spec.classes) - 1}"
+        )
     x = torch.from_numpy(images).unsqueeze(1).to(torch.float32).div_(255.0)
     y = torch.from_numpy(labels).to(torch.int64)
-    return ImageData(x, y, list(spec.classes), source, root, spec.name, "train" if train else "test")
+    return ImageData(
+        x, y, list(spec.classes), source, root, spec.name, "train" if train else "test"
+    )
 
 
 def _read_found(found: _Found, spec: _Spec, train: bool, root: Path) -> ImageData:
@@ -158,17 +181,26 @@ def _download(spec: _Spec, root: Path) -> None:
             errors = []
             for mirror in cls.mirrors:
                 try:
-                    download_and_extract_archive(mirror + filename, download_root=raw, filename=filename, md5=md5)
+                    download_and_extract_archive(
+                        mirror + filename, download_root=raw, filename=filename, md5=md5
+                    )
                     break
-                except Exception as err:  # URLError, RuntimeError (bad md5), OSError, timeout
+                # URLError, RuntimeError (bad md5), OSError, timeout
+                except Exception as err:
                     errors.append(err)
             else:
-                others = f" and {len(errors) - 1} other mirror(s)" if len(errors) > 1 else ""
-                raise RuntimeError(f"{filename} from {cls.mirrors[0]}{others}: {_short(errors[0], 80)}")
+                others = (
+                    f" and {len(errors) - 1} other mirror(s)" if len(errors) > 1 else ""
+                )
+                raise RuntimeError(
+                    f"{filename} from {cls.mirrors[0]}{others}: {_short(errors[0], 80)}"
+                )
         for filename, md5 in cls.resources:
             got = _md5(raw / filename)
             if got != md5:
-                raise RuntimeError(f"{raw / filename}: md5 {got} differs from torchvision's {md5}")
+                raise RuntimeError(
+                    f"{raw / filename}: md5 {got} differs from torchvision's {md5}"
+                )
     except BaseException:
         for p in created:  # leave no empty folders behind after a failed download
             try:
@@ -189,7 +221,9 @@ def _short(err: BaseException, limit: int = 160) -> str:
 # The shipped sample
 # --------------------------------------------------------------------------------------------
 def _load_sample(spec: _Spec, train: bool) -> ImageData:
-    resource = importlib.resources.files("ctm_course.data").joinpath("sample", spec.sample_file)
+    resource = importlib.resources.files("ctm_course.data").joinpath(
+        "sample", spec.sample_file
+    )
     split = "train" if train else "test"
     with importlib.resources.as_file(resource) as path:
         if not Path(path).is_file():
@@ -229,15 +263,23 @@ def _note(data: ImageData, spec: _Spec, where: str, reason: str = "") -> str:
         return f"{head} torchvision's full {n:,} images from {where}{reason}."
     # offline-full
     if n == full:
-        what = "official 10,000-image test set" if split == "test" else f"full {n:,}-image training set"
+        what = (
+            "official 10,000-image test set"
+            if split == "test"
+            else f"full {n:,}-image training set"
+        )
         return f"{head} {what} (offline copy) from {where} - same data as the download."
-    return f"{head} {n:,} images (offline copy) from {where}; the full set has {full:,}."
+    return (
+        f"{head} {n:,} images (offline copy) from {where}; the full set has {full:,}."
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Public loaders
 # --------------------------------------------------------------------------------------------
-def _load(spec: _Spec, train: bool, root: str | Path | None, download: bool, verbose: bool) -> ImageData:
+def _load(
+    spec: _Spec, train: bool, root: str | Path | None, download: bool, verbose: bool
+) -> ImageData:
     data: ImageData | None = None
     where, reason = "", ""
     if root is not None:
@@ -252,7 +294,10 @@ def _load(spec: _Spec, train: bool, root: str | Path | None, download: bool, ver
                     f"(looked for {spec.offline_dir}/ and {spec.tv_name}/raw/) and the download "
                     f"into it failed: {_short(err)}"
                 ) from err
-            found, reason = _find(root, spec, train), " (just downloaded, checksums verified)"
+            found, reason = (
+                _find(root, spec, train),
+                " (just downloaded, checksums verified)",
+            )
         if found is None:
             raise FileNotFoundError(
                 f"{spec.name}: no {'train' if train else 't10k'} files under root={str(root)!r}; "
@@ -276,17 +321,25 @@ def _load(spec: _Spec, train: bool, root: str | Path | None, download: bool, ver
             try:
                 data, where = _read_found(found, spec, train, folder), label
                 break
-            except ValueError as err:  # a truncated or corrupt file: say so and look further
+            # a truncated or corrupt file: say so and look further
+            except ValueError as err:
                 skipped.append(f"{label}: {_short(err)}")
                 if verbose:
-                    print(f"WARNING: skipping unreadable {spec.name} files in {label}: {_short(err)}")
+                    print(
+                        f"WARNING: skipping unreadable {spec.name} files in {label}: {_short(err)}"
+                    )
         if data is None and download:
             try:
                 _download(spec, cache)
                 found = _find(cache, spec, train)
                 if found is None:
-                    raise RuntimeError(f"downloaded files not found in {cache.resolve()}")
-                data, where = _read_found(found, spec, train, cache), f"./data ({cache.resolve()})"
+                    raise RuntimeError(
+                        f"downloaded files not found in {cache.resolve()}"
+                    )
+                data, where = (
+                    _read_found(found, spec, train, cache),
+                    f"./data ({cache.resolve()})",
+                )
                 reason = " (just downloaded, checksums verified)"
             except Exception as err:
                 reason = f"the download failed: {_short(err)}"
@@ -303,7 +356,10 @@ def _load(spec: _Spec, train: bool, root: str | Path | None, download: bool, ver
 
 
 def load_mnist(
-    train: bool = True, root: str | Path | None = None, download: bool = True, verbose: bool = True
+    train: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+    verbose: bool = True,
 ) -> ImageData:
     """Load the MNIST training (``train=True``) or test split as tensors.
 
@@ -329,7 +385,10 @@ def load_mnist(
 
 
 def load_fashion_mnist(
-    train: bool = True, root: str | Path | None = None, download: bool = True, verbose: bool = True
+    train: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+    verbose: bool = True,
 ) -> ImageData:
     """Load the Fashion-MNIST training (60,000) or test (10,000) split as tensors.
 

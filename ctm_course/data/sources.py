@@ -8,11 +8,18 @@
 
 The loaders of files return one of :data:`SOURCES`; a recorded result names one of :data:`DATA_SOURCES`.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
 
-DATA_SOURCES: tuple[str, ...] = ("download", "offline-full", "offline-subset", "sample", "synthetic")
+DATA_SOURCES: tuple[str, ...] = (
+    "download",
+    "offline-full",
+    "offline-subset",
+    "sample",
+    "synthetic",
+)
 """Every kind of data source, from best (most complete) to worst."""
 
 SOURCES: tuple[str, ...] = tuple(s for s in DATA_SOURCES if s != "synthetic")
@@ -27,5 +34,7 @@ def worst_source(sources: Sequence[str]) -> str:
     """
     unknown = [s for s in sources if s not in DATA_SOURCES]
     if unknown or not sources:
-        raise ValueError(f"sources must be a non-empty list of {DATA_SOURCES}, got {list(sources)!r}")
+        raise ValueError(
+            f"sources must be a non-empty list of {DATA_SOURCES}, got {list(sources)!r}"
+        )
     return max(sources, key=DATA_SOURCES.index)

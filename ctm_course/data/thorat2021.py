@@ -8,6 +8,7 @@ The authors' repository (KietzmannLab/svrhm21_RNN_explain, MIT licence) holds 20
 without the arrays. :func:`paper_numbers` reads the arrays when they are found (``root``, or
 ``$CTM_COURSE_DATA/thorat2021-analyses``) and the shipped summary otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-ATTRIBUTION = ("Thorat, Aldegheri & Kietzmann (2021), arXiv:2111.07898; numbers computed from the arrays in "
-               "github.com/KietzmannLab/svrhm21_RNN_explain/analyses (MIT licence)")
+ATTRIBUTION = (
+    "Thorat, Aldegheri & Kietzmann (2021), arXiv:2111.07898; numbers computed from the arrays in "
+    "github.com/KietzmannLab/svrhm21_RNN_explain/analyses (MIT licence)"
+)
 SHIPPED = Path(__file__).with_name("thorat2021.json")
 MODELS = ("0111", "1011")
 SEEDS = (1, 2, 3, 4, 5)
@@ -27,7 +30,12 @@ LAYERS = ("Input", "Conv1", "Conv2", "FC")
 DECODED = ("category", "pos_x", "pos_y", "scale", "orientation", "domain")
 GROUPS = {"Category": (0,), "Location": (1, 2), "Scale": (3,), "Orientation": (4,)}
 # the 6 perturbation variants, in the arrays' order, and the paper's groups of them
-PERTURB_GROUPS = {"Location": (0, 1), "Orientation": (2,), "Scale": (3,), "Category": (4, 5)}
+PERTURB_GROUPS = {
+    "Location": (0, 1),
+    "Orientation": (2,),
+    "Scale": (3,),
+    "Category": (4, 5),
+}
 
 
 def analyses_dir(root: str | Path | None = None) -> Path | None:
@@ -73,26 +81,49 @@ def summarise(folder: str | Path, model: str = "0111") -> dict[str, Any]:
     original = np.array(original)
     decoding, flow_decoding = {}, {}
     for group, idx in GROUPS.items():
-        decoding[group] = _mean_ci(dec[:, :, :, list(idx), 0].mean(-1))  # cluttered images
-        flow_decoding[group] = {branch: _mean_ci(flows[:, :, :, b, list(idx)].mean(-1))
-                                for b, branch in enumerate(("bias", "gain"))}
-    aux = np.stack([dec[:, :, :, list(GROUPS[g]), 0].mean(-1) for g in ("Location", "Scale", "Orientation")])
-    importance = {group: _mean_ci(((perturbed[:, list(idx), 1] - perturbed[:, list(idx), 0]).mean(1))
-                                  / original[:, None, None])
-                  for group, idx in PERTURB_GROUPS.items()}
+        # cluttered images
+        decoding[group] = _mean_ci(dec[:, :, :, list(idx), 0].mean(-1))
+        flow_decoding[group] = {
+            branch: _mean_ci(flows[:, :, :, b, list(idx)].mean(-1))
+            for b, branch in enumerate(("bias", "gain"))
+        }
+    aux = np.stack(
+        [
+            dec[:, :, :, list(GROUPS[g]), 0].mean(-1)
+            for g in ("Location", "Scale", "Orientation")
+        ]
+    )
+    importance = {
+        group: _mean_ci(
+            ((perturbed[:, list(idx), 1] - perturbed[:, list(idx), 0]).mean(1))
+            / original[:, None, None]
+        )
+        for group, idx in PERTURB_GROUPS.items()
+    }
     return {
-        "source": ATTRIBUTION, "model": model, "seeds": len(SEEDS), "layers": list(LAYERS),
-        "cluttered_accuracy": round(float(out[:, 0].mean()), 5), "clean_accuracy": round(float(out[:, 1].mean()), 5),
+        "source": ATTRIBUTION,
+        "model": model,
+        "seeds": len(SEEDS),
+        "layers": list(LAYERS),
+        "cluttered_accuracy": round(float(out[:, 0].mean()), 5),
+        "clean_accuracy": round(float(out[:, 1].mean()), 5),
         "aux_decoding_through_time": np.round(aux.mean(axis=(0, 1, 2)), 5).tolist(),
         "aux_decoding_through_depth": np.round(aux.mean(axis=(0, 1, 3)), 5).tolist(),
         "decoding": {g: {"mean": m, "ci": c} for g, (m, c) in decoding.items()},
-        "flow_decoding": {g: {b: {"mean": m, "ci": c} for b, (m, c) in v.items()} for g, v in flow_decoding.items()},
+        "flow_decoding": {
+            g: {b: {"mean": m, "ci": c} for b, (m, c) in v.items()}
+            for g, v in flow_decoding.items()
+        },
         "perturbation_original_accuracy": round(float(original.mean()), 5),
-        "functional_importance": {g: {"mean": m, "ci": c} for g, (m, c) in importance.items()},
+        "functional_importance": {
+            g: {"mean": m, "ci": c} for g, (m, c) in importance.items()
+        },
     }
 
 
-def paper_numbers(model: str = "0111", root: str | Path | None = None) -> dict[str, Any]:
+def paper_numbers(
+    model: str = "0111", root: str | Path | None = None
+) -> dict[str, Any]:
     """:func:`summarise` of the authors' arrays where found, else the summary shipped with the package.
 
     ``decoding[group]["mean"]`` is ``[4 layers][4 timesteps]``, ``functional_importance[group]["mean"]``
@@ -111,7 +142,9 @@ def main() -> None:
     folder = analyses_dir()
     if folder is None:
         raise SystemExit("set CTM_COURSE_DATA to a folder with thorat2021-analyses/")
-    SHIPPED.write_text(json.dumps({m: summarise(folder, m) for m in MODELS}, indent=1) + "\n")
+    SHIPPED.write_text(
+        json.dumps({m: summarise(folder, m) for m in MODELS}, indent=1) + "\n"
+    )
     print(f"wrote {SHIPPED}")
 
 

@@ -17,16 +17,37 @@ exactly as the reference ``ParityDataset`` defines it. A model answers with logi
   :func:`matched_lstm`: an LSTM with the CTM's input pipeline and ticks, its width chosen so that it has
   (within 5%) as many parameters as the CTM.
 """
+
 from __future__ import annotations
 
 from ..parameters import count_parameters
 from .data import ParityBatches, parity_targets, parity_test_set, random_sequences
-from .evaluation import (accuracy_per_position, evaluate_parity, parity_accuracy, parity_accuracy_per_tick,
-                         parity_correct_at, parity_predictions)
+from .evaluation import (
+    accuracy_per_position,
+    evaluate_parity,
+    parity_accuracy,
+    parity_accuracy_per_tick,
+    parity_correct_at,
+    parity_predictions,
+)
 from .models import ParityLSTM, lstm_parameter_count, matched_lstm, parity_model_args
 from .strategy import attention_order
 
-__all__ = ["ParityBatches", "ParityLSTM", "accuracy_per_position", "attention_order", "count_parameters",
-           "evaluate_parity", "lstm_parameter_count", "matched_lstm", "parity_accuracy", "parity_accuracy_per_tick",
-           "parity_correct_at", "parity_model_args", "parity_predictions", "parity_targets", "parity_test_set",
-           "random_sequences"]
+__all__ = [
+    "ParityBatches",
+    "ParityLSTM",
+    "accuracy_per_position",
+    "attention_order",
+    "count_parameters",
+    "evaluate_parity",
+    "lstm_parameter_count",
+    "matched_lstm",
+    "parity_accuracy",
+    "parity_accuracy_per_tick",
+    "parity_correct_at",
+    "parity_model_args",
+    "parity_predictions",
+    "parity_targets",
+    "parity_test_set",
+    "random_sequences",
+]

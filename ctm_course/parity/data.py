@@ -7,6 +7,7 @@ the model must say whether the prefix ``x_0 .. x_l`` holds an odd number of -1s:
 
 exactly as the reference ``ParityDataset`` defines it.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -29,7 +30,9 @@ def parity_targets(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum((x == -1).long(), dim=-1) % 2
 
 
-def random_sequences(n: int, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_sequences(
+    n: int, length: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``n`` uniform random ±1 sequences of ``length``: (n, length) float32."""
     if n < 1 or length < 1:
         raise ValueError(f"n and length must be >= 1, got n={n}, length={length}")
@@ -39,7 +42,9 @@ def random_sequences(n: int, length: int, generator: torch.Generator | None = No
 
 def _batch_seed(seed: int, index: int) -> int:
     """A distinct 63-bit seed for every (seed, batch index) pair."""
-    return (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) % (1 << 63)
+    return (
+        seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB
+    ) % (1 << 63)
 
 
 class ParityBatches:
@@ -60,12 +65,25 @@ class ParityBatches:
         ``(x (B, L) float32 in {-1, +1}, y (B, L) int64 in {0, 1})``.
     """
 
-    def __init__(self, length: int, batch_size: int, seed: int = 0, device: torch.device | str | None = None):
+    def __init__(
+        self,
+        length: int,
+        batch_size: int,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+    ):
         if length < 1:
             raise ValueError(f"ParityBatches: length must be >= 1, got {length}")
         if batch_size < 1:
-            raise ValueError(f"ParityBatches: batch_size must be >= 1, got {batch_size}")
-        self.length, self.batch_size, self.seed, self.device = length, batch_size, seed, device
+            raise ValueError(
+                f"ParityBatches: batch_size must be >= 1, got {batch_size}"
+            )
+        self.length, self.batch_size, self.seed, self.device = (
+            length,
+            batch_size,
+            seed,
+            device,
+        )
         self.position = 0  # index of the next batch
 
     def __iter__(self) -> "ParityBatches":
@@ -82,7 +100,12 @@ class ParityBatches:
 
     def state_dict(self) -> dict[str, int]:
         """``position`` (batches drawn so far) and the settings that fix the stream."""
-        return {"position": self.position, "seed": self.seed, "batch_size": self.batch_size, "length": self.length}
+        return {
+            "position": self.position,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "length": self.length,
+        }
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         """Continue from a :meth:`state_dict`.
@@ -92,15 +115,21 @@ class ParityBatches:
         """
         for key in ("seed", "batch_size", "length"):
             if key in state and int(state[key]) != getattr(self, key):
-                raise ValueError(f"ParityBatches.load_state_dict: saved {key}={state[key]!r} differs from this "
-                                 f"stream's {getattr(self, key)!r}; the batches would not continue")
+                raise ValueError(
+                    f"ParityBatches.load_state_dict: saved {key}={state[key]!r} differs from this "
+                    f"stream's {getattr(self, key)!r}; the batches would not continue"
+                )
         position = int(state["position"])
         if position < 0:
-            raise ValueError(f"ParityBatches.load_state_dict: position must be >= 0, got {position}")
+            raise ValueError(
+                f"ParityBatches.load_state_dict: position must be >= 0, got {position}"
+            )
         self.position = position
 
 
-def parity_test_set(n: int, length: int, seed: int = 12345) -> tuple[torch.Tensor, torch.Tensor]:
+def parity_test_set(
+    n: int, length: int, seed: int = 12345
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed test set: ``n`` random sequences from a seeded generator -> (x (n, L), y (n, L)).
 
     (The reference draws a fresh "test" set each evaluation; a fixed one makes runs comparable.)

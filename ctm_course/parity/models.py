@@ -1,4 +1,5 @@
 """Parity models: the CTM's arguments for the task, and the LSTM baseline matched to its parameter count."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,13 @@ def parity_model_args(length: int, **model: Any) -> dict[str, Any]:
     rotational positional embedding, ``out_dims = 2L`` and ``prediction_reshaper = [L, 2]``, plus ``model``."""
     if length < 2:
         raise ValueError(f"length must be >= 2, got {length}")
-    return {**model, "backbone_type": "parity_backbone", "positional_embedding_type": "custom-rotational-1d",
-            "out_dims": 2 * length, "prediction_reshaper": [length, 2]}
+    return {
+        **model,
+        "backbone_type": "parity_backbone",
+        "positional_embedding_type": "custom-rotational-1d",
+        "out_dims": 2 * length,
+        "prediction_reshaper": [length, 2],
+    }
 
 
 class ParityLSTM(nn.Module):
@@ -33,15 +39,27 @@ class ParityLSTM(nn.Module):
     with ``track=True`` the third item is the attention (T, B, heads, 1, L) instead.
     """
 
-    def __init__(self, length: int, hidden_size: int, iterations: int, d_input: int, heads: int):
+    def __init__(
+        self, length: int, hidden_size: int, iterations: int, d_input: int, heads: int
+    ):
         super().__init__()
-        for name, value in (("length", length), ("hidden_size", hidden_size), ("iterations", iterations),
-                            ("d_input", d_input), ("heads", heads)):
+        for name, value in (
+            ("length", length),
+            ("hidden_size", hidden_size),
+            ("iterations", iterations),
+            ("d_input", d_input),
+            ("heads", heads),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if d_input % heads:
             raise ValueError(f"heads must divide d_input={d_input}, got heads={heads}")
-        self.length, self.hidden_size, self.iterations, self.heads = length, hidden_size, iterations, heads
+        self.length, self.hidden_size, self.iterations, self.heads = (
+            length,
+            hidden_size,
+            iterations,
+            heads,
+        )
         self.prediction_reshaper = [length, 2]
         self.backbone = ParityBackbone(2, d_input)
         self.positional_embedding = RotationalEmbedding1D(d_input)
@@ -50,8 +68,12 @@ class ParityLSTM(nn.Module):
         self.attention = nn.MultiheadAttention(d_input, heads, batch_first=True)
         self.lstm = nn.LSTMCell(d_input, hidden_size)
         bound = math.sqrt(1 / hidden_size)
-        self.start_hidden_state = nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
-        self.start_cell_state = nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
+        self.start_hidden_state = nn.Parameter(
+            torch.empty(hidden_size).uniform_(-bound, bound)
+        )
+        self.start_cell_state = nn.Parameter(
+            torch.empty(hidden_size).uniform_(-bound, bound)
+        )
         self.output_projector = nn.Linear(hidden_size, 2 * length)
 
     def compute_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,8 +91,13 @@ class ParityLSTM(nn.Module):
         c = self.start_cell_state.expand(B, -1)
         predictions, certainties, attention = [], [], []
         for _ in range(self.iterations):
-            o, w = self.attention(self.q_proj(h).unsqueeze(1), kv, kv, need_weights=track,
-                                  average_attn_weights=False)
+            o, w = self.attention(
+                self.q_proj(h).unsqueeze(1),
+                kv,
+                kv,
+                need_weights=track,
+                average_attn_weights=False,
+            )
             h, c = self.lstm(o.squeeze(1), (h, c))
             y = self.output_projector(h)
             predictions.append(y)
@@ -82,16 +109,32 @@ class ParityLSTM(nn.Module):
         return predictions, certainties, (torch.stack(attention) if track else h)
 
 
-def lstm_parameter_count(length: int, hidden_size: int, d_input: int, heads: int) -> int:
+def lstm_parameter_count(
+    length: int, hidden_size: int, d_input: int, heads: int
+) -> int:
     """Parameters of a :class:`ParityLSTM` (any number of ticks), by formula."""
     h, d = hidden_size, d_input
     lstm = 4 * h * (d + h) + 8 * h
-    return (2 * d + (2 * d + d) + (d * d + d + 2 * d) + (h * d + d) + (4 * d * d + 4 * d) + lstm + 2 * h
-            + (h * 2 * length + 2 * length))
+    return (
+        2 * d
+        + (2 * d + d)
+        + (d * d + d + 2 * d)
+        + (h * d + d)
+        + (4 * d * d + 4 * d)
+        + lstm
+        + 2 * h
+        + (h * 2 * length + 2 * length)
+    )
 
 
-def matched_lstm(n_parameters: int, length: int, iterations: int, d_input: int, heads: int,
-                 tolerance: float = 0.05) -> ParityLSTM:
+def matched_lstm(
+    n_parameters: int,
+    length: int,
+    iterations: int,
+    d_input: int,
+    heads: int,
+    tolerance: float = 0.05,
+) -> ParityLSTM:
     """The :class:`ParityLSTM` whose parameter count is closest to ``n_parameters``.
 
     Searches the hidden size (the count grows with it, so a bisection finds the best width).
@@ -116,6 +159,8 @@ def matched_lstm(n_parameters: int, length: int, iterations: int, d_input: int, 
         lo, hi = (mid, hi) if count(mid) < n_parameters else (lo, mid)
     best = min((lo, hi), key=lambda h: abs(count(h) - n_parameters))
     if abs(count(best) - n_parameters) > tolerance * n_parameters:
-        raise ValueError(f"no LSTM width has {n_parameters:,} parameters within {tolerance:.0%}: the closest, "
-                         f"hidden_size={best}, has {count(best):,}")
+        raise ValueError(
+            f"no LSTM width has {n_parameters:,} parameters within {tolerance:.0%}: the closest, "
+            f"hidden_size={best}, has {count(best):,}"
+        )
     return ParityLSTM(length, best, iterations, d_input, heads)

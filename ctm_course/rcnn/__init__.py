@@ -12,22 +12,78 @@
 * :mod:`.perturb`: the perturbation analysis and functional importance;
 * :mod:`.plots`: figures in the style of the paper's Figures 3 and 4, next to the paper's numbers.
 """
+
 from __future__ import annotations
 
 from ..parameters import count_parameters
-from .model import BRANCHES, CONNECTIONS, LAYERS, RecurrentCNN, Trace, connection_counts, flags_name
+from .model import (
+    BRANCHES,
+    CONNECTIONS,
+    LAYERS,
+    RecurrentCNN,
+    Trace,
+    connection_counts,
+    flags_name,
+)
 from .perturb import functional_importance, perturbation_accuracies
-from .probes import PROBE_GROUPS, aux_summary, collect, decode_grid, probe, random_feedback
-from .stimuli import (AUX_VARIABLES, CLASS_NAMES, VARIABLES, ObjectSources, Scene, Stimuli, generate_faithful,
-                      load_sources, render, sample_scene)
+from .probes import (
+    PROBE_GROUPS,
+    aux_summary,
+    collect,
+    decode_grid,
+    probe,
+    random_feedback,
+)
+from .stimuli import (
+    AUX_VARIABLES,
+    CLASS_NAMES,
+    VARIABLES,
+    ObjectSources,
+    Scene,
+    Stimuli,
+    generate_faithful,
+    load_sources,
+    render,
+    sample_scene,
+)
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
 from .training import accuracy, predict, step_fn
 from .variants import GROUPS, VARIANTS, generate_variants
 
 __all__ = [
-    "AUX_VARIABLES", "BRANCHES", "CLASS_NAMES", "CONNECTIONS", "GROUPS", "LAYERS", "PROBE_GROUPS", "VARIABLES",
-    "VARIANTS", "ObjectSources", "RecurrentCNN", "Scene", "SceneBatch", "Stimuli", "StimulusBatches", "TorchStimuli",
-    "Trace", "accuracy", "aux_summary", "collect", "connection_counts", "decode_grid", "flags_name",
-    "functional_importance", "generate_faithful", "generate_variants", "load_sources", "count_parameters",
-    "perturbation_accuracies", "predict", "probe", "random_feedback", "render", "sample_scene", "step_fn",
+    "AUX_VARIABLES",
+    "BRANCHES",
+    "CLASS_NAMES",
+    "CONNECTIONS",
+    "GROUPS",
+    "LAYERS",
+    "PROBE_GROUPS",
+    "VARIABLES",
+    "VARIANTS",
+    "ObjectSources",
+    "RecurrentCNN",
+    "Scene",
+    "SceneBatch",
+    "Stimuli",
+    "StimulusBatches",
+    "TorchStimuli",
+    "Trace",
+    "accuracy",
+    "aux_summary",
+    "collect",
+    "connection_counts",
+    "decode_grid",
+    "flags_name",
+    "functional_importance",
+    "generate_faithful",
+    "generate_variants",
+    "load_sources",
+    "count_parameters",
+    "perturbation_accuracies",
+    "predict",
+    "probe",
+    "random_feedback",
+    "render",
+    "sample_scene",
+    "step_fn",
 ]

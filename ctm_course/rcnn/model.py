@@ -16,6 +16,7 @@ top-down upsampling layers are :class:`~ctm_course.rcnn.shuffle_transpose.Shuffl
 and the lateral flow of conv1 a :class:`~ctm_course.rcnn.shuffle_conv.ShuffleConv2d` (a ``ConvTranspose2d``
 and a ``Conv2d`` with the same parameters, computed faster on a CPU).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,9 +33,15 @@ LAYERS = ("input", "conv1", "conv2", "fc")
 BRANCHES = ("b", "g")  # bias (additive) and gain (multiplicative)
 # (module name without the branch letter, source, target layer, kind)
 CONNECTIONS = (
-    ("c1x", "conv1", "input", "topdown"), ("c2x", "conv2", "input", "topdown"), ("fc1x", "fc", "input", "topdown"),
-    ("c1c1", "conv1", "conv1", "lateral"), ("c2c1", "conv2", "conv1", "topdown"), ("fc1c1", "fc", "conv1", "topdown"),
-    ("c2c2", "conv2", "conv2", "lateral"), ("fc1c2", "fc", "conv2", "topdown"), ("fc1fc1", "fc", "fc", "lateral"),
+    ("c1x", "conv1", "input", "topdown"),
+    ("c2x", "conv2", "input", "topdown"),
+    ("fc1x", "fc", "input", "topdown"),
+    ("c1c1", "conv1", "conv1", "lateral"),
+    ("c2c1", "conv2", "conv1", "topdown"),
+    ("fc1c1", "fc", "conv1", "topdown"),
+    ("c2c2", "conv2", "conv2", "lateral"),
+    ("fc1c2", "fc", "conv2", "topdown"),
+    ("fc1fc1", "fc", "fc", "lateral"),
 )
 
 
@@ -50,7 +57,9 @@ class Trace:
     into ``layer`` entering step k + 1 (k = 0..T-2): input ``(B,1,100,100)``, conv1 ``(B,n,96,96)``, conv2
     ``(B,2n,28,28)``, fc ``(B,16n)``."""
 
-    acts: dict[str, list[torch.Tensor]] = field(default_factory=lambda: {name: [] for name in LAYERS})
+    acts: dict[str, list[torch.Tensor]] = field(
+        default_factory=lambda: {name: [] for name in LAYERS}
+    )
     flows: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
 
 
@@ -68,8 +77,15 @@ class RecurrentCNN(nn.Module):
     ``replace={(branch, layer, k): flow}`` substitutes the flow into ``layer`` entering step k + 1.
     """
 
-    def __init__(self, n_feats: int = 8, t_steps: int = 4, bias: bool = False, gain: bool = True,
-                 lateral: bool = True, topdown: bool = True):
+    def __init__(
+        self,
+        n_feats: int = 8,
+        t_steps: int = 4,
+        bias: bool = False,
+        gain: bool = True,
+        lateral: bool = True,
+        topdown: bool = True,
+    ):
         super().__init__()
         if n_feats < 1:
             raise ValueError(f"n_feats must be >= 1, got {n_feats}")
@@ -77,59 +93,95 @@ class RecurrentCNN(nn.Module):
             raise ValueError(f"t_steps must be >= 1, got {t_steps}")
         n = self.n_feats = n_feats
         self.t_steps = t_steps
-        self.switches = dict(bias=bool(bias), gain=bool(gain), lateral=bool(lateral), topdown=bool(topdown))
+        self.switches = dict(
+            bias=bool(bias),
+            gain=bool(gain),
+            lateral=bool(lateral),
+            topdown=bool(topdown),
+        )
         self.conv1 = nn.Conv2d(1, n, 5)
         self.pool = nn.MaxPool2d(3, 3)
         self.conv2 = nn.Conv2d(n, 2 * n, 5)
         self.fc1 = nn.Linear(2 * n * 81, 16 * n)
         self.fc2 = nn.Linear(16 * n * t_steps, 20)
         self.branches = tuple(b for b, on in zip(BRANCHES, (bias, gain)) if on)
-        self.kinds = tuple(k for k, on in (("lateral", lateral), ("topdown", topdown)) if on)
-        self.connections = tuple(c for c in CONNECTIONS if c[3] in self.kinds) if t_steps > 1 else ()
+        self.kinds = tuple(
+            k for k, on in (("lateral", lateral), ("topdown", topdown)) if on
+        )
+        self.connections = (
+            tuple(c for c in CONNECTIONS if c[3] in self.kinds) if t_steps > 1 else ()
+        )
         for branch in self.branches:
             for name, _, _, _ in self.connections:
                 self.add_module(name + branch, self._make(name))
-        for module in self.modules():  # the authors' initialisation; ConvTranspose2d keeps PyTorch's default
+        # the authors' initialisation; ConvTranspose2d keeps PyTorch's default
+        for module in self.modules():
             if type(module) in (nn.Conv2d, ShuffleConv2d, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
     def _make(self, name: str) -> nn.Module:
         n = self.n_feats
-        return {"c1x": lambda: ShuffleConvTranspose2d(n, 1, 7, 3), "c2x": lambda: ShuffleConvTranspose2d(2 * n, 1, 20, 10),
-                "fc1x": lambda: nn.Linear(16 * n, 100 * 100), "c1c1": lambda: ShuffleConv2d(n, n, 5, 1, 2),
-                "c2c1": lambda: ShuffleConvTranspose2d(2 * n, n, 16, 10), "fc1c1": lambda: nn.Linear(16 * n, 96 * 96 * n),
-                "c2c2": lambda: nn.Conv2d(2 * n, 2 * n, 5, 1, 2), "fc1c2": lambda: nn.Linear(16 * n, 28 * 28 * 2 * n),
-                "fc1fc1": lambda: nn.Linear(16 * n, 16 * n)}[name]()
+        return {
+            "c1x": lambda: ShuffleConvTranspose2d(n, 1, 7, 3),
+            "c2x": lambda: ShuffleConvTranspose2d(2 * n, 1, 20, 10),
+            "fc1x": lambda: nn.Linear(16 * n, 100 * 100),
+            "c1c1": lambda: ShuffleConv2d(n, n, 5, 1, 2),
+            "c2c1": lambda: ShuffleConvTranspose2d(2 * n, n, 16, 10),
+            "fc1c1": lambda: nn.Linear(16 * n, 96 * 96 * n),
+            "c2c2": lambda: nn.Conv2d(2 * n, 2 * n, 5, 1, 2),
+            "fc1c2": lambda: nn.Linear(16 * n, 28 * 28 * 2 * n),
+            "fc1fc1": lambda: nn.Linear(16 * n, 16 * n),
+        }[name]()
 
     @property
     def name(self) -> str:
         return flags_name(**self.switches)
 
-    def flows(self, state: dict[str, torch.Tensor], branch: str) -> dict[str, torch.Tensor]:
+    def flows(
+        self, state: dict[str, torch.Tensor], branch: str
+    ) -> dict[str, torch.Tensor]:
         """The summed recurrent flow into each layer from the states of the previous step (one branch).
 
         ``state`` holds the pooled outputs ``conv1``, ``conv2``, ``fc`` and the pre-pool maps ``conv1_map``,
         ``conv2_map`` (lateral flows read those). Layers without a source are absent.
         """
         n, B = self.n_feats, state["fc"].shape[0]
-        shapes = {"input": (B, 1, 100, 100), "conv1": (B, n, 96, 96), "conv2": (B, 2 * n, 28, 28), "fc": (B, 16 * n)}
+        shapes = {
+            "input": (B, 1, 100, 100),
+            "conv1": (B, n, 96, 96),
+            "conv2": (B, 2 * n, 28, 28),
+            "fc": (B, 16 * n),
+        }
         out: dict[str, torch.Tensor] = {}
         for name, source, target, kind in self.connections:
-            x = state[source + "_map"] if kind == "lateral" and source != "fc" else state[source]
+            x = (
+                state[source + "_map"]
+                if kind == "lateral" and source != "fc"
+                else state[source]
+            )
             flow = getattr(self, name + branch)(x).view(shapes[target])
             out[target] = out[target] + flow if target in out else flow
         return out
 
-    def forward(self, x: torch.Tensor, trace: bool = False,
-                replace: dict[tuple[str, str, int], torch.Tensor] | None = None,
-                observer=None, resume: tuple[int, dict, list] | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        trace: bool = False,
+        replace: dict[tuple[str, str, int], torch.Tensor] | None = None,
+        observer=None,
+        resume: tuple[int, dict, list] | None = None,
+    ):
         """See the class docstring. ``observer(t, state)`` is called after each step t with the state dict;
         ``resume=(t, state, readout)`` starts at step t + 1 from a state an observer kept (a shortcut for
         the perturbation analysis: the steps before a replaced flow are the same as without it)."""
         if x.ndim != 4 or x.shape[1:] != (1, 100, 100):
             raise ValueError(f"x must be (B, 1, 100, 100), got {tuple(x.shape)}")
-        record = Trace(flows={b: {name: [] for name in LAYERS} for b in self.branches}) if trace else None
+        record = (
+            Trace(flows={b: {name: [] for name in LAYERS} for b in self.branches})
+            if trace
+            else None
+        )
         state: dict[str, torch.Tensor] = {}
         readout: list[torch.Tensor] = []
         first = 0
@@ -156,7 +208,8 @@ class RecurrentCNN(nn.Module):
             for layer, conv in (("conv1", self.conv1), ("conv2", self.conv2)):
                 z = conv(z)  # z: previous pooled output (or the input)
                 z = F.relu(z + b[layer] if layer in b else z)
-                z = z * (1 + g[layer]) if layer in g else z  # may be negative: the gain is unbounded
+                # may be negative: the gain is unbounded
+                z = z * (1 + g[layer]) if layer in g else z
                 state[layer + "_map"], z = z, self.pool(z)
                 state[layer] = z
             z = self.fc1(z.flatten(1))
@@ -176,4 +229,7 @@ class RecurrentCNN(nn.Module):
 
 def connection_counts(model: RecurrentCNN) -> dict[str, list[str]]:
     """The recurrent connections of ``model`` by kind, e.g. ``{"lateral": ["c1c1", ...], "topdown": [...]}``."""
-    return {kind: [name for name, _, _, k in model.connections if k == kind] for kind in ("lateral", "topdown")}
+    return {
+        kind: [name for name, _, _, k in model.connections if k == kind]
+        for kind in ("lateral", "topdown")
+    }

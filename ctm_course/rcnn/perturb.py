@@ -13,6 +13,7 @@ on the states of the step before), and later steps run normally from the altered
 **functional importance** of the flow into a layer at a step, for a group of variants, is
 ``(accuracy_control - accuracy_perturbed) / accuracy_original``, averaged over the group's variants.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,13 +29,20 @@ CONDITIONS = ("perturbed", "control")
 def permuted(difference: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """``difference`` ``(B, ...)`` with the elements of each image permuted at random (one permutation per image)."""
     flat = difference.flatten(1)
-    order = torch.rand(flat.shape, generator=generator, device=flat.device).argsort(dim=1)
+    order = torch.rand(flat.shape, generator=generator, device=flat.device).argsort(
+        dim=1
+    )
     return flat.gather(1, order).view_as(difference)
 
 
 @torch.no_grad()
-def perturbation_accuracies(model: RecurrentCNN, variants: dict[str, Stimuli], batch_size: int = 100,
-                            seed: int = 0, device=None) -> dict:
+def perturbation_accuracies(
+    model: RecurrentCNN,
+    variants: dict[str, Stimuli],
+    batch_size: int = 100,
+    seed: int = 0,
+    device=None,
+) -> dict:
     """Accuracies of ``model`` on the original images with one flow replaced.
 
     Returns ``{"original": float, "accuracy": array (6 variants, 2 conditions, 4 layers, T-1)}`` in the
@@ -46,7 +54,9 @@ def perturbation_accuracies(model: RecurrentCNN, variants: dict[str, Stimuli], b
     model.eval()
     steps = model.t_steps - 1
     if steps < 1 or not model.branches:
-        raise ValueError("the model has no recurrent flows to perturb (t_steps = 1 or no bias/gain branch)")
+        raise ValueError(
+            "the model has no recurrent flows to perturb (t_steps = 1 or no bias/gain branch)"
+        )
     original = variants["original"]
     labels = original.labels["category"]
     correct = np.zeros((len(VARIANTS), 2, len(LAYERS), steps))
@@ -65,16 +75,19 @@ def perturbation_accuracies(model: RecurrentCNN, variants: dict[str, Stimuli], b
                 for b in model.branches:
                     for layer, flow in model.flows(state, b).items():
                         flows[b][(layer, t)] = flow
+
         out = model(x, observer=observe)
         return out, states, flows
 
     for start in range(0, len(labels), batch_size):
-        x = original.images[start:start + batch_size].to(device)
-        y = labels[start:start + batch_size].to(device)
+        x = original.images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
         out, states, flows_o = run_with_states(x)
         correct_original += (out.argmax(1) == y).sum().item()
         for v, name in enumerate(VARIANTS):
-            _, _, flows_v = run_with_states(variants[name].images[start:start + batch_size].to(device))
+            _, _, flows_v = run_with_states(
+                variants[name].images[start : start + batch_size].to(device)
+            )
             for i, layer in enumerate(LAYERS):
                 for k in range(steps):
                     if (layer, k) not in flows_o[model.branches[0]]:
@@ -84,10 +97,15 @@ def perturbation_accuracies(model: RecurrentCNN, variants: dict[str, Stimuli], b
                         replace = {}
                         for b in model.branches:
                             fo, fv = flows_o[b][(layer, k)], flows_v[b][(layer, k)]
-                            replace[(b, layer, k)] = fv if condition == "perturbed" else fo + permuted(fv - fo,
-                                                                                                       generator)
+                            replace[(b, layer, k)] = (
+                                fv
+                                if condition == "perturbed"
+                                else fo + permuted(fv - fo, generator)
+                            )
                         state, readout = states[k]
-                        pred = model(x, replace=replace, resume=(k, state, readout[:k + 1])).argmax(1)
+                        pred = model(
+                            x, replace=replace, resume=(k, state, readout[: k + 1])
+                        ).argmax(1)
                         correct[v, c, i, k] += (pred == y).sum().item()
     accuracy = correct / len(labels)
     accuracy[:, :, ~has_flow] = np.nan

@@ -2,6 +2,7 @@
 
 Every function returns a :class:`matplotlib.figure.Figure` at most 11 inches wide (fonts >= 9 pt).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,16 +18,31 @@ LAYER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 STEP_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 
 
-def _finish(fig: Figure, first_axis: Axes, ylabel: str, title: str, legend_columns: int) -> Figure:
+def _finish(
+    fig: Figure, first_axis: Axes, ylabel: str, title: str, legend_columns: int
+) -> Figure:
     """The shared finish of the panel figures: y label on the first panel, one legend below, a title."""
     first_axis.set_ylabel(ylabel, fontsize=FONT_SMALL)
-    fig.legend(loc="lower center", ncol=legend_columns, fontsize=9, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        loc="lower center",
+        ncol=legend_columns,
+        fontsize=9,
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.02),
+    )
     fig.suptitle(title, fontsize=FONT)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
-def plot_stimuli(stimuli: Stimuli, n: int = 8, columns: int = 4, clean: bool = False,
-                 predictions=None, title: str | None = None) -> Figure:
+
+def plot_stimuli(
+    stimuli: Stimuli,
+    n: int = 8,
+    columns: int = 4,
+    clean: bool = False,
+    predictions=None,
+    title: str | None = None,
+) -> Figure:
     """A grid of ``n`` images with their category (and a prediction, if given); ``clean`` adds each twin."""
     n = min(n, len(stimuli))
     rows = int(np.ceil(n / columns)) * (2 if clean else 1)
@@ -35,7 +51,9 @@ def plot_stimuli(stimuli: Stimuli, n: int = 8, columns: int = 4, clean: bool = F
     labels = to_numpy(stimuli.labels["category"], np.int64)
     for k in range(n):
         r, c = divmod(k, columns)
-        pairs = [(stimuli.images, "")] + ([(stimuli.clean, " (clean)")] if clean else [])
+        pairs = [(stimuli.images, "")] + (
+            [(stimuli.clean, " (clean)")] if clean else []
+        )
         for j, (images, suffix) in enumerate(pairs):
             ax = axes[r * (2 if clean else 1) + j, c]
             ax.imshow(to_numpy(images[k, 0]), cmap="gray", vmin=0, vmax=1)
@@ -43,7 +61,11 @@ def plot_stimuli(stimuli: Stimuli, n: int = 8, columns: int = 4, clean: bool = F
             if predictions is not None and j == 0:
                 guess = int(to_numpy(predictions, np.int64)[k])
                 text += f"\npredicted: {CLASS_NAMES[guess]}"
-                ax.set_title(text, fontsize=FONT_SMALL, color="#2ca02c" if guess == labels[k] else "#e8590c")
+                ax.set_title(
+                    text,
+                    fontsize=FONT_SMALL,
+                    color="#2ca02c" if guess == labels[k] else "#e8590c",
+                )
             else:
                 ax.set_title(text, fontsize=FONT_SMALL)
     for ax in axes.flat:
@@ -70,19 +92,35 @@ def plot_inputs_through_time(inputs: list, index: int, labels=None) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
     if labels is not None:
-        fig.suptitle(f"input after top-down modulation ({CLASS_NAMES[int(labels[index])]})", fontsize=FONT)
+        fig.suptitle(
+            f"input after top-down modulation ({CLASS_NAMES[int(labels[index])]})",
+            fontsize=FONT,
+        )
     fig.tight_layout()
     return fig
 
 
-def _paper_curve(ax, x: np.ndarray, mean: np.ndarray, ci: np.ndarray, colour, labelled: bool) -> None:
+def _paper_curve(
+    ax, x: np.ndarray, mean: np.ndarray, ci: np.ndarray, colour, labelled: bool
+) -> None:
     """The paper's values beside ours: a dashed line and its 95% band (labelled once per figure)."""
-    ax.plot(x, mean, "--", color=colour, alpha=0.8, label="paper (dashed)" if labelled else None)
+    ax.plot(
+        x,
+        mean,
+        "--",
+        color=colour,
+        alpha=0.8,
+        label="paper (dashed)" if labelled else None,
+    )
     ax.fill_between(x, mean - ci, mean + ci, color=colour, alpha=0.12)
 
 
-def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups=None,
-                  title: str = "Linear probes: decoding accuracy by layer and timestep") -> Figure:
+def plot_decoding(
+    ours: dict[str, np.ndarray],
+    paper: dict | None = None,
+    groups=None,
+    title: str = "Linear probes: decoding accuracy by layer and timestep",
+) -> Figure:
     """Figure 3 style: one panel per variable, accuracy over timesteps, one line per layer.
 
     ``ours[group]``: ``(4 layers, T)``. ``paper`` (from :func:`ctm_course.data.thorat2021.paper_numbers`) adds the
@@ -95,11 +133,24 @@ def plot_decoding(ours: dict[str, np.ndarray], paper: dict | None = None, groups
         grid = np.asarray(ours[group])
         steps = np.arange(1, grid.shape[1] + 1)
         for i, (name, colour) in enumerate(zip(LAYER_NAMES, LAYER_COLOURS)):
-            ax.plot(steps, grid[i], "o-", color=colour, label=f"{name} (ours)" if ax is axes[0] else None)
+            ax.plot(
+                steps,
+                grid[i],
+                "o-",
+                color=colour,
+                label=f"{name} (ours)" if ax is axes[0] else None,
+            )
             if paper is not None and group in paper["decoding"]:
                 mean = np.asarray(paper["decoding"][group]["mean"][i])
                 ci = np.asarray(paper["decoding"][group]["ci"][i])
-                _paper_curve(ax, np.arange(1, len(mean) + 1), mean, ci, colour, i == 0 and ax is axes[0])
+                _paper_curve(
+                    ax,
+                    np.arange(1, len(mean) + 1),
+                    mean,
+                    ci,
+                    colour,
+                    i == 0 and ax is axes[0],
+                )
         chance = 0.05 if group == "Category" else 0.5
         ax.axhline(chance, color="k", ls=":", lw=1)
         ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
@@ -117,9 +168,26 @@ def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure
     ax_t.plot(np.arange(1, len(ours_time) + 1), ours_time, "o-", label="ours")
     ax_d.plot(np.arange(4), ours_depth, "o-", label="ours")
     if paper is not None:
-        ax_t.plot(np.arange(1, 5), paper["aux_decoding_through_time"], "s--", color="grey", label="paper")
-        ax_d.plot(np.arange(4), paper["aux_decoding_through_depth"], "s--", color="grey", label="paper")
-    ax_t.set(xlabel="timestep", ylabel="decoding accuracy", title="through time", xticks=range(1, 5))
+        ax_t.plot(
+            np.arange(1, 5),
+            paper["aux_decoding_through_time"],
+            "s--",
+            color="grey",
+            label="paper",
+        )
+        ax_d.plot(
+            np.arange(4),
+            paper["aux_decoding_through_depth"],
+            "s--",
+            color="grey",
+            label="paper",
+        )
+    ax_t.set(
+        xlabel="timestep",
+        ylabel="decoding accuracy",
+        title="through time",
+        xticks=range(1, 5),
+    )
     ax_d.set(xlabel="layer", title="through depth", xticks=range(4))
     ax_d.set_xticklabels(LAYER_NAMES)
     for ax in (ax_t, ax_d):
@@ -130,14 +198,22 @@ def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure
     return fig
 
 
-def plot_importance(ours: dict[str, np.ndarray], paper: dict | None = None,
-                    title: str = "Functional importance of the recurrent flow into each layer") -> Figure:
+def plot_importance(
+    ours: dict[str, np.ndarray],
+    paper: dict | None = None,
+    title: str = "Functional importance of the recurrent flow into each layer",
+) -> Figure:
     """Figure 4 style: one panel per layer; x: the perturbed variable; one line per step T = 2..4.
 
     ``ours[group]``: ``(4 layers, T-1)``; ``paper`` adds the paper's values (dashed, with 95% bands).
     """
     groups = list(ours)
-    short = {"Location": "Loc.", "Orientation": "Ori.", "Scale": "Scl.", "Category": "Cat."}
+    short = {
+        "Location": "Loc.",
+        "Orientation": "Ori.",
+        "Scale": "Scl.",
+        "Category": "Cat.",
+    }
     fig = new_figure((11, 3.4))
     axes = fig.subplots(1, len(LAYERS), sharey=True)
     x = np.arange(len(groups))
@@ -145,10 +221,20 @@ def plot_importance(ours: dict[str, np.ndarray], paper: dict | None = None,
         n_steps = np.asarray(ours[groups[0]]).shape[1]
         for k in range(n_steps):
             values = [np.asarray(ours[g])[i, k] for g in groups]
-            ax.plot(x, values, "o-", color=STEP_COLOURS[k % 3], label=f"T = {k + 2} (ours)" if i == 0 else None)
+            ax.plot(
+                x,
+                values,
+                "o-",
+                color=STEP_COLOURS[k % 3],
+                label=f"T = {k + 2} (ours)" if i == 0 else None,
+            )
             if paper is not None:
-                mean = np.array([paper["functional_importance"][g]["mean"][i][k] for g in groups])
-                ci = np.array([paper["functional_importance"][g]["ci"][i][k] for g in groups])
+                mean = np.array(
+                    [paper["functional_importance"][g]["mean"][i][k] for g in groups]
+                )
+                ci = np.array(
+                    [paper["functional_importance"][g]["ci"][i][k] for g in groups]
+                )
                 _paper_curve(ax, x, mean, ci, STEP_COLOURS[k % 3], i == 0 and k == 0)
         ax.axhline(0, color="k", lw=1)
         ax.set_xticks(x)

@@ -10,6 +10,7 @@ analysis (functional importance of the flows into each layer); prints and writes
 the paper's numbers beside the course's, and with ``--save`` the trained weights. Sizes come from the lesson's profile table
 (``ctm_course.config.RCNN``); flags override them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,40 +26,78 @@ from ..data.thorat2021 import paper_numbers
 from ..parameters import count_parameters
 from ..train import fit, seed_everything
 from .model import RecurrentCNN
+from .perturb import functional_importance, perturbation_accuracies
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
-from .perturb import functional_importance, perturbation_accuracies
 from .training import accuracy, memory_format, step_fn
 from .variants import generate_variants
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None,
-                        help="the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)")
-    parser.add_argument("--train-seconds", type=float, default=None, help="wall-clock training budget")
-    parser.add_argument("--max-steps", type=int, default=None, help="at most this many steps (default: the profile's)")
-    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    parser.add_argument(
+        "--profile",
+        choices=("smoke", "cpu", "gpu"),
+        default=None,
+        help="the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)",
+    )
+    parser.add_argument(
+        "--train-seconds", type=float, default=None, help="wall-clock training budget"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="at most this many steps (default: the profile's)",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cuda, cpu, ... (default: cuda when available)"
+    )
     parser.add_argument("--n-feats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--curriculum-steps", type=int, default=None, help="steps over which the clutter fades in")
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default=None,
-                        help="learning rate after the warm-up (default: the profile's)")
-    parser.add_argument("--ema-decay", type=float, default=None,
-                        help="moving average of the weights, evaluated instead of the last ones (default: the "
-                             "profile's; 0 turns it off)")
+    parser.add_argument(
+        "--curriculum-steps",
+        type=int,
+        default=None,
+        help="steps over which the clutter fades in",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        default=None,
+        help="learning rate after the warm-up (default: the profile's)",
+    )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=None,
+        help="moving average of the weights, evaluated instead of the last ones (default: the "
+        "profile's; 0 turns it off)",
+    )
     parser.add_argument("--test-images", type=int, default=None)
-    parser.add_argument("--probe-images", type=int, default=None, help="0 skips the probes")
-    parser.add_argument("--perturb-images", type=int, default=None,
-                        help="images of the perturbation analysis (default: the profile's; 0 skips it)")
-    parser.add_argument("--probe-jobs", type=int, default=-1, help="parallel probe fits (-1: all cores)")
+    parser.add_argument(
+        "--probe-images", type=int, default=None, help="0 skips the probes"
+    )
+    parser.add_argument(
+        "--perturb-images",
+        type=int,
+        default=None,
+        help="images of the perturbation analysis (default: the profile's; 0 skips it)",
+    )
+    parser.add_argument(
+        "--probe-jobs", type=int, default=-1, help="parallel probe fits (-1: all cores)"
+    )
     parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", default=None, help="folder with mnist/ and fashion-mnist/")
+    parser.add_argument(
+        "--data-root", default=None, help="folder with mnist/ and fashion-mnist/"
+    )
     parser.add_argument("--out", default=None, help="write the results here as JSON")
-    parser.add_argument("--save", default=None, help="write the trained model's state_dict here")
+    parser.add_argument(
+        "--save", default=None, help="write the trained model's state_dict here"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,7 +105,9 @@ def main(argv=None) -> dict:
     from ..config import lesson_config
 
     args = parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     profile = args.profile or ("gpu" if device.type == "cuda" else "cpu")
     config = lesson_config("05_recurrent_cnn_lab", profile)
     recipe = config.train
@@ -77,8 +118,12 @@ def main(argv=None) -> dict:
     ema_decay = (recipe.ema_decay if args.ema_decay is None else args.ema_decay) or None
     seconds = args.train_seconds or recipe.max_seconds
     test_images = args.test_images or config.test_images
-    probe_images = config.probe_images if args.probe_images is None else args.probe_images
-    perturb_images = config.perturb_images if args.perturb_images is None else args.perturb_images
+    probe_images = (
+        config.probe_images if args.probe_images is None else args.probe_images
+    )
+    perturb_images = (
+        config.perturb_images if args.perturb_images is None else args.perturb_images
+    )
     bf16 = {"auto": None, "on": True, "off": False}[args.bf16]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -86,63 +131,144 @@ def main(argv=None) -> dict:
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(args.seed)
     started = time.perf_counter()
-    train_sources, test_sources = load_sources("train", args.data_root), load_sources("test", args.data_root)
+    train_sources, test_sources = (
+        load_sources("train", args.data_root),
+        load_sources("test", args.data_root),
+    )
     generator = TorchStimuli(train_sources, device)
     test = TorchStimuli(test_sources, device)(test_images, seed=10_000 + args.seed)
-    model = RecurrentCNN(n_feats, config.t_steps).to(device).to(memory_format=memory_format(device))
-    print(f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({count_parameters(model):,} "
-          f"parameters), batch {batch_size}, lr {lr:g} ({schedule}), budget {seconds:.0f} s; "
-          f"data {train_sources.source}")
-    curriculum = config.curriculum_steps if args.curriculum_steps is None else args.curriculum_steps
-    batches = StimulusBatches(generator, batch_size, seed=args.seed, curriculum_steps=curriculum)
+    model = (
+        RecurrentCNN(n_feats, config.t_steps)
+        .to(device)
+        .to(memory_format=memory_format(device))
+    )
+    print(
+        f"device {device}, profile {profile}, model 0111 with n_feats={n_feats} ({count_parameters(model):,} "
+        f"parameters), batch {batch_size}, lr {lr:g} ({schedule}), budget {seconds:.0f} s; "
+        f"data {train_sources.source}"
+    )
+    curriculum = (
+        config.curriculum_steps
+        if args.curriculum_steps is None
+        else args.curriculum_steps
+    )
+    batches = StimulusBatches(
+        generator, batch_size, seed=args.seed, curriculum_steps=curriculum
+    )
     steps = args.max_steps or recipe.steps
-    train_config = recipe.train_config(steps, lr=lr, schedule=schedule, max_seconds=seconds, ema_decay=ema_decay,
-                                       log_every=min(recipe.log_every, steps), eval_every=None,
-                                       checkpoint_every=None, seed=args.seed)
+    train_config = recipe.train_config(
+        steps,
+        lr=lr,
+        schedule=schedule,
+        max_seconds=seconds,
+        ema_decay=ema_decay,
+        log_every=min(recipe.log_every, steps),
+        eval_every=None,
+        checkpoint_every=None,
+        seed=args.seed,
+    )
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
     cluttered, clean = accuracy(model, test)
-    print(f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
-          f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}")
+    print(
+        f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
+        f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}"
+    )
     paper = paper_numbers("0111")
-    result = {"profile": profile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "torch": torch.__version__, "data_source": train_sources.source, "n_feats": n_feats, "batch_size": batch_size, "lr": lr, "schedule": schedule, "curriculum_steps": curriculum, "ema_decay": ema_decay,
-              "train_steps": trained.steps, "train_seconds": round(trained.seconds, 1),
-              "images_seen": trained.steps * batch_size,
-              "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
-              "losses": [{k: row[k] for k in ("step", "loss", "accuracy")} for row in trained.history["train"]],
-              "cluttered_accuracy": cluttered, "clean_accuracy": clean,
-              "paper": {k: paper[k] for k in ("cluttered_accuracy", "clean_accuracy", "aux_decoding_through_time",
-                                              "aux_decoding_through_depth")}}
+    result = {
+        "profile": profile,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else "cpu",
+        "torch": torch.__version__,
+        "data_source": train_sources.source,
+        "n_feats": n_feats,
+        "batch_size": batch_size,
+        "lr": lr,
+        "schedule": schedule,
+        "curriculum_steps": curriculum,
+        "ema_decay": ema_decay,
+        "train_steps": trained.steps,
+        "train_seconds": round(trained.seconds, 1),
+        "images_seen": trained.steps * batch_size,
+        "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
+        "losses": [
+            {k: row[k] for k in ("step", "loss", "accuracy")}
+            for row in trained.history["train"]
+        ],
+        "cluttered_accuracy": cluttered,
+        "clean_accuracy": clean,
+        "paper": {
+            k: paper[k]
+            for k in (
+                "cluttered_accuracy",
+                "clean_accuracy",
+                "aux_decoding_through_time",
+                "aux_decoding_through_depth",
+            )
+        },
+    }
     if probe_images:
         t0 = time.perf_counter()
-        probe_set = TorchStimuli(test_sources, device)(probe_images, seed=20_000 + args.seed)
-        grid = decode_grid(collect(model, probe_set.images), {k: v.cpu() for k, v in probe_set.labels.items()},
-                           n_jobs=args.probe_jobs)
+        probe_set = TorchStimuli(test_sources, device)(
+            probe_images, seed=20_000 + args.seed
+        )
+        grid = decode_grid(
+            collect(model, probe_set.images),
+            {k: v.cpu() for k, v in probe_set.labels.items()},
+            n_jobs=args.probe_jobs,
+        )
         through_time, through_depth = aux_summary(grid)
-        result.update(aux_decoding_through_time=through_time, aux_decoding_through_depth=through_depth,
-                      decoding={g: v.tolist() for g, v in grid.items()}, probe_seconds=time.perf_counter() - t0)
-        print("aux decoding through time  ", [round(v, 3) for v in through_time], "paper",
-              paper["aux_decoding_through_time"])
-        print("aux decoding through depth ", [round(v, 3) for v in through_depth], "paper",
-              paper["aux_decoding_through_depth"])
+        result.update(
+            aux_decoding_through_time=through_time,
+            aux_decoding_through_depth=through_depth,
+            decoding={g: v.tolist() for g, v in grid.items()},
+            probe_seconds=time.perf_counter() - t0,
+        )
+        print(
+            "aux decoding through time  ",
+            [round(v, 3) for v in through_time],
+            "paper",
+            paper["aux_decoding_through_time"],
+        )
+        print(
+            "aux decoding through depth ",
+            [round(v, 3) for v in through_depth],
+            "paper",
+            paper["aux_decoding_through_depth"],
+        )
     if perturb_images:
         t0 = time.perf_counter()
-        perturbed = perturbation_accuracies(model, generate_variants(perturb_images, test_sources, seed=args.seed),
-                                            batch_size=100)
+        perturbed = perturbation_accuracies(
+            model,
+            generate_variants(perturb_images, test_sources, seed=args.seed),
+            batch_size=100,
+        )
         importance = functional_importance(perturbed)
         # the table the issue compares: flows into conv1 and conv2 at T = 2, 3, 4, ours and the paper's
-        result.update(perturbation_original_accuracy=perturbed["original"],
-                      functional_importance={g: np.round(v, 4).tolist() for g, v in importance.items()},
-                      perturb_seconds=time.perf_counter() - t0)
-        result["paper"].update(perturbation_original_accuracy=paper["perturbation_original_accuracy"],
-                               functional_importance={g: paper["functional_importance"][g]["mean"]
-                                                      for g in importance})
+        result.update(
+            perturbation_original_accuracy=perturbed["original"],
+            functional_importance={
+                g: np.round(v, 4).tolist() for g, v in importance.items()
+            },
+            perturb_seconds=time.perf_counter() - t0,
+        )
+        result["paper"].update(
+            perturbation_original_accuracy=paper["perturbation_original_accuracy"],
+            functional_importance={
+                g: paper["functional_importance"][g]["mean"] for g in importance
+            },
+        )
         for i, layer in ((1, "conv1"), (2, "conv2")):
             for group, values in importance.items():
                 ours = " / ".join(f"{v:+.2f}" for v in values[i])
-                theirs = " / ".join(f"{v:+.2f}" for v in paper["functional_importance"][group]["mean"][i])
-                print(f"importance of the flow into {layer} for {group.lower():11s} T = 2/3/4: {ours}  "
-                      f"(paper {theirs})")
+                theirs = " / ".join(
+                    f"{v:+.2f}"
+                    for v in paper["functional_importance"][group]["mean"][i]
+                )
+                print(
+                    f"importance of the flow into {layer} for {group.lower():11s} T = 2/3/4: {ours}  "
+                    f"(paper {theirs})"
+                )
     if args.save:
         Path(args.save).parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), args.save)

@@ -19,6 +19,7 @@ gathered from ``w`` on every call, so gradients reach ``w`` itself.
 the CPU; on other devices, and for strides, dilation, groups or sizes the blocks do not fit, it is the
 plain module.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,8 +47,13 @@ def block_taps(c_out: int, c_in: int, k: int, r: int) -> torch.Tensor:
     return index.view(c_out * r * r, c_in * r * r, q, q)
 
 
-def conv2d_by_blocks(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
-                     r: int = 2) -> torch.Tensor:
+def conv2d_by_blocks(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: int,
+    r: int = 2,
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1, square kernel) computed on ``r x r`` blocks.
 
     Args:
@@ -59,16 +65,32 @@ def conv2d_by_blocks(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     """
     c_out, c_in, k, k_w = weight.shape
     if x.ndim != 4 or x.shape[1] != c_in or k != k_w:
-        raise ValueError(f"x (B, C_in, H, W) and a square weight (C_out, C_in, K, K) do not fit: "
-                         f"{tuple(x.shape)} and {tuple(weight.shape)}")
+        raise ValueError(
+            f"x (B, C_in, H, W) and a square weight (C_out, C_in, K, K) do not fit: "
+            f"{tuple(x.shape)} and {tuple(weight.shape)}"
+        )
     h_out, w_out = x.shape[2] + 2 * padding - k + 1, x.shape[3] + 2 * padding - k + 1
-    if x.shape[2] % r or x.shape[3] % r or padding % r or h_out % r or w_out % r or h_out < 1 or w_out < 1:
-        raise ValueError(f"blocks of {r} do not fit input {tuple(x.shape[2:])} with padding {padding} and kernel {k}")
+    if (
+        x.shape[2] % r
+        or x.shape[3] % r
+        or padding % r
+        or h_out % r
+        or w_out % r
+        or h_out < 1
+        or w_out < 1
+    ):
+        raise ValueError(
+            f"blocks of {r} do not fit input {tuple(x.shape[2:])} with padding {padding} and kernel {k}"
+        )
     index = block_taps(c_out, c_in, k, r).to(weight.device)
-    blocks = F.pad(weight.flatten(), (0, 1))[index].contiguous(memory_format=torch.channels_last)
+    blocks = F.pad(weight.flatten(), (0, 1))[index].contiguous(
+        memory_format=torch.channels_last
+    )
     b = bias.repeat_interleave(r * r) if bias is not None else None
     # with K - 1 a multiple of r (implied by the checks) the block conv has exactly h_out / r x w_out / r outputs
-    return F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(x, r), blocks, b, padding=padding // r), r)
+    return F.pixel_shuffle(
+        F.conv2d(F.pixel_unshuffle(x, r), blocks, b, padding=padding // r), r
+    )
 
 
 class ShuffleConv2d(nn.Conv2d):
@@ -80,10 +102,22 @@ class ShuffleConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r, (k_h, k_w), (p_h, p_w) = self.block, self.kernel_size, self.padding
-        fits = (x.device.type == "cpu" and x.ndim == 4 and self.stride == (1, 1) and self.dilation == (1, 1)
-                and self.groups == 1 and self.padding_mode == "zeros" and k_h == k_w and p_h == p_w
-                and isinstance(p_h, int) and p_h % r == 0 and x.shape[2] % r == 0 and x.shape[3] % r == 0
-                and (x.shape[2] + 2 * p_h - k_h + 1) % r == 0 and (x.shape[3] + 2 * p_h - k_h + 1) % r == 0)
+        fits = (
+            x.device.type == "cpu"
+            and x.ndim == 4
+            and self.stride == (1, 1)
+            and self.dilation == (1, 1)
+            and self.groups == 1
+            and self.padding_mode == "zeros"
+            and k_h == k_w
+            and p_h == p_w
+            and isinstance(p_h, int)
+            and p_h % r == 0
+            and x.shape[2] % r == 0
+            and x.shape[3] % r == 0
+            and (x.shape[2] + 2 * p_h - k_h + 1) % r == 0
+            and (x.shape[3] + 2 * p_h - k_h + 1) % r == 0
+        )
         if not fits:
             return super().forward(x)
         return conv2d_by_blocks(x, self.weight, self.bias, p_h, r)

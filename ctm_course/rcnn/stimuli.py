@@ -15,6 +15,7 @@ this one. Labels (all ``(N,)`` int64): ``category`` 0-19 (MNIST digit d -> d, Fa
 c -> 10 + c), ``pos_x`` column (0 left, 1 right), ``pos_y`` row (0 top, 1 bottom), ``scale``
 (0 small, 1 large), ``orientation`` (0: +30 degrees, 1: -30 degrees), ``domain`` (0 MNIST, 1 FMNIST).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,14 +25,30 @@ import torch
 
 CANVAS = 100
 N_OBJECTS = 8
-SLOT_CENTRES = ((25, 25), (75, 25), (25, 75), (75, 75))  # (row, col) of slot i % 4, as in the paper's code
+# (row, col) of slot i % 4, as in the paper's code
+SLOT_CENTRES = (
+    (25, 25),
+    (75, 25),
+    (25, 75),
+    (75, 75),
+)
 ZOOM_LEVELS = (0.9, 1.5)  # +- 0.1 (uniform)
 ANGLE = 30.0  # +- 5 degrees (uniform), sign chosen per object
 SPLITS = ("train", "validation", "test")
 AUX_VARIABLES = ("pos_x", "pos_y", "scale", "orientation")
 VARIABLES = ("category",) + AUX_VARIABLES + ("domain",)
-CLASS_NAMES = [str(d) for d in range(10)] + ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                                             "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CLASS_NAMES = [str(d) for d in range(10)] + [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 @dataclass
@@ -49,12 +66,18 @@ class ObjectSources:
     def __post_init__(self) -> None:
         for d in (0, 1):
             if self.images[d].ndim != 3 or self.images[d].shape[1:] != (28, 28):
-                raise ValueError(f"ObjectSources: images[{d}] must be (N, 28, 28), got {self.images[d].shape}")
+                raise ValueError(
+                    f"ObjectSources: images[{d}] must be (N, 28, 28), got {self.images[d].shape}"
+                )
             if len(self.images[d]) != len(self.labels[d]) or len(self.labels[d]) == 0:
-                raise ValueError(f"ObjectSources: images[{d}] and labels[{d}] must be non-empty and match")
+                raise ValueError(
+                    f"ObjectSources: images[{d}] and labels[{d}] must be non-empty and match"
+                )
 
 
-def load_sources(split: str = "train", root=None, verbose: bool = False) -> ObjectSources:
+def load_sources(
+    split: str = "train", root=None, verbose: bool = False
+) -> ObjectSources:
     """MNIST + Fashion-MNIST objects of ``split`` (``train``, ``validation`` or ``test``).
 
     As in the paper's code, the validation split is the end of the training set: the last 1/12
@@ -70,12 +93,21 @@ def load_sources(split: str = "train", root=None, verbose: bool = False) -> Obje
         x, y = data.images[:, 0].numpy(), data.labels.numpy()
         if split != "test":
             n_val = len(x) // 12
-            x, y = (x[:-n_val], y[:-n_val]) if split == "train" else (x[-n_val:], y[-n_val:])
+            x, y = (
+                (x[:-n_val], y[:-n_val])
+                if split == "train"
+                else (x[-n_val:], y[-n_val:])
+            )
         images.append(np.ascontiguousarray(x, dtype=np.float32))
         labels.append(y.astype(np.int64))
         kinds.append(data.source)
-    return ObjectSources((images[0], images[1]), (labels[0], labels[1]), split=split,
-                         source=worst_source(kinds))  # the less complete of the two sources names both
+    # the less complete of the two sources names both
+    return ObjectSources(
+        (images[0], images[1]),
+        (labels[0], labels[1]),
+        split=split,
+        source=worst_source(kinds),
+    )
 
 
 @dataclass
@@ -89,8 +121,10 @@ class Scene:
     angle: np.ndarray  # (8,) rotation in degrees (scipy.ndimage.rotate convention)
     perm: np.ndarray  # (8, 9) cell permutation (ignored for the target)
     centre: np.ndarray  # (8, 2) integer (row, col)
-    large: np.ndarray = field(default_factory=lambda: np.zeros(8, bool))  # (8,) zoom level 1.5
-    clockwise: np.ndarray = field(default_factory=lambda: np.zeros(8, bool))  # (8,) the -30 degree level
+    # (8,) zoom level 1.5
+    large: np.ndarray = field(default_factory=lambda: np.zeros(8, bool))
+    # (8,) the -30 degree level
+    clockwise: np.ndarray = field(default_factory=lambda: np.zeros(8, bool))
 
 
 def _non_identity_permutation(rng: np.random.Generator, n: int = 9) -> np.ndarray:
@@ -100,7 +134,9 @@ def _non_identity_permutation(rng: np.random.Generator, n: int = 9) -> np.ndarra
     return perm
 
 
-def sample_scene(rng: np.random.Generator, sources: ObjectSources, fixed: bool = False) -> Scene:
+def sample_scene(
+    rng: np.random.Generator, sources: ObjectSources, fixed: bool = False
+) -> Scene:
     """Draw one scene in the order of the paper's generator.
 
     ``fixed=True`` gives the perturbation analysis' images: zoom exactly 0.8 or 1.6, rotation
@@ -117,7 +153,11 @@ def sample_scene(rng: np.random.Generator, sources: ObjectSources, fixed: bool =
         index[i] = rng.integers(len(sources.images[domain[i]]))
         large[i] = rng.random() > 0.5
         jitter = rng.random()
-        zoom_[i] = (1.6 if large[i] else 0.8) if fixed else ZOOM_LEVELS[int(large[i])] + (jitter - 0.5) / 5
+        zoom_[i] = (
+            (1.6 if large[i] else 0.8)
+            if fixed
+            else ZOOM_LEVELS[int(large[i])] + (jitter - 0.5) / 5
+        )
         clockwise[i] = rng.random() > 0.5
         jitter = rng.random()
         magnitude = 35.0 if fixed else ANGLE + (jitter - 0.5) * 10
@@ -126,7 +166,10 @@ def sample_scene(rng: np.random.Generator, sources: ObjectSources, fixed: bool =
             perm[i] = _non_identity_permutation(rng)
         row, col = SLOT_CENTRES[i % 4]
         if not fixed:
-            row, col = np.round(row + (rng.random() - 0.5) * 5), np.round(col + (rng.random() - 0.5) * 5)
+            row, col = (
+                np.round(row + (rng.random() - 0.5) * 5),
+                np.round(col + (rng.random() - 0.5) * 5),
+            )
         centre[i] = (int(row), int(col))
     return Scene(target, domain, index, zoom_, angle, perm, centre, large, clockwise)
 
@@ -142,8 +185,9 @@ def scramble(patch: np.ndarray, perm: np.ndarray) -> np.ndarray:
     out = np.zeros_like(patch)
     for i in range(9):
         j = int(perm[i])
-        out[(i % 3) * w:(i % 3) * w + w, (i // 3) * w:(i // 3) * w + w] = \
-            patch[(j % 3) * w:(j % 3) * w + w, (j // 3) * w:(j // 3) * w + w]
+        out[(i % 3) * w : (i % 3) * w + w, (i // 3) * w : (i // 3) * w + w] = patch[
+            (j % 3) * w : (j % 3) * w + w, (j // 3) * w : (j // 3) * w + w
+        ]
     return out
 
 
@@ -165,21 +209,30 @@ def composite(canvas: np.ndarray, obj: np.ndarray, centre) -> None:
     """Draw ``obj`` (intensity = alpha) centred at ``centre`` (row, col) on ``canvas``, in place."""
     s0, s1 = obj.shape
     r, c = int(centre[0]), int(centre[1])
-    region = (slice(r - s0 // 2, r + (s0 + 1) // 2), slice(c - s1 // 2, c + (s1 + 1) // 2))
+    region = (
+        slice(r - s0 // 2, r + (s0 + 1) // 2),
+        slice(c - s1 // 2, c + (s1 + 1) // 2),
+    )
     canvas[region] = (1 - obj) * canvas[region] + obj * obj
 
 
 def object_patch(scene: Scene, i: int, sources: ObjectSources) -> np.ndarray:
     """Object ``i`` of ``scene`` zoomed, rotated, scrambled (unless it is the target) and normalised."""
-    obj = transform(sources.images[scene.domain[i]][scene.index[i]], [("zoom", scene.zoom[i]),
-                                                                      ("rotate", scene.angle[i])])
+    obj = transform(
+        sources.images[scene.domain[i]][scene.index[i]],
+        [("zoom", scene.zoom[i]), ("rotate", scene.angle[i])],
+    )
     if i != scene.target:
         obj = scramble(obj, scene.perm[i])
     return normalise(obj)
 
 
-def render(scene: Scene, sources: ObjectSources, patches: dict[int, np.ndarray] | None = None,
-           centres: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    scene: Scene,
+    sources: ObjectSources,
+    patches: dict[int, np.ndarray] | None = None,
+    centres: dict[int, tuple[int, int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The cluttered image and its clean twin (the target alone), each ``(100, 100)`` in [0, 1].
 
     ``patches``/``centres`` replace objects' normalised patches or centres (used by the variants).
@@ -199,8 +252,14 @@ def scene_labels(scene: Scene, sources: ObjectSources) -> dict[str, int]:
     """The target's labels (see the module docstring)."""
     t = scene.target
     d = int(scene.domain[t])
-    return {"category": int(sources.labels[d][scene.index[t]]) + 10 * d, "pos_x": (t % 4) // 2,
-            "pos_y": t % 2, "scale": int(scene.large[t]), "orientation": int(scene.clockwise[t]), "domain": d}
+    return {
+        "category": int(sources.labels[d][scene.index[t]]) + 10 * d,
+        "pos_x": (t % 4) // 2,
+        "pos_y": t % 2,
+        "scale": int(scene.large[t]),
+        "orientation": int(scene.clockwise[t]),
+        "domain": d,
+    }
 
 
 @dataclass
@@ -215,13 +274,23 @@ class Stimuli:
         return len(self.images)
 
     def to(self, device) -> "Stimuli":
-        return Stimuli(self.images.to(device), self.clean.to(device), {k: v.to(device) for k, v in self.labels.items()})
+        return Stimuli(
+            self.images.to(device),
+            self.clean.to(device),
+            {k: v.to(device) for k, v in self.labels.items()},
+        )
 
     def __getitem__(self, index) -> "Stimuli":
-        return Stimuli(self.images[index], self.clean[index], {k: v[index] for k, v in self.labels.items()})
+        return Stimuli(
+            self.images[index],
+            self.clean[index],
+            {k: v[index] for k, v in self.labels.items()},
+        )
 
 
-def generate_faithful(n: int, sources: ObjectSources, seed: int = 0, fixed: bool = False) -> Stimuli:
+def generate_faithful(
+    n: int, sources: ObjectSources, seed: int = 0, fixed: bool = False
+) -> Stimuli:
     """``n`` stimuli made one by one as in the paper's ``gen_images`` (about 3 ms per image per core)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -235,4 +304,8 @@ def generate_faithful(n: int, sources: ObjectSources, seed: int = 0, fixed: bool
         for k, v in scene_labels(scene, sources).items():
             labels[k].append(v)
     as_tensor = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32))  # noqa: E731
-    return Stimuli(as_tensor(images), as_tensor(cleans), {k: torch.tensor(v) for k, v in labels.items()})
+    return Stimuli(
+        as_tensor(images),
+        as_tensor(cleans),
+        {k: torch.tensor(v) for k, v in labels.items()},
+    )

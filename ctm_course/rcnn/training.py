@@ -4,6 +4,7 @@ The lesson and the command-line run (:mod:`ctm_course.rcnn.run`, which adds a wa
 through ``TrainConfig.max_seconds``) both train with :func:`ctm_course.train.fit` and
 :func:`step_fn`: checkpoints, resume, live curves, and on a GPU each step replayed as one CUDA graph.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,9 @@ def memory_format(device) -> torch.memory_format:
 
 def prepare(images: torch.Tensor, device) -> torch.Tensor:
     """``(B, 1, H, W)`` images moved to ``device`` (non-blocking) in :func:`memory_format`."""
-    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(device))
+    return images.to(device, non_blocking=True).contiguous(
+        memory_format=memory_format(device)
+    )
 
 
 def step_fn(model: RecurrentCNN, batch: Stimuli, bf16: bool | None = None):
@@ -36,7 +39,9 @@ def step_fn(model: RecurrentCNN, batch: Stimuli, bf16: bool | None = None):
         log_probs = model(prepare(batch.images, device)).float()
     target = batch.labels["category"].to(device)
     loss = F.nll_loss(log_probs, target)
-    return loss, {"accuracy": (log_probs.detach().argmax(1) == target).float().mean()}  # a tensor: no host sync
+    return loss, {
+        "accuracy": (log_probs.detach().argmax(1) == target).float().mean()
+    }  # a tensor: no host sync
 
 
 def eval_batch_size(device) -> int:
@@ -45,18 +50,28 @@ def eval_batch_size(device) -> int:
     return 64 if torch.device(device).type == "cpu" else 500
 
 
-def predict(model: RecurrentCNN, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+def predict(
+    model: RecurrentCNN, images: torch.Tensor, batch_size: int | None = None
+) -> torch.Tensor:
     """The predicted category of each of ``images`` ``(N, 1, 100, 100)``: ``(N,)`` int64 on the model's device.
 
     The model runs in eval mode without gradients (:func:`ctm_course.evaluate.batched`) on batches that
     :func:`prepare` moves (``channels_last``); ``batch_size`` defaults to :func:`eval_batch_size`."""
     device = next(model.parameters()).device
     batch_size = batch_size or eval_batch_size(device)
-    return torch.cat(batched(model, images, lambda x: model(prepare(x, device)).argmax(1), batch_size))
+    return torch.cat(
+        batched(
+            model, images, lambda x: model(prepare(x, device)).argmax(1), batch_size
+        )
+    )
 
 
-def accuracy(model: RecurrentCNN, stimuli: Stimuli, batch_size: int | None = None,
-             clean: bool = True) -> tuple[float, float | None]:
+def accuracy(
+    model: RecurrentCNN,
+    stimuli: Stimuli,
+    batch_size: int | None = None,
+    clean: bool = True,
+) -> tuple[float, float | None]:
     """Category accuracy on the cluttered images and on their clean twins (``None`` with ``clean=False``,
     which halves the work, e.g. for evaluations during training).
 

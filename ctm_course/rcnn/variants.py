@@ -18,18 +18,39 @@ their numbers): the rotation swap rotates the *already rotated* target back, so 
 target, so both sizes end at 0.8 * 1.6 = 1.28 instead of at the opposite level. By default both
 are fixed: the swap starts again from the source image.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .stimuli import (N_OBJECTS, VARIABLES, ObjectSources, Stimuli, normalise, render, sample_scene, scene_labels,
-                      transform)
+from .stimuli import (
+    N_OBJECTS,
+    VARIABLES,
+    ObjectSources,
+    Stimuli,
+    normalise,
+    render,
+    sample_scene,
+    scene_labels,
+    transform,
+)
 
-VARIANTS = ("x_swap", "y_swap", "rotation", "scale", "category_within", "category_between")
+VARIANTS = (
+    "x_swap",
+    "y_swap",
+    "rotation",
+    "scale",
+    "category_within",
+    "category_between",
+)
 #: How the paper groups the variants in its Figure 4.
-GROUPS = {"Location": ("x_swap", "y_swap"), "Orientation": ("rotation",), "Scale": ("scale",),
-          "Category": ("category_within", "category_between")}
+GROUPS = {
+    "Location": ("x_swap", "y_swap"),
+    "Orientation": ("rotation",),
+    "Scale": ("scale",),
+    "Category": ("category_within", "category_between"),
+}
 
 
 def _other_index(rng: np.random.Generator, labels: np.ndarray, label: int) -> int:
@@ -39,25 +60,37 @@ def _other_index(rng: np.random.Generator, labels: np.ndarray, label: int) -> in
     return index
 
 
-def target_patches(src: np.ndarray, within: np.ndarray, between: np.ndarray, zoom: float, angle: float,
-                   authors_bugs: bool = False) -> dict[str, np.ndarray]:
+def target_patches(
+    src: np.ndarray,
+    within: np.ndarray,
+    between: np.ndarray,
+    zoom: float,
+    angle: float,
+    authors_bugs: bool = False,
+) -> dict[str, np.ndarray]:
     """The target's patch (before normalisation) in the original and in the variants that change its pixels."""
     other_zoom = 0.8 if zoom > 1 else 1.6
     zoomed = transform(src, [("zoom", zoom)])
     rotated = transform(zoomed, [("rotate", angle)])
     if authors_bugs:
         rotation = transform(rotated, [("rotate", -angle)])  # back to about 0 degrees
-        scale = transform(zoomed, [("zoom", other_zoom), ("rotate", angle)])  # 0.8 * 1.6 = 1.28 either way
+        # 0.8 * 1.6 = 1.28 either way
+        scale = transform(zoomed, [("zoom", other_zoom), ("rotate", angle)])
     else:
         rotation = transform(zoomed, [("rotate", -angle)])
         scale = transform(src, [("zoom", other_zoom), ("rotate", angle)])
-    return {"original": rotated, "rotation": rotation, "scale": scale,
-            "category_within": transform(within, [("zoom", zoom), ("rotate", angle)]),
-            "category_between": transform(between, [("zoom", zoom), ("rotate", angle)])}
+    return {
+        "original": rotated,
+        "rotation": rotation,
+        "scale": scale,
+        "category_within": transform(within, [("zoom", zoom), ("rotate", angle)]),
+        "category_between": transform(between, [("zoom", zoom), ("rotate", angle)]),
+    }
 
 
-def generate_variants(n: int, sources: ObjectSources, seed: int = 0, authors_bugs: bool = False
-                      ) -> dict[str, Stimuli]:
+def generate_variants(
+    n: int, sources: ObjectSources, seed: int = 0, authors_bugs: bool = False
+) -> dict[str, Stimuli]:
     """``{"original": Stimuli, "x_swap": Stimuli, ...}``: ``n`` images and their six variants.
 
     Every variant keeps the original's labels (the perturbation analysis scores the network on the
@@ -76,20 +109,31 @@ def generate_variants(n: int, sources: ObjectSources, seed: int = 0, authors_bug
         label = int(sources.labels[d][scene.index[t]])
         within = sources.images[d][_other_index(rng, sources.labels[d], label)]
         between = sources.images[1 - d][int(rng.integers(len(sources.images[1 - d])))]
-        patches = target_patches(src, within, between, scene.zoom[t], scene.angle[t], authors_bugs)
+        patches = target_patches(
+            src, within, between, scene.zoom[t], scene.angle[t], authors_bugs
+        )
         rotated = patches["original"]
         image, clean = render(scene, sources, patches={t: normalise(rotated)})
         out["original"].append(image)
         cleans.append(clean)
         for name, partner in (("x_swap", t ^ 1), ("y_swap", t ^ 2)):
             centres = {t: tuple(scene.centre[partner]), partner: tuple(scene.centre[t])}
-            out[name].append(render(scene, sources, patches={t: normalise(rotated)}, centres=centres)[0])
+            out[name].append(
+                render(
+                    scene, sources, patches={t: normalise(rotated)}, centres=centres
+                )[0]
+            )
         for name in ("rotation", "scale", "category_within", "category_between"):
-            out[name].append(render(scene, sources, patches={t: normalise(patches[name])})[0])
+            out[name].append(
+                render(scene, sources, patches={t: normalise(patches[name])})[0]
+            )
         for k, v in scene_labels(scene, sources).items():
             labels[k].append(v)
     assert N_OBJECTS == 8
     as_tensor = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32))  # noqa: E731
     label_tensors = {k: torch.tensor(v) for k, v in labels.items()}
     clean = as_tensor(cleans)
-    return {name: Stimuli(as_tensor(images), clean, label_tensors) for name, images in out.items()}
+    return {
+        name: Stimuli(as_tensor(images), clean, label_tensors)
+        for name, images in out.items()
+    }

@@ -7,6 +7,7 @@ its SHA-256; a mismatch raises before anything is loaded. We could not reach OSF
 the course, so the SHA-256 of the files is not recorded yet: the loader prints the hash it
 computed, so that it can be pinned in ``PUBLISHED`` (pass ``sha256=`` to check it yourself).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,17 +52,25 @@ def verify(path: str | Path, size: int | None = None, sha256: str | None = None)
         raise FileNotFoundError(f"{path} does not exist")
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
-        raise ValueError(f"{path.name}: size {actual_size:,} bytes, expected {size:,}: the download is incomplete "
-                         f"or not the published file. Delete it and try again.")
+        raise ValueError(
+            f"{path.name}: size {actual_size:,} bytes, expected {size:,}: the download is incomplete "
+            f"or not the published file. Delete it and try again."
+        )
     digest = sha256_of(path)
     if sha256 is not None and digest != sha256.lower():
-        raise ValueError(f"{path.name}: SHA-256 {digest} does not match the expected {sha256}: the file is corrupt "
-                         f"or not the published one. Delete it and try again.")
+        raise ValueError(
+            f"{path.name}: SHA-256 {digest} does not match the expected {sha256}: the file is corrupt "
+            f"or not the published one. Delete it and try again."
+        )
     return digest
 
 
-def fetch(model: str = "0111", folder: str | Path = "checkpoints", sha256: str | None = None,
-          timeout: float = 60.0) -> Path:
+def fetch(
+    model: str = "0111",
+    folder: str | Path = "checkpoints",
+    sha256: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
     """Download the authors' weights of ``model`` into ``folder`` (once) and check them; returns the path."""
     if model not in PUBLISHED:
         raise ValueError(f"model must be one of {sorted(PUBLISHED)}, got {model!r}")
@@ -78,7 +87,8 @@ def fetch(model: str = "0111", folder: str | Path = "checkpoints", sha256: str |
             os.unlink(tmp.name)
             raise ConnectionError(
                 f"could not download the authors' weights from {spec.url} ({error}). This needs internet access "
-                f"(OSF project pf4u5); without it, train the network in the lesson instead.") from None
+                f"(OSF project pf4u5); without it, train the network in the lesson instead."
+            ) from None
         try:
             verify(tmp.name, spec.size, sha256)
         except ValueError:
@@ -87,11 +97,15 @@ def fetch(model: str = "0111", folder: str | Path = "checkpoints", sha256: str |
         os.replace(tmp.name, path)
     digest = verify(path, spec.size, sha256)
     if sha256 is None:
-        print(f"{path.name}: SHA-256 {digest} (no reference hash recorded; size checked)")
+        print(
+            f"{path.name}: SHA-256 {digest} (no reference hash recorded; size checked)"
+        )
     return path
 
 
-def load_authors_state_dict(model: RecurrentCNN, state_dict: dict[str, torch.Tensor]) -> RecurrentCNN:
+def load_authors_state_dict(
+    model: RecurrentCNN, state_dict: dict[str, torch.Tensor]
+) -> RecurrentCNN:
     """Load an ``RNNet_all`` state_dict into ``model``, dropping the modules ``model`` does not build.
 
     Raises ``ValueError`` when a module that ``model`` needs is missing or has another shape.
@@ -100,14 +114,17 @@ def load_authors_state_dict(model: RecurrentCNN, state_dict: dict[str, torch.Ten
     missing = [k for k in own if k not in state_dict]
     wrong = [k for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
     if missing or wrong:
-        raise ValueError(f"the state_dict does not fit this model ({model.name}, n_feats={model.n_feats}, "
-                         f"t_steps={model.t_steps}): missing {missing[:5]}, wrong shape {wrong[:5]}")
+        raise ValueError(
+            f"the state_dict does not fit this model ({model.name}, n_feats={model.n_feats}, "
+            f"t_steps={model.t_steps}): missing {missing[:5]}, wrong shape {wrong[:5]}"
+        )
     model.load_state_dict({k: state_dict[k] for k in own})
     return model
 
 
-def load_published(model: str = "0111", folder: str | Path = "checkpoints", sha256: str | None = None
-                   ) -> RecurrentCNN:
+def load_published(
+    model: str = "0111", folder: str | Path = "checkpoints", sha256: str | None = None
+) -> RecurrentCNN:
     """The authors' trained network ``model`` (``"0111"`` gain, ``"1011"`` additive) as a course model, in eval mode."""
     path = fetch(model, folder, sha256)
     bias, gain, lateral, topdown = (c == "1" for c in model)

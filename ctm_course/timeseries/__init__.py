@@ -8,18 +8,69 @@
 - :mod:`.detect`: per-time-step anomaly scores, ROC-AUC, PR-AUC, best F1, point-adjusted F1, baselines.
 - :mod:`.plots`: the lesson's figures (series with anomalies, reconstructions tick by tick, scores over time).
 """
+
 from .csv import load_csv
-from .detect import (ConvAutoencoder, best_f1, evaluate_scores, matched_autoencoder, moving_zscore_scores,
-                     pca_scores, point_adjust, point_adjusted_f1, pr_auc, roc_auc, scores_from_window_errors)
-from .generate import (ANOMALY_KINDS, CHANNEL_NAMES, Normaliser, Series, SyntheticData, WindowBatches, generate,
-                       window_starts, windows)
-from .model import (ReconstructionCTM, TemporalBackbone, errors_at, per_tick_mse, reconstruct, reconstruction_loss,
-                    regression_certainty)
+from .detect import (
+    ConvAutoencoder,
+    best_f1,
+    evaluate_scores,
+    matched_autoencoder,
+    moving_zscore_scores,
+    pca_scores,
+    point_adjust,
+    point_adjusted_f1,
+    pr_auc,
+    roc_auc,
+    scores_from_window_errors,
+)
+from .generate import (
+    ANOMALY_KINDS,
+    CHANNEL_NAMES,
+    Normaliser,
+    Series,
+    SyntheticData,
+    WindowBatches,
+    generate,
+    window_starts,
+    windows,
+)
+from .model import (
+    ReconstructionCTM,
+    TemporalBackbone,
+    errors_at,
+    per_tick_mse,
+    reconstruct,
+    reconstruction_loss,
+    regression_certainty,
+)
 
 __all__ = [
-    "ANOMALY_KINDS", "CHANNEL_NAMES", "ConvAutoencoder", "Normaliser", "ReconstructionCTM", "Series",
-    "SyntheticData", "TemporalBackbone", "WindowBatches", "best_f1", "errors_at", "evaluate_scores", "generate",
-    "load_csv", "matched_autoencoder", "moving_zscore_scores", "pca_scores", "per_tick_mse", "point_adjust",
-    "point_adjusted_f1", "pr_auc", "reconstruct", "reconstruction_loss", "regression_certainty", "roc_auc",
-    "scores_from_window_errors", "window_starts", "windows",
+    "ANOMALY_KINDS",
+    "CHANNEL_NAMES",
+    "ConvAutoencoder",
+    "Normaliser",
+    "ReconstructionCTM",
+    "Series",
+    "SyntheticData",
+    "TemporalBackbone",
+    "WindowBatches",
+    "best_f1",
+    "errors_at",
+    "evaluate_scores",
+    "generate",
+    "load_csv",
+    "matched_autoencoder",
+    "moving_zscore_scores",
+    "pca_scores",
+    "per_tick_mse",
+    "point_adjust",
+    "point_adjusted_f1",
+    "pr_auc",
+    "reconstruct",
+    "reconstruction_loss",
+    "regression_certainty",
+    "roc_auc",
+    "scores_from_window_errors",
+    "window_starts",
+    "windows",
 ]

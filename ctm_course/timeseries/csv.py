@@ -10,6 +10,7 @@ time-stamp column (ignored; rows must already be in time order) and a 0/1 label 
 The training part (the first ``train_fraction`` of the rows) is used to fit the normalisation,
 exactly as for the synthetic data, so no statistics leak from the evaluation part.
 """
+
 from __future__ import annotations
 
 import csv as _csv
@@ -20,8 +21,13 @@ import numpy as np
 from .generate import Normaliser, Series
 
 
-def load_csv(path: str | Path, label_column: str | None = None, time_column: str | None = None,
-             min_steps: int = 64, train_fraction: float = 0.5) -> tuple[Series, Series, Normaliser]:
+def load_csv(
+    path: str | Path,
+    label_column: str | None = None,
+    time_column: str | None = None,
+    min_steps: int = 64,
+    train_fraction: float = 0.5,
+) -> tuple[Series, Series, Normaliser]:
     """Read ``path`` and return ``(train, test, normaliser)`` with values standardised on ``train``.
 
     Args:
@@ -42,52 +48,78 @@ def load_csv(path: str | Path, label_column: str | None = None, time_column: str
     with path.open(newline="") as f:
         rows = [row for row in _csv.reader(f) if any(cell.strip() for cell in row)]
     if not rows:
-        raise ValueError(f"{path}: the file is empty; expected a header row and one row per time step")
+        raise ValueError(
+            f"{path}: the file is empty; expected a header row and one row per time step"
+        )
     header = [h.strip() for h in rows[0]]
     if len(set(header)) != len(header):
         raise ValueError(f"{path}: duplicate column names in the header {header}")
     if label_column is not None and label_column not in header:
-        raise ValueError(f"{path}: label_column {label_column!r} is not a column; columns are {header}")
+        raise ValueError(
+            f"{path}: label_column {label_column!r} is not a column; columns are {header}"
+        )
     if time_column is not None and time_column not in header:
-        raise ValueError(f"{path}: time_column {time_column!r} is not a column; columns are {header}")
-    if time_column is None and header and header[0].lower() in ("time", "timestamp", "date", "datetime"):
+        raise ValueError(
+            f"{path}: time_column {time_column!r} is not a column; columns are {header}"
+        )
+    if (
+        time_column is None
+        and header
+        and header[0].lower() in ("time", "timestamp", "date", "datetime")
+    ):
         time_column = header[0]
     skip = {time_column, label_column}
     channels = [h for h in header if h not in skip]
     if not channels:
-        raise ValueError(f"{path}: no channel columns (columns: {header}; label {label_column!r}, time {time_column!r})")
+        raise ValueError(
+            f"{path}: no channel columns (columns: {header}; label {label_column!r}, time {time_column!r})"
+        )
     data = rows[1:]
     if len(data) < min_steps:
-        raise ValueError(f"{path}: {len(data)} time steps is too short; need at least {min_steps}")
+        raise ValueError(
+            f"{path}: {len(data)} time steps is too short; need at least {min_steps}"
+        )
 
     values = np.empty((len(data), len(channels)), np.float32)
     labels = np.zeros(len(data), np.int8)
     columns = {h: i for i, h in enumerate(header)}
     for r, row in enumerate(data, start=2):  # line numbers as an editor shows them
         if len(row) != len(header):
-            raise ValueError(f"{path}, line {r}: {len(row)} values, but the header has {len(header)} columns")
+            raise ValueError(
+                f"{path}, line {r}: {len(row)} values, but the header has {len(header)} columns"
+            )
         for c, name in enumerate(channels):
             cell = row[columns[name]].strip()
             if cell == "" or cell.lower() in ("nan", "na", "null", "none"):
-                raise ValueError(f"{path}, line {r}, column {name!r}: missing value; fill or drop it first "
-                                 "(e.g. pandas .interpolate())")
+                raise ValueError(
+                    f"{path}, line {r}, column {name!r}: missing value; fill or drop it first "
+                    "(e.g. pandas .interpolate())"
+                )
             try:
                 values[r - 2, c] = float(cell)
             except ValueError:
-                raise ValueError(f"{path}, line {r}, column {name!r}: {cell!r} is not a number; channel "
-                                 f"columns must be numeric (pass time_column= or label_column= for others)") from None
+                raise ValueError(
+                    f"{path}, line {r}, column {name!r}: {cell!r} is not a number; channel "
+                    f"columns must be numeric (pass time_column= or label_column= for others)"
+                ) from None
             if not np.isfinite(values[r - 2, c]):
-                raise ValueError(f"{path}, line {r}, column {name!r}: {cell!r} is not a finite number")
+                raise ValueError(
+                    f"{path}, line {r}, column {name!r}: {cell!r} is not a finite number"
+                )
         if label_column is not None:
             cell = row[columns[label_column]].strip()
             if cell not in ("0", "1", "0.0", "1.0"):
-                raise ValueError(f"{path}, line {r}, column {label_column!r}: labels must be 0 or 1, got {cell!r}")
+                raise ValueError(
+                    f"{path}, line {r}, column {label_column!r}: labels must be 0 or 1, got {cell!r}"
+                )
             labels[r - 2] = int(float(cell))
 
     split = int(round(len(data) * train_fraction))
     if split < min_steps // 2 or len(data) - split < min_steps // 2:
-        raise ValueError(f"{path}: train_fraction={train_fraction} leaves too few steps on one side "
-                         f"({split} / {len(data) - split})")
+        raise ValueError(
+            f"{path}: train_fraction={train_fraction} leaves too few steps on one side "
+            f"({split} / {len(data) - split})"
+        )
     names = tuple(channels)
     train = Series(values[:split], labels[:split], labels[:split].copy(), names)
     test = Series(values[split:], labels[split:], labels[split:].copy(), names)

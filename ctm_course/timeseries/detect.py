@@ -4,8 +4,8 @@ Every detector produces one score per time step (higher = more anomalous); the m
 with the 0/1 labels without choosing a threshold first (ROC-AUC, PR-AUC) or with the best threshold
 in hindsight (best F1; an optimistic number, reported as such). All functions take NumPy arrays.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -15,7 +15,9 @@ from ..parameters import count_parameters
 
 
 # --------------------------------------------------------------------------------------------- scores
-def scores_from_window_errors(errors: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+def scores_from_window_errors(
+    errors: np.ndarray, starts: np.ndarray, length: int
+) -> np.ndarray:
     """Average the per-step errors of overlapping windows: ``(N, W)`` errors at ``starts`` -> ``(length,)``.
 
     Every time step gets the mean error of all windows that contain it.
@@ -24,10 +26,12 @@ def scores_from_window_errors(errors: np.ndarray, starts: np.ndarray, length: in
     total, count = np.zeros(length), np.zeros(length)
     W = errors.shape[1]
     for start, e in zip(starts, errors):
-        total[start:start + W] += e
-        count[start:start + W] += 1
+        total[start : start + W] += e
+        count[start : start + W] += 1
     if (count == 0).any():
-        raise ValueError("some time steps are in no window; use window_starts(), which covers the whole series")
+        raise ValueError(
+            "some time steps are in no window; use window_starts(), which covers the whole series"
+        )
     return total / count
 
 
@@ -40,9 +44,14 @@ def _segments(labels: np.ndarray) -> list[tuple[int, int]]:
 
 # --------------------------------------------------------------------------------------------- metrics
 def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels).astype(bool)
+    scores, labels = (
+        np.asarray(scores, dtype=np.float64),
+        np.asarray(labels).astype(bool),
+    )
     if scores.shape != labels.shape or scores.ndim != 1:
-        raise ValueError(f"scores and labels must be 1-D of the same length, got {scores.shape} and {labels.shape}")
+        raise ValueError(
+            f"scores and labels must be 1-D of the same length, got {scores.shape} and {labels.shape}"
+        )
     if labels.all() or not labels.any():
         raise ValueError("labels must contain both normal (0) and anomalous (1) steps")
     if not np.isfinite(scores).all():
@@ -58,7 +67,9 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     ranks = np.empty(len(scores))
     sorted_scores = scores[order]
     # average ranks over ties (Mann-Whitney U)
-    starts = np.flatnonzero(np.concatenate(([True], sorted_scores[1:] != sorted_scores[:-1])))
+    starts = np.flatnonzero(
+        np.concatenate(([True], sorted_scores[1:] != sorted_scores[:-1]))
+    )
     ends = np.append(starts[1:], len(scores))
     for s, e in zip(starts, ends):
         ranks[order[s:e]] = (s + e + 1) / 2
@@ -66,13 +77,16 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def precision_recall(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall(
+    scores: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision, recall and threshold for every distinct score used as threshold (``score >= t``),
     from the highest threshold to the lowest."""
     scores, labels = _check(scores, labels)
     order = np.argsort(-scores, kind="mergesort")
     s, y = scores[order], labels[order]
-    last = np.flatnonzero(np.append(s[1:] != s[:-1], True))   # last index of each distinct score
+    # last index of each distinct score
+    last = np.flatnonzero(np.append(s[1:] != s[:-1], True))
     tp = np.cumsum(y)[last]
     predicted = last + 1
     return tp / predicted, tp / labels.sum(), s[last]
@@ -93,7 +107,11 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     Choosing the threshold on the test labels is optimistic: a deployed detector must fix it in advance.
     """
     precision, recall, thresholds = precision_recall(scores, labels)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    f1 = np.where(
+        precision + recall > 0,
+        2 * precision * recall / np.maximum(precision + recall, 1e-12),
+        0.0,
+    )
     i = int(np.argmax(f1))
     return float(f1[i]), float(thresholds[i])
 
@@ -128,22 +146,30 @@ def point_adjusted_f1(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def evaluate_scores(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """All four numbers of the comparison table for one detector."""
-    return {"roc_auc": roc_auc(scores, labels), "pr_auc": pr_auc(scores, labels),
-            "best_f1": best_f1(scores, labels)[0], "pa_f1": point_adjusted_f1(scores, labels)}
+    return {
+        "roc_auc": roc_auc(scores, labels),
+        "pr_auc": pr_auc(scores, labels),
+        "best_f1": best_f1(scores, labels)[0],
+        "pa_f1": point_adjusted_f1(scores, labels),
+    }
 
 
 # --------------------------------------------------------------------------------------------- baselines
-def pca_scores(train_windows: np.ndarray, test_windows: np.ndarray, components: int) -> np.ndarray:
+def pca_scores(
+    train_windows: np.ndarray, test_windows: np.ndarray, components: int
+) -> np.ndarray:
     """PCA reconstruction error per window and step: fit on ``(N, C, W)`` training windows flattened to
     ``C*W`` numbers, keep ``components`` directions, reconstruct ``(M, C, W)`` windows -> ``(M, W)``
     squared error averaged over channels."""
     train = np.asarray(train_windows, dtype=np.float64).reshape(len(train_windows), -1)
     test = np.asarray(test_windows, dtype=np.float64)
     if not 1 <= components <= min(train.shape):
-        raise ValueError(f"components must be in [1, {min(train.shape)}], got {components}")
+        raise ValueError(
+            f"components must be in [1, {min(train.shape)}], got {components}"
+        )
     mean = train.mean(axis=0)
     _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-    basis = vt[:components]                                      # (k, C*W)
+    basis = vt[:components]  # (k, C*W)
     flat = test.reshape(len(test), -1) - mean
     recon = flat @ basis.T @ basis
     return ((flat - recon) ** 2).reshape(test.shape).mean(axis=1)
@@ -160,13 +186,13 @@ def moving_zscore_scores(values: np.ndarray, window: int) -> np.ndarray:
         raise ValueError(f"window must be >= 2, got {window}")
     T = len(x)
     c1 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
-    c2 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x ** 2, axis=0)])
+    c2 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x**2, axis=0)])
     t = np.arange(T)
     lo = np.maximum(0, t - window)
     n = (t - lo)[:, None].astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (c1[t] - c1[lo]) / n
-        var = (c2[t] - c2[lo]) / n - mean ** 2
+        var = (c2[t] - c2[lo]) / n - mean**2
         z = np.abs(x - mean) / np.sqrt(np.maximum(var, 1e-6))
     z[n[:, 0] < 2] = 0.0
     return z.max(axis=1)
@@ -185,23 +211,35 @@ class ConvAutoencoder(nn.Module):
             raise ValueError(f"window must be divisible by 4, got {window}")
         self.shape = (width, window // 4)
         self.encoder = nn.Sequential(
-            nn.Conv1d(channels, width, 5, padding=2), nn.GELU(),
-            nn.Conv1d(width, width, 4, stride=2, padding=1), nn.GELU(),
-            nn.Conv1d(width, width, 4, stride=2, padding=1), nn.GELU(),
-            nn.Flatten(), nn.Linear(width * window // 4, bottleneck))
+            nn.Conv1d(channels, width, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(width, width, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv1d(width, width, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(width * window // 4, bottleneck),
+        )
         self.decoder_input = nn.Linear(bottleneck, width * window // 4)
         self.decoder = nn.Sequential(
-            nn.GELU(), nn.ConvTranspose1d(width, width, 4, stride=2, padding=1), nn.GELU(),
-            nn.ConvTranspose1d(width, width, 4, stride=2, padding=1), nn.GELU(),
-            nn.Conv1d(width, channels, 5, padding=2))
+            nn.GELU(),
+            nn.ConvTranspose1d(width, width, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose1d(width, width, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv1d(width, channels, 5, padding=2),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         code = self.encoder(x)
         return self.decoder(self.decoder_input(code).view(-1, *self.shape))
 
 
-def matched_autoencoder(channels: int, window: int, bottleneck: int, target_parameters: int) -> ConvAutoencoder:
+def matched_autoencoder(
+    channels: int, window: int, bottleneck: int, target_parameters: int
+) -> ConvAutoencoder:
     """The :class:`ConvAutoencoder` whose parameter count is closest to ``target_parameters``."""
+
     def count(width: int) -> int:
         return count_parameters(ConvAutoencoder(channels, window, width, bottleneck))
 
@@ -209,6 +247,18 @@ def matched_autoencoder(channels: int, window: int, bottleneck: int, target_para
     return ConvAutoencoder(channels, window, best, bottleneck)
 
 
-__all__ = ["ConvAutoencoder", "best_f1", "evaluate_scores", "matched_autoencoder", "moving_zscore_scores",
-           "count_parameters", "pca_scores", "point_adjust", "point_adjusted_f1", "pr_auc", "precision_recall",
-           "roc_auc", "scores_from_window_errors"]
+__all__ = [
+    "ConvAutoencoder",
+    "best_f1",
+    "evaluate_scores",
+    "matched_autoencoder",
+    "moving_zscore_scores",
+    "count_parameters",
+    "pca_scores",
+    "point_adjust",
+    "point_adjusted_f1",
+    "pr_auc",
+    "precision_recall",
+    "roc_auc",
+    "scores_from_window_errors",
+]

@@ -18,6 +18,7 @@ normal, ``1 + ANOMALY_KINDS.index(kind)`` otherwise):
 Time steps are 30 minutes (``DAY = 48`` steps). Everything is drawn from one seeded
 ``numpy.random.Generator``, so the same arguments always give the same series.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -29,18 +30,27 @@ import torch
 DAY = 48
 WEEK = 7 * DAY
 ANOMALY_KINDS = ("spike", "level_shift", "drift", "frequency", "decorrelation")
-CHANNEL_NAMES = ("cpu", "memory", "requests", "latency", "network_in", "network_out", "disk_io", "errors")
+CHANNEL_NAMES = (
+    "cpu",
+    "memory",
+    "requests",
+    "latency",
+    "network_in",
+    "network_out",
+    "disk_io",
+    "errors",
+)
 
 # channel transforms of the load (pointwise, so an anomaly's effect stays inside its labelled segment)
 _TRANSFORMS = (
-    lambda u: np.tanh(u),                          # cpu: saturates
-    lambda u: 0.6 * u,                              # memory (plus its own sawtooth, below)
-    lambda u: np.exp(0.6 * u),                      # requests: multiplicative
-    lambda u: np.log1p(np.exp(2.0 * (u - 0.3))),    # latency: a hockey stick (softplus)
-    lambda u: u,                                    # network in: linear
-    lambda u: 0.8 * u + 0.25 * u ** 2,              # network out: mildly convex
-    lambda u: np.tanh(0.7 * u) + 0.1 * u,           # disk io
-    lambda u: 0.2 * np.exp(u),                      # errors: rare at low load
+    lambda u: np.tanh(u),  # cpu: saturates
+    lambda u: 0.6 * u,  # memory (plus its own sawtooth, below)
+    lambda u: np.exp(0.6 * u),  # requests: multiplicative
+    lambda u: np.log1p(np.exp(2.0 * (u - 0.3))),  # latency: a hockey stick (softplus)
+    lambda u: u,  # network in: linear
+    lambda u: 0.8 * u + 0.25 * u**2,  # network out: mildly convex
+    lambda u: np.tanh(0.7 * u) + 0.1 * u,  # disk io
+    lambda u: 0.2 * np.exp(u),  # errors: rare at low load
 )
 
 
@@ -62,7 +72,9 @@ class Series:
             raise ValueError(f"values must be (T, C), got shape {self.values.shape}")
         T = len(self.values)
         if self.labels.shape != (T,) or self.kinds.shape != (T,):
-            raise ValueError(f"labels and kinds must be ({T},), got {self.labels.shape} and {self.kinds.shape}")
+            raise ValueError(
+                f"labels and kinds must be ({T},), got {self.labels.shape} and {self.kinds.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.values)
@@ -107,21 +119,31 @@ class SyntheticData:
     def normalised(self) -> tuple["SyntheticData", Normaliser]:
         """All splits standardised with the training split's mean and standard deviation."""
         norm = Normaliser.fit(self.train.values)
-        return SyntheticData(norm(self.train), norm(self.validation), norm(self.test), self.settings), norm
+        return SyntheticData(
+            norm(self.train), norm(self.validation), norm(self.test), self.settings
+        ), norm
 
 
-def _load(t: np.ndarray, params: tuple[float, float, float], noise: np.ndarray, fast: np.ndarray | None = None
-          ) -> np.ndarray:
+def _load(
+    t: np.ndarray,
+    params: tuple[float, float, float],
+    noise: np.ndarray,
+    fast: np.ndarray | None = None,
+) -> np.ndarray:
     """The shared latent load at (possibly shifted) times ``t``; ``fast`` marks steps whose daily rhythm is 4x."""
     phase_day, phase_week, slope = params
-    period = np.full(t.shape, float(DAY)) if fast is None else np.where(fast, DAY / 4, DAY)
-    daily = np.sin(2 * np.pi * t / period + phase_day) + 0.3 * np.sin(4 * np.pi * t / DAY + phase_day)
+    period = (
+        np.full(t.shape, float(DAY)) if fast is None else np.where(fast, DAY / 4, DAY)
+    )
+    daily = np.sin(2 * np.pi * t / period + phase_day) + 0.3 * np.sin(
+        4 * np.pi * t / DAY + phase_day
+    )
     weekly = 0.5 * np.sin(2 * np.pi * t / WEEK + phase_week)
     return 0.8 * daily + weekly + slope * t / (10 * WEEK) + noise
 
 
 def _ar1(rng: np.random.Generator, n: int, rho: float, sd: float) -> np.ndarray:
-    eps = rng.normal(0, sd * np.sqrt(1 - rho ** 2), n)
+    eps = rng.normal(0, sd * np.sqrt(1 - rho**2), n)
     out = np.empty(n)
     out[0] = rng.normal(0, sd)
     for i in range(1, n):
@@ -130,20 +152,28 @@ def _ar1(rng: np.random.Generator, n: int, rho: float, sd: float) -> np.ndarray:
 
 
 def _segment_length(kind: str, rng: np.random.Generator) -> int:
-    low, high = {"spike": (1, 4), "level_shift": (16, 49), "drift": (32, 73), "frequency": (32, 73),
-                 "decorrelation": (32, 73)}[kind]
+    low, high = {
+        "spike": (1, 4),
+        "level_shift": (16, 49),
+        "drift": (32, 73),
+        "frequency": (32, 73),
+        "decorrelation": (32, 73),
+    }[kind]
     return int(rng.integers(low, high))
 
 
-def _plan(n_steps: int, n_anomalies: int, kinds: Sequence[str], rng: np.random.Generator
-          ) -> list[dict[str, Any]]:
+def _plan(
+    n_steps: int, n_anomalies: int, kinds: Sequence[str], rng: np.random.Generator
+) -> list[dict[str, Any]]:
     """Non-overlapping events: one per equal slot of the split, kinds cycled in a shuffled order."""
     events = []
     if n_anomalies == 0:
         return events
     slot = n_steps // n_anomalies
     if slot < 120:
-        raise ValueError(f"{n_anomalies} anomalies do not fit in {n_steps} steps (need >= 120 steps each)")
+        raise ValueError(
+            f"{n_anomalies} anomalies do not fit in {n_steps} steps (need >= 120 steps each)"
+        )
     order = [kinds[i % len(kinds)] for i in range(n_anomalies)]
     order = [order[i] for i in rng.permutation(n_anomalies)]
     for i, kind in enumerate(order):
@@ -153,9 +183,17 @@ def _plan(n_steps: int, n_anomalies: int, kinds: Sequence[str], rng: np.random.G
     return events
 
 
-def generate(train_steps: int = 8 * WEEK, validation_steps: int = 4 * WEEK, test_steps: int = 8 * WEEK,
-             n_channels: int = 6, validation_anomalies: int = 5, test_anomalies: int = 10,
-             train_anomalies: int = 0, kinds: Sequence[str] = ANOMALY_KINDS, seed: int = 0) -> SyntheticData:
+def generate(
+    train_steps: int = 8 * WEEK,
+    validation_steps: int = 4 * WEEK,
+    test_steps: int = 8 * WEEK,
+    n_channels: int = 6,
+    validation_anomalies: int = 5,
+    test_anomalies: int = 10,
+    train_anomalies: int = 0,
+    kinds: Sequence[str] = ANOMALY_KINDS,
+    seed: int = 0,
+) -> SyntheticData:
     """Generate one system's metrics and cut them into train, validation and test splits.
 
     Args:
@@ -170,11 +208,19 @@ def generate(train_steps: int = 8 * WEEK, validation_steps: int = 4 * WEEK, test
         :class:`SyntheticData` with raw (not normalised) values.
     """
     if not 2 <= n_channels <= len(CHANNEL_NAMES):
-        raise ValueError(f"n_channels must be in [2, {len(CHANNEL_NAMES)}], got {n_channels}")
+        raise ValueError(
+            f"n_channels must be in [2, {len(CHANNEL_NAMES)}], got {n_channels}"
+        )
     unknown = [k for k in kinds if k not in ANOMALY_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"kinds must be a non-empty subset of {ANOMALY_KINDS}, got {list(kinds)}")
-    for name, n in (("train_steps", train_steps), ("validation_steps", validation_steps), ("test_steps", test_steps)):
+        raise ValueError(
+            f"kinds must be a non-empty subset of {ANOMALY_KINDS}, got {list(kinds)}"
+        )
+    for name, n in (
+        ("train_steps", train_steps),
+        ("validation_steps", validation_steps),
+        ("test_steps", test_steps),
+    ):
         if n < 2 * DAY:
             raise ValueError(f"{name} must be >= {2 * DAY} (two days), got {n}")
     # two independent streams: the normal system, and the plan of anomalies. The same seed therefore gives
@@ -186,31 +232,62 @@ def generate(train_steps: int = 8 * WEEK, validation_steps: int = 4 * WEEK, test
 
     # the plan of anomalies, in absolute time
     events: list[dict[str, Any]] = []
-    for (lo, hi), n in zip(zip(bounds[:-1], bounds[1:]), (train_anomalies, validation_anomalies, test_anomalies)):
+    for (lo, hi), n in zip(
+        zip(bounds[:-1], bounds[1:]),
+        (train_anomalies, validation_anomalies, test_anomalies),
+    ):
         for e in _plan(int(hi - lo), n, list(kinds), plan_rng):
-            events.append({**e, "start": e["start"] + int(lo), "end": e["end"] + int(lo)})
+            events.append(
+                {**e, "start": e["start"] + int(lo), "end": e["end"] + int(lo)}
+            )
     for e in events:
         k = e["kind"]
-        n_ch = int(plan_rng.integers(1, 3)) if k in ("spike", "decorrelation") else (
-            n_channels if k == "frequency" else 1)
-        e["channels"] = sorted(int(c) for c in plan_rng.choice(n_channels, size=n_ch, replace=False))
+        n_ch = (
+            int(plan_rng.integers(1, 3))
+            if k in ("spike", "decorrelation")
+            else (n_channels if k == "frequency" else 1)
+        )
+        e["channels"] = sorted(
+            int(c) for c in plan_rng.choice(n_channels, size=n_ch, replace=False)
+        )
         e["sign"] = float(plan_rng.choice([-1.0, 1.0]))
-        e["size"] = float(plan_rng.uniform(*{"spike": (4, 7), "level_shift": (1.5, 3), "drift": (2.5, 4)}.get(k, (0, 0))))
+        e["size"] = float(
+            plan_rng.uniform(
+                *{"spike": (4, 7), "level_shift": (1.5, 3), "drift": (2.5, 4)}.get(
+                    k, (0, 0)
+                )
+            )
+        )
 
     # the normal system's random parts: load noise, lags, load phases and trend, channel gains, offsets, noise
     noise = _ar1(rng, total + DAY, rho=0.9, sd=0.12)
     lags = rng.integers(0, 4, n_channels)
-    params = (rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi), rng.uniform(0.2, 0.5))
+    params = (
+        rng.uniform(0, 2 * np.pi),
+        rng.uniform(0, 2 * np.pi),
+        rng.uniform(0.2, 0.5),
+    )
     gains, offsets = rng.uniform(0.6, 1.4, n_channels), rng.uniform(-1, 1, n_channels)
-    noise_fraction, eps = rng.uniform(0.04, 0.1, n_channels), rng.normal(size=(total, n_channels))
+    noise_fraction, eps = (
+        rng.uniform(0.04, 0.1, n_channels),
+        rng.normal(size=(total, n_channels)),
+    )
 
     def render(fast: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """The load as each channel sees it (own lag, maybe anomalous), through the channel's transform."""
         out = np.empty((total, n_channels))
         for c in range(n_channels):
             when = t - lags[c] + shift[:, c]
-            u = _TRANSFORMS[c](_load(when, params, noise[np.clip(when.astype(int), 0, total + DAY - 1)], fast[:, c]))
-            if CHANNEL_NAMES[c] == "memory":  # memory creeps up and is freed every restart (twice a week)
+            u = _TRANSFORMS[c](
+                _load(
+                    when,
+                    params,
+                    noise[np.clip(when.astype(int), 0, total + DAY - 1)],
+                    fast[:, c],
+                )
+            )
+            # memory creeps up and is freed every restart (twice a week)
+            if CHANNEL_NAMES[c] == "memory":
                 u = u + 0.8 * ((t % (WEEK / 2)) / (WEEK / 2)) + 0.1 * t / WEEK
             out[:, c] = gains[c] * u + offsets[c]
         return out
@@ -238,20 +315,45 @@ def generate(train_steps: int = 8 * WEEK, validation_steps: int = 4 * WEEK, test
             if e["kind"] in ("spike", "level_shift"):
                 values[s:end, c] += e["sign"] * e["size"] * scale[c]
             elif e["kind"] == "drift":
-                values[s:end, c] += e["sign"] * e["size"] * scale[c] * np.linspace(1 / n, 1, n)
+                values[s:end, c] += (
+                    e["sign"] * e["size"] * scale[c] * np.linspace(1 / n, 1, n)
+                )
         labels[s:end] = 1
         kind_ids[s:end] = 1 + ANOMALY_KINDS.index(e["kind"])
 
     names = CHANNEL_NAMES[:n_channels]
     splits = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        own = [{"kind": e["kind"], "start": e["start"] - int(lo), "end": e["end"] - int(lo),
-                "channels": [names[c] for c in e["channels"]]} for e in events if lo <= e["start"] < hi]
-        splits.append(Series(values[lo:hi].astype(np.float32), labels[lo:hi].copy(), kind_ids[lo:hi].copy(),
-                             names, own))
-    settings = dict(train_steps=train_steps, validation_steps=validation_steps, test_steps=test_steps,
-                    n_channels=n_channels, validation_anomalies=validation_anomalies, test_anomalies=test_anomalies,
-                    train_anomalies=train_anomalies, kinds=list(kinds), seed=seed)
+        own = [
+            {
+                "kind": e["kind"],
+                "start": e["start"] - int(lo),
+                "end": e["end"] - int(lo),
+                "channels": [names[c] for c in e["channels"]],
+            }
+            for e in events
+            if lo <= e["start"] < hi
+        ]
+        splits.append(
+            Series(
+                values[lo:hi].astype(np.float32),
+                labels[lo:hi].copy(),
+                kind_ids[lo:hi].copy(),
+                names,
+                own,
+            )
+        )
+    settings = dict(
+        train_steps=train_steps,
+        validation_steps=validation_steps,
+        test_steps=test_steps,
+        n_channels=n_channels,
+        validation_anomalies=validation_anomalies,
+        test_anomalies=test_anomalies,
+        train_anomalies=train_anomalies,
+        kinds=list(kinds),
+        seed=seed,
+    )
     return SyntheticData(*splits, settings=settings)
 
 
@@ -261,21 +363,25 @@ def window_starts(length: int, window: int, stride: int) -> np.ndarray:
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be >= 1, got {window}, {stride}")
     if length < window:
-        raise ValueError(f"the series ({length} steps) is shorter than one window ({window} steps)")
+        raise ValueError(
+            f"the series ({length} steps) is shorter than one window ({window} steps)"
+        )
     starts = np.arange(0, length - window + 1, stride)
     if starts[-1] != length - window:
         starts = np.append(starts, length - window)
     return starts
 
 
-def windows(values: np.ndarray | torch.Tensor, window: int, stride: int = 1) -> torch.Tensor:
+def windows(
+    values: np.ndarray | torch.Tensor, window: int, stride: int = 1
+) -> torch.Tensor:
     """``(T, C)`` series -> ``(N, C, W)`` float32 windows starting at :func:`window_starts`."""
     x = torch.as_tensor(np.asarray(values, dtype=np.float32))
     if x.dim() != 2:
         raise ValueError(f"values must be (T, C), got shape {tuple(x.shape)}")
     starts = torch.as_tensor(window_starts(len(x), window, stride))
-    index = starts[:, None] + torch.arange(window)[None, :]        # (N, W)
-    return x[index].transpose(1, 2).contiguous()                    # (N, C, W)
+    index = starts[:, None] + torch.arange(window)[None, :]  # (N, W)
+    return x[index].transpose(1, 2).contiguous()  # (N, C, W)
 
 
 class WindowBatches:
@@ -285,32 +391,55 @@ class WindowBatches:
     run was interrupted.
     """
 
-    def __init__(self, values: np.ndarray | torch.Tensor, window: int, batch_size: int, seed: int = 0,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        values: np.ndarray | torch.Tensor,
+        window: int,
+        batch_size: int,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+    ) -> None:
         self.values = torch.as_tensor(np.asarray(values, dtype=np.float32))
         if len(self.values) < window:
-            raise ValueError(f"the series ({len(self.values)} steps) is shorter than one window ({window})")
+            raise ValueError(
+                f"the series ({len(self.values)} steps) is shorter than one window ({window})"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.window, self.batch_size, self.seed, self.device, self.step = window, batch_size, seed, device, 0
+        self.window, self.batch_size, self.seed, self.device, self.step = (
+            window,
+            batch_size,
+            seed,
+            device,
+            0,
+        )
 
     def __iter__(self) -> "WindowBatches":
         return self
 
     def __next__(self) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
-        starts = torch.randint(0, len(self.values) - self.window + 1, (self.batch_size,), generator=g)
+        starts = torch.randint(
+            0, len(self.values) - self.window + 1, (self.batch_size,), generator=g
+        )
         self.step += 1
         batch = self.values[starts[:, None] + torch.arange(self.window)].transpose(1, 2)
         return batch.to(self.device) if self.device is not None else batch
 
     def state_dict(self) -> dict[str, int]:
-        return {"step": self.step, "seed": self.seed, "window": self.window, "batch_size": self.batch_size,
-                "length": len(self.values)}
+        return {
+            "step": self.step,
+            "seed": self.seed,
+            "window": self.window,
+            "batch_size": self.batch_size,
+            "length": len(self.values),
+        }
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         for key in ("seed", "window", "batch_size", "length"):
             if key in state and state[key] != self.state_dict()[key]:
-                raise ValueError(f"WindowBatches.load_state_dict: saved {key}={state[key]} differs from "
-                                 f"{self.state_dict()[key]}; the batches would not continue")
+                raise ValueError(
+                    f"WindowBatches.load_state_dict: saved {key}={state[key]} differs from "
+                    f"{self.state_dict()[key]}; the batches would not continue"
+                )
         self.step = int(state["step"])

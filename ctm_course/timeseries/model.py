@@ -13,12 +13,12 @@ negative log-likelihood ``0.5 * (mse / s^2 + log s^2)``, which is smallest when 
 error the model actually makes; the certainty at a tick is then ``1 / (1 + s^2)``: 1 when the model
 expects a perfect reconstruction, 0.5 when it expects an error as large as the signal's variance.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 import numpy as np
-
 import torch
 from torch import nn
 
@@ -42,8 +42,11 @@ class TemporalBackbone(nn.Module):
         if channels < 1 or d < 1:
             raise ValueError(f"channels and d must be >= 1, got {channels}, {d}")
         self.net = nn.Sequential(
-            nn.Conv1d(channels, d, kernel, padding=kernel // 2), nn.GELU(),
-            nn.Conv1d(d, d, kernel, padding=2 * (kernel // 2), dilation=2), nn.GELU())
+            nn.Conv1d(channels, d, kernel, padding=kernel // 2),
+            nn.GELU(),
+            nn.Conv1d(d, d, kernel, padding=2 * (kernel // 2), dilation=2),
+            nn.GELU(),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -72,31 +75,43 @@ class ReconstructionCTM(nn.Module):
     ``forward(x, track=True)`` adds the CTM's :class:`~ctm_course.ctm.tracking.CTMTrack`.
     """
 
-    def __init__(self, channels: int, window: int, d_backbone: int, ctm: Mapping[str, Any]):
+    def __init__(
+        self, channels: int, window: int, d_backbone: int, ctm: Mapping[str, Any]
+    ):
         super().__init__()
         fixed = {"backbone_type", "positional_embedding_type", "out_dims", "d_backbone"}
         if fixed & set(ctm):
-            raise ValueError(f"ctm must not set {sorted(fixed & set(ctm))}: ReconstructionCTM sets them")
+            raise ValueError(
+                f"ctm must not set {sorted(fixed & set(ctm))}: ReconstructionCTM sets them"
+            )
         self.channels, self.window = channels, window
         self.backbone = TemporalBackbone(channels, d_backbone)
         # the CTM's 'custom-rotational-1d' needs a built-in backbone, so the wrapper adds the position itself
         self.positional_embedding = RotationalEmbedding1D(d_backbone)
-        self.ctm = ContinuousThoughtMachine(**ctm, backbone_type="none", positional_embedding_type="none",
-                                            d_backbone=d_backbone, out_dims=window * channels + 1)
+        self.ctm = ContinuousThoughtMachine(
+            **ctm,
+            backbone_type="none",
+            positional_embedding_type="none",
+            d_backbone=d_backbone,
+            out_dims=window * channels + 1,
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, W)`` windows -> ``(B, d, W)`` features tagged with their position in the window."""
         if x.dim() != 3 or x.shape[1:] != (self.channels, self.window):
-            raise ValueError(f"expected windows (B, {self.channels}, {self.window}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected windows (B, {self.channels}, {self.window}), got {tuple(x.shape)}"
+            )
         f = self.backbone(x)
         return f + self.positional_embedding(f)
 
     def forward(self, x: torch.Tensor, track: bool = False):
         out = self.ctm(self.features(x), track=track)
-        y = out[0]                                                   # (B, W*C + 1, T)
+        y = out[0]  # (B, W*C + 1, T)
         B, _, T = y.shape
         reconstructions = y[:, :-1].reshape(B, self.channels, self.window, T)
-        log_var = LOG_VAR_BOUND * torch.tanh(y[:, -1] / LOG_VAR_BOUND)  # (B, T), smooth bound
+        # (B, T), smooth bound
+        log_var = LOG_VAR_BOUND * torch.tanh(y[:, -1] / LOG_VAR_BOUND)
         certainties = regression_certainty(log_var)
         if track:
             return reconstructions, certainties, log_var, out[2]
@@ -108,8 +123,12 @@ def per_tick_mse(reconstructions: torch.Tensor, targets: torch.Tensor) -> torch.
     return (reconstructions - targets.unsqueeze(-1)).pow(2).mean(dim=(1, 2))
 
 
-def reconstruction_loss(reconstructions: torch.Tensor, log_var: torch.Tensor, targets: torch.Tensor,
-                        use_most_certain: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def reconstruction_loss(
+    reconstructions: torch.Tensor,
+    log_var: torch.Tensor,
+    targets: torch.Tensor,
+    use_most_certain: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-tick Gaussian NLL, then the CTM's two-tick selection: returns ``(loss, t2 (B,))``.
 
     ``L[b, t] = 0.5 * (mse[b, t] / s^2[b, t] + log s^2[b, t])`` (the constant ``0.5 log 2 pi`` is
@@ -117,18 +136,26 @@ def reconstruction_loss(reconstructions: torch.Tensor, log_var: torch.Tensor, ta
     predicted variance); ``loss = (mean L[t1] + mean L[t2]) / 2``.
     """
     if reconstructions.dim() != 4 or reconstructions.shape[:3] != targets.shape:
-        raise ValueError(f"expected reconstructions (B, C, W, T) and targets (B, C, W), got "
-                         f"{tuple(reconstructions.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"expected reconstructions (B, C, W, T) and targets (B, C, W), got "
+            f"{tuple(reconstructions.shape)} and {tuple(targets.shape)}"
+        )
     if log_var.shape != (reconstructions.shape[0], reconstructions.shape[-1]):
-        raise ValueError(f"log_var must be (B, T) = {(reconstructions.shape[0], reconstructions.shape[-1])}, "
-                         f"got {tuple(log_var.shape)}")
+        raise ValueError(
+            f"log_var must be (B, T) = {(reconstructions.shape[0], reconstructions.shape[-1])}, "
+            f"got {tuple(log_var.shape)}"
+        )
     mse = per_tick_mse(reconstructions, targets)
     nll = 0.5 * (mse * torch.exp(-log_var) + log_var)
     return two_tick_selection(nll, regression_certainty(log_var), use_most_certain)
 
 
-def reconstruct(model: ReconstructionCTM, x: torch.Tensor, batch_size: int = 256,
-                device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def reconstruct(
+    model: ReconstructionCTM,
+    x: torch.Tensor,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` in eval mode without gradients on ``(N, C, W)`` windows in batches
     (:func:`ctm_course.evaluate.batched`).
 
@@ -144,11 +171,13 @@ def reconstruct(model: ReconstructionCTM, x: torch.Tensor, batch_size: int = 256
     return torch.cat([r for r, _ in outputs]), torch.cat([c for _, c in outputs])
 
 
-def errors_at(reconstructions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor | int) -> np.ndarray:
+def errors_at(
+    reconstructions: torch.Tensor, targets: torch.Tensor, ticks: torch.Tensor | int
+) -> np.ndarray:
     """Squared error per window and step at one tick per window: ``(N, C, W, T)``, ``(N, C, W)``, ``(N,)`` or an
     int -> ``(N, W)`` (mean over channels)."""
     N = len(targets)
     if isinstance(ticks, int):
         ticks = torch.full((N,), ticks % reconstructions.shape[-1], dtype=torch.long)
-    chosen = reconstructions[torch.arange(N), :, :, ticks]             # (N, C, W)
+    chosen = reconstructions[torch.arange(N), :, :, ticks]  # (N, C, W)
     return (chosen - targets).pow(2).mean(dim=1).numpy()

@@ -10,15 +10,33 @@
 - ``python -m ctm_course.tlb.run`` (``run.py``): train and test one model without the notebook.
 - ``plots.py``: patches and chunks, attention overlays, the comparison bars.
 """
+
+from ..parameters import count_parameters
+from ..precision import autocast_dtype
 from .attention import AttentionBlock
 from .embedding import PatchEmbedding, chunk
 from .model import MODES, TemporalLatentBottleneck, block_plan
 from .presets import KERAS, PRESETS, build, steps_of, train_config, with_overrides
-from ..parameters import count_parameters
-from ..precision import autocast_dtype
 from .train import evaluate_accuracy, train_classifier
 from .vit import ViTBaseline, matched_vit
 
-__all__ = ["KERAS", "MODES", "PRESETS", "AttentionBlock", "PatchEmbedding", "TemporalLatentBottleneck", "ViTBaseline",
-           "autocast_dtype", "block_plan", "build", "chunk", "count_parameters", "evaluate_accuracy", "matched_vit",
-           "steps_of", "train_config", "train_classifier", "with_overrides"]
+__all__ = [
+    "KERAS",
+    "MODES",
+    "PRESETS",
+    "AttentionBlock",
+    "PatchEmbedding",
+    "TemporalLatentBottleneck",
+    "ViTBaseline",
+    "autocast_dtype",
+    "block_plan",
+    "build",
+    "chunk",
+    "count_parameters",
+    "evaluate_accuracy",
+    "matched_vit",
+    "steps_of",
+    "train_config",
+    "train_classifier",
+    "with_overrides",
+]

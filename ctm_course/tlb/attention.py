@@ -7,6 +7,7 @@ As in the Keras example, the query, key and value get **separate** LayerNorms (e
 self-attention), the residual adds the un-normalised query, dropout acts on the attention
 probabilities and after the feed-forward net, and there is no dropout elsewhere.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,28 +28,54 @@ class AttentionBlock(nn.Module):
         attn_dropout: dropout on the attention probabilities.
     """
 
-    def __init__(self, dim: int, heads: int = 1, mlp_ratio: int = 4, dropout: float = 0.0,
-                 attn_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 1,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if dim < 1 or heads < 1 or dim % heads:
-            raise ValueError(f"AttentionBlock: heads ({heads}) must divide the embedding width dim ({dim})")
+            raise ValueError(
+                f"AttentionBlock: heads ({heads}) must divide the embedding width dim ({dim})"
+            )
         if not (0 <= dropout < 1 and 0 <= attn_dropout < 1):
-            raise ValueError(f"AttentionBlock: dropout and attn_dropout must be in [0, 1), got {dropout}, "
-                             f"{attn_dropout}")
+            raise ValueError(
+                f"AttentionBlock: dropout and attn_dropout must be in [0, 1), got {dropout}, "
+                f"{attn_dropout}"
+            )
         self.heads, self.attn_dropout = heads, attn_dropout
-        self.norm_q, self.norm_k, self.norm_v = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.q_proj, self.k_proj, self.v_proj = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.norm_q, self.norm_k, self.norm_v = (
+            nn.LayerNorm(dim),
+            nn.LayerNorm(dim),
+            nn.LayerNorm(dim),
+        )
+        self.q_proj, self.k_proj, self.v_proj = (
+            nn.Linear(dim, dim),
+            nn.Linear(dim, dim),
+            nn.Linear(dim, dim),
+        )
         self.out_proj = nn.Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.fc1, self.fc2 = nn.Linear(dim, mlp_ratio * dim), nn.Linear(mlp_ratio * dim, dim)
+        self.fc1, self.fc2 = (
+            nn.Linear(dim, mlp_ratio * dim),
+            nn.Linear(mlp_ratio * dim, dim),
+        )
         self.dropout = nn.Dropout(dropout)
 
-    def _split(self, t: torch.Tensor) -> torch.Tensor:  # (B, L, E) -> (B, heads, L, E / heads)
+    # (B, L, E) -> (B, heads, L, E / heads)
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, length, e = t.shape
         return t.view(b, length, self.heads, e // self.heads).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, return_attention: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        return_attention: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x`` ``(B, Lq, E)`` attends to ``context`` ``(B, Lk, E)`` (default ``x`` itself).
 
         Returns:
@@ -64,7 +91,9 @@ class AttentionBlock(nn.Module):
         if return_attention or p > 0:
             # dropout acts on the attention probabilities, as in Keras' MultiHeadAttention: the explicit form
             # (the fused kernel below serves evaluation; on an H100 both redraw masks at every CUDA-graph replay)
-            weights = torch.softmax((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1)
+            weights = torch.softmax(
+                (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1
+            )
             out = F.dropout(weights, p) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)

@@ -23,6 +23,7 @@ results page), so the default stays PyTorch's.
 blocks, one cross-attention block with its own weights; ``n_state`` learned state vectors whatever
 the chunk size; the classifier reads the LayerNorm of the final state, averaged over its vectors.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,7 +37,9 @@ from .embedding import PatchEmbedding, chunk
 MODES = ("keras", "paper")
 
 
-def block_plan(mode: str, num_layers: int, r: int) -> tuple[list[str], list[tuple[str, str]]]:
+def block_plan(
+    mode: str, num_layers: int, r: int
+) -> tuple[list[str], list[tuple[str, str]]]:
     """The perceptual module's block names and the order in which one chunk applies them.
 
     Returns:
@@ -51,7 +54,8 @@ def block_plan(mode: str, num_layers: int, r: int) -> tuple[list[str], list[tupl
             names.append(f"pm_self_attn_{i}")
             if i % r == 0:
                 names.append(f"pm_cross_attn_ffn_{i}")
-        for j, name in enumerate(names):  # the example's loop: the flat list index decides
+        # the example's loop: the flat list index decides
+        for j, name in enumerate(names):
             schedule.append((name, "self"))
             if j % r == 0:
                 schedule.append((name, "cross"))
@@ -90,7 +94,9 @@ def keras_initialisation(model: nn.Module) -> None:
                 attention_fans[proj] = (heads * e, e * (e // heads))
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            fans = attention_fans.get(module) or nn.init._calculate_fan_in_and_fan_out(module.weight)
+            fans = attention_fans.get(module) or nn.init._calculate_fan_in_and_fan_out(
+                module.weight
+            )
             _glorot_uniform_(module.weight, *fans)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
@@ -117,28 +123,55 @@ class TemporalLatentBottleneck(nn.Module):
         init: ``"torch"`` (PyTorch's default initialisation) or ``"keras"`` (:func:`keras_initialisation`).
     """
 
-    def __init__(self, image_size: int = 48, patch_size: int = 4, embed_dim: int = 64, chunk_size: int = 8,
-                 r: int = 2, num_layers: int = 4, heads: int = 1, mlp_ratio: int = 4, dropout: float = 0.2,
-                 attn_dropout: float = 0.2, num_classes: int = 10, mode: str = "keras",
-                 n_state: int | None = None, init: str = "torch") -> None:
+    def __init__(
+        self,
+        image_size: int = 48,
+        patch_size: int = 4,
+        embed_dim: int = 64,
+        chunk_size: int = 8,
+        r: int = 2,
+        num_layers: int = 4,
+        heads: int = 1,
+        mlp_ratio: int = 4,
+        dropout: float = 0.2,
+        attn_dropout: float = 0.2,
+        num_classes: int = 10,
+        mode: str = "keras",
+        n_state: int | None = None,
+        init: str = "torch",
+    ) -> None:
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"TemporalLatentBottleneck: mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(
+                f"TemporalLatentBottleneck: mode must be one of {MODES}, got {mode!r}"
+            )
         if init not in ("torch", "keras"):
-            raise ValueError(f"TemporalLatentBottleneck: init must be 'torch' or 'keras', got {init!r}")
+            raise ValueError(
+                f"TemporalLatentBottleneck: init must be 'torch' or 'keras', got {init!r}"
+            )
         if r < 1 or num_layers < 1:
-            raise ValueError(f"TemporalLatentBottleneck: r ({r}) and num_layers ({num_layers}) must be >= 1")
+            raise ValueError(
+                f"TemporalLatentBottleneck: r ({r}) and num_layers ({num_layers}) must be >= 1"
+            )
         if mode == "paper" and num_layers % r:
-            raise ValueError(f"TemporalLatentBottleneck: in paper mode r ({r}) must divide num_layers ({num_layers})")
+            raise ValueError(
+                f"TemporalLatentBottleneck: in paper mode r ({r}) must divide num_layers ({num_layers})"
+            )
         if mode == "keras" and n_state not in (None, chunk_size):
-            raise ValueError(f"TemporalLatentBottleneck: keras mode ties the state to chunk_size ({chunk_size}); "
-                             f"n_state={n_state} needs mode='paper'")
+            raise ValueError(
+                f"TemporalLatentBottleneck: keras mode ties the state to chunk_size ({chunk_size}); "
+                f"n_state={n_state} needs mode='paper'"
+            )
         if n_state is not None and n_state < 1:
-            raise ValueError(f"TemporalLatentBottleneck: n_state must be >= 1, got {n_state}")
+            raise ValueError(
+                f"TemporalLatentBottleneck: n_state must be >= 1, got {n_state}"
+            )
         self.embed = PatchEmbedding(image_size, patch_size, embed_dim)
         if self.embed.num_patches % chunk_size:
-            raise ValueError(f"TemporalLatentBottleneck: chunk_size ({chunk_size}) must divide the number of "
-                             f"patches ({self.embed.num_patches} = ({image_size} / {patch_size})^2)")
+            raise ValueError(
+                f"TemporalLatentBottleneck: chunk_size ({chunk_size}) must divide the number of "
+                f"patches ({self.embed.num_patches} = ({image_size} / {patch_size})^2)"
+            )
         self.mode, self.chunk_size, self.embed_dim = mode, chunk_size, embed_dim
         self.n_state = chunk_size if n_state is None else n_state
         self.num_chunks = self.embed.num_patches // chunk_size
@@ -147,10 +180,13 @@ class TemporalLatentBottleneck(nn.Module):
             return AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
 
         names, self.schedule = block_plan(mode, num_layers, r)
-        self.perceptual = nn.ModuleDict({name: block() for name in names})  # fast stream F
+        # fast stream F
+        self.perceptual = nn.ModuleDict({name: block() for name in names})
         self.tlb = block()  # slow-stream update I
         if mode == "paper":
-            self.initial_state = nn.Parameter(torch.randn(self.n_state, embed_dim) * 0.02)
+            self.initial_state = nn.Parameter(
+                torch.randn(self.n_state, embed_dim) * 0.02
+            )
             self.norm_state = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, num_classes)
         if init == "keras":
@@ -162,8 +198,9 @@ class TemporalLatentBottleneck(nn.Module):
             return like.new_zeros(batch, self.n_state, self.embed_dim)
         return self.initial_state.to(like.dtype).expand(batch, -1, -1)
 
-    def forward(self, images: torch.Tensor, return_attention: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``(B, 3, S, S)`` images -> logits ``(B, num_classes)``.
 
         With ``return_attention`` also the slow stream's attention over each chunk's tokens,
@@ -172,7 +209,10 @@ class TemporalLatentBottleneck(nn.Module):
         chunks = chunk(self.embed(images), self.chunk_size)  # (B, T, K, E)
         b, t, k, e = chunks.shape
         # The blocks before the first cross-attention do not read the slow stream: run them on all chunks at once.
-        first = next((i for i, (_, role) in enumerate(self.schedule) if role == "cross"), len(self.schedule))
+        first = next(
+            (i for i, (_, role) in enumerate(self.schedule) if role == "cross"),
+            len(self.schedule),
+        )
         fast_all = chunks.reshape(b * t, k, e)
         for name, _ in self.schedule[:first]:
             fast_all, _ = self.perceptual[name](fast_all)
@@ -181,9 +221,12 @@ class TemporalLatentBottleneck(nn.Module):
         maps = []
         for step in range(t):
             fast = fast_all[:, step]  # (B, K, E)
-            for name, role in self.schedule[first:]:  # fast stream: within the chunk, reading the slow stream
+            for name, role in self.schedule[
+                first:
+            ]:  # fast stream: within the chunk, reading the slow stream
                 fast, _ = self.perceptual[name](fast, slow if role == "cross" else None)
-            slow, attn = self.tlb(slow, fast, return_attention)  # slow stream: one update per chunk
+            # slow stream: one update per chunk
+            slow, attn = self.tlb(slow, fast, return_attention)
             maps.append(attn)
         if self.mode == "keras":
             features = fast.mean(1)  # the last chunk's fast stream

@@ -12,6 +12,7 @@ Usage (one GPU; prints time, steps and test accuracy; writes a JSON file)::
 for the profile (default: ``gpu`` with CUDA, else ``cpu``). Data come from
 :func:`ctm_course.data.load_cifar10` (``$CTM_COURSE_DATA``, ``./data``, a download, the sample).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,22 @@ from .presets import KERAS, build, steps_of, train_config, with_overrides
 from .train import evaluate_accuracy, train_classifier
 
 
-def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData, device: torch.device, *,
-              paper_model: dict[str, Any] | None = None, seed: int = 0, amp_dtype: torch.dtype | None = None,
-              checkpoint: str | Path | None = None, progress: bool = True,
-              on_log: Callable[[int, Mapping[str, float], Mapping[str, float] | None], None] | None = None,
-              evaluate_during: ImageData | None = None
-              ) -> tuple[torch.nn.Module, TrainResult, dict[str, Any]]:
+def train_run(
+    name: str,
+    run: dict[str, Any],
+    train: ImageData,
+    test: ImageData,
+    device: torch.device,
+    *,
+    paper_model: dict[str, Any] | None = None,
+    seed: int = 0,
+    amp_dtype: torch.dtype | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    on_log: Callable[[int, Mapping[str, float], Mapping[str, float] | None], None]
+    | None = None,
+    evaluate_during: ImageData | None = None,
+) -> tuple[torch.nn.Module, TrainResult, dict[str, Any]]:
     """Build, train and test the model of ``run`` (see :mod:`ctm_course.tlb.presets`).
 
     Args:
@@ -52,8 +63,16 @@ def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData,
     recipe = run["train"]
     if recipe.get("train_images"):
         n = min(int(recipe["train_images"]), len(train))
-        train = ImageData(train.images[:n], train.labels[:n], train.classes, train.source, train.root,
-                          train.name, train.split, train.note)
+        train = ImageData(
+            train.images[:n],
+            train.labels[:n],
+            train.classes,
+            train.source,
+            train.root,
+            train.name,
+            train.split,
+            train.note,
+        )
     seed_everything(seed)
     model = build(run, name, paper_model).to(device)
     image_size = (paper_model if name == "vit" else run["model"])["image_size"]
@@ -62,20 +81,48 @@ def train_run(name: str, run: dict[str, Any], train: ImageData, test: ImageData,
     log_every = int(recipe.get("log_every", 10))
     eval_every = int(recipe.get("eval_every", steps))
     eval_every = max(log_every, eval_every - eval_every % log_every)
-    config = train_config(recipe, steps, eval_every=eval_every, checkpoint_every=eval_every,
-                          checkpoint_path=checkpoint, seed=seed, progress=progress)
+    config = train_config(
+        recipe,
+        steps,
+        eval_every=eval_every,
+        checkpoint_every=eval_every,
+        checkpoint_path=checkpoint,
+        seed=seed,
+        progress=progress,
+    )
     evaluate = None
     if evaluate_during is not None:
+
         def evaluate(m):
-            return evaluate_accuracy(m, evaluate_during, image_size, amp_dtype=amp_dtype)
-    result = train_classifier(model, train, config, batch_size=recipe["batch_size"], image_size=image_size,
-                              resize_to=recipe.get("resize_to"), amp_dtype=amp_dtype, log_every=log_every,
-                              evaluate=evaluate, on_log=on_log)
+            return evaluate_accuracy(
+                m, evaluate_during, image_size, amp_dtype=amp_dtype
+            )
+
+    result = train_classifier(
+        model,
+        train,
+        config,
+        batch_size=recipe["batch_size"],
+        image_size=image_size,
+        resize_to=recipe.get("resize_to"),
+        amp_dtype=amp_dtype,
+        log_every=log_every,
+        evaluate=evaluate,
+        on_log=on_log,
+    )
     tested = evaluate_accuracy(model, test, image_size, amp_dtype=amp_dtype)
-    summary = {"name": name, "test_accuracy": tested["accuracy"], "test_loss": tested["loss"],
-               "test_images": len(test), "train_images": len(train), "steps": result.steps,
-               "train_seconds": result.seconds, "epochs": result.steps * recipe["batch_size"] / len(train),
-               "parameters": count_parameters(model), "run": run}
+    summary = {
+        "name": name,
+        "test_accuracy": tested["accuracy"],
+        "test_loss": tested["loss"],
+        "test_images": len(test),
+        "train_images": len(train),
+        "steps": result.steps,
+        "train_seconds": result.seconds,
+        "epochs": result.steps * recipe["batch_size"] / len(train),
+        "parameters": count_parameters(model),
+        "run": run,
+    }
     return model, result, summary
 
 
@@ -85,23 +132,49 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("keras", "paper", "vit"), required=True)
-    parser.add_argument("--profile", choices=("smoke", "cpu", "gpu"), default=None,
-                        help="take the run from ctm_course.config.TLB (default for paper/vit: gpu with CUDA, "
-                             "else cpu; keras without --profile uses the Keras preset)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the run's epochs")
-    parser.add_argument("--steps", type=int, default=None, help="override the run's steps")
+    parser.add_argument(
+        "--profile",
+        choices=("smoke", "cpu", "gpu"),
+        default=None,
+        help="take the run from ctm_course.config.TLB (default for paper/vit: gpu with CUDA, "
+        "else cpu; keras without --profile uses the Keras preset)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="override the run's epochs"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="override the run's steps"
+    )
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--init", choices=("torch", "keras"), default=None,
-                        help="initial weights of the TLB: PyTorch's (default) or Keras' (keras_initialisation)")
-    parser.add_argument("--max-seconds", type=float, default=None,
-                        help="wall-clock training budget: stop there (the cosine schedule follows the clock)")
-    parser.add_argument("--data-root", default=None, help="folder with CIFAR-10 (default: the usual search)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument(
+        "--init",
+        choices=("torch", "keras"),
+        default=None,
+        help="initial weights of the TLB: PyTorch's (default) or Keras' (keras_initialisation)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="wall-clock training budget: stop there (the cosine schedule follows the clock)",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with CIFAR-10 (default: the usual search)",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cuda or cpu (default: cuda when available)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="write the summary as JSON here")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the summary as JSON here"
+    )
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -111,22 +184,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run, prof = KERAS, "keras-preset"
     else:
         run = config.paper if args.mode == "vit" else getattr(config, args.mode)
-    run = with_overrides(run, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
-                         max_seconds=args.max_seconds)
+    run = with_overrides(
+        run,
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        max_seconds=args.max_seconds,
+    )
     if args.init is not None and args.mode != "vit":
         run["model"]["init"] = args.init
     started = time.perf_counter()
     train = load_cifar10(True, root=args.data_root)
     test = load_cifar10(False, root=args.data_root)
     load_seconds = time.perf_counter() - started
-    _, _, summary = train_run(args.mode, run, train, test, device, paper_model=config.paper["model"],
-                              seed=args.seed, progress=True)
-    summary.update(profile=prof, device=str(torch.cuda.get_device_name(device) if device.type == "cuda"
-                                            else "cpu"), torch=torch.__version__, data_source=train.source,
-                   load_seconds=load_seconds)
-    print(f"{args.mode}: {summary['steps']:,} steps ({summary['epochs']:.1f} epochs) in "
-          f"{summary['train_seconds']:.1f} s on {summary['device']}; test accuracy "
-          f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images ({summary['parameters']:,} parameters)")
+    _, _, summary = train_run(
+        args.mode,
+        run,
+        train,
+        test,
+        device,
+        paper_model=config.paper["model"],
+        seed=args.seed,
+        progress=True,
+    )
+    summary.update(
+        profile=prof,
+        device=str(
+            torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        ),
+        torch=torch.__version__,
+        data_source=train.source,
+        load_seconds=load_seconds,
+    )
+    print(
+        f"{args.mode}: {summary['steps']:,} steps ({summary['epochs']:.1f} epochs) in "
+        f"{summary['train_seconds']:.1f} s on {summary['device']}; test accuracy "
+        f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images ({summary['parameters']:,} parameters)"
+    )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -6,6 +6,7 @@ autocast on CUDA, and ``fit`` reads numbers back only every ``log_every`` steps,
 resumes exactly and, on a GPU, replays each step as one CUDA graph (the TLB's chunk loop is
 many small kernels: launch-bound without it).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar10 import keras_train_transform, test_transform
-from ..data.loader import InfiniteBatches
 from ..data.image_data import ImageData
+from ..data.loader import InfiniteBatches
 from ..evaluate import batched
 from ..precision import autocast
 from ..train import TrainConfig, TrainResult, fit
@@ -25,8 +26,13 @@ from ..train import TrainConfig, TrainResult, fit
 OnLog = Callable[[int, Mapping[str, float], "Mapping[str, float] | None"], None]
 
 
-def evaluate_accuracy(model: nn.Module, data: ImageData, image_size: int, batch_size: int = 1000,
-                      amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+def evaluate_accuracy(
+    model: nn.Module,
+    data: ImageData,
+    image_size: int,
+    batch_size: int = 1000,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``model`` on all of ``data`` (test pipeline: resize only).
 
     The model runs in eval mode without gradients (:func:`ctm_course.evaluate.batched`), under
@@ -50,10 +56,20 @@ def evaluate_accuracy(model: nn.Module, data: ImageData, image_size: int, batch_
     return {"accuracy": correct.item() / n, "loss": loss.item() / n}
 
 
-def train_classifier(model: nn.Module, data: ImageData, config: TrainConfig, *, batch_size: int, image_size: int,
-                     resize_to: int | None = None, amp_dtype: torch.dtype | None = None, adam_eps: float = 1e-7,
-                     log_every: int = 10, evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
-                     on_log: OnLog | None = None) -> TrainResult:
+def train_classifier(
+    model: nn.Module,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    batch_size: int,
+    image_size: int,
+    resize_to: int | None = None,
+    amp_dtype: torch.dtype | None = None,
+    adam_eps: float = 1e-7,
+    log_every: int = 10,
+    evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    on_log: OnLog | None = None,
+) -> TrainResult:
     """Train ``model`` on ``data`` (uint8 images) with cross-entropy, through :func:`ctm_course.train.fit`.
 
     Each batch is reshuffled per epoch (:class:`ctm_course.data.InfiniteBatches`, last partial batch
@@ -68,13 +84,17 @@ def train_classifier(model: nn.Module, data: ImageData, config: TrainConfig, *, 
         FloatingPointError: the loss is not finite (checked at each log step).
     """
     if not 1 <= batch_size <= len(data):
-        raise ValueError(f"train_classifier: batch_size must be in 1..{len(data)}, got {batch_size}")
-    config = replace(config, log_every=log_every, adam_eps=adam_eps)  # checks eval/checkpoint vs log_every
+        raise ValueError(
+            f"train_classifier: batch_size must be in 1..{len(data)}, got {batch_size}"
+        )
+    # checks eval/checkpoint vs log_every
+    config = replace(config, log_every=log_every, adam_eps=adam_eps)
     device = next(model.parameters()).device
 
     def step_fn(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
         images, labels = (t.to(device, non_blocking=True) for t in batch)
-        x = keras_train_transform(images, image_size, resize_to)  # training batches only
+        # training batches only
+        x = keras_train_transform(images, image_size, resize_to)
         with autocast(device, amp_dtype):
             logits = net(x).float()
         loss = F.cross_entropy(logits, labels)

@@ -1,4 +1,5 @@
 """The baseline without recurrence: a small Vision Transformer on all patches at once."""
+
 from __future__ import annotations
 
 import torch
@@ -16,15 +17,26 @@ class ViTBaseline(nn.Module):
     see :func:`matched_vit`.
     """
 
-    def __init__(self, image_size: int = 48, patch_size: int = 4, embed_dim: int = 64, depth: int = 7,
-                 heads: int = 1, mlp_ratio: int = 4, dropout: float = 0.2, attn_dropout: float = 0.2,
-                 num_classes: int = 10) -> None:
+    def __init__(
+        self,
+        image_size: int = 48,
+        patch_size: int = 4,
+        embed_dim: int = 64,
+        depth: int = 7,
+        heads: int = 1,
+        mlp_ratio: int = 4,
+        dropout: float = 0.2,
+        attn_dropout: float = 0.2,
+        num_classes: int = 10,
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"ViTBaseline: depth must be >= 1, got {depth}")
         self.embed = PatchEmbedding(image_size, patch_size, embed_dim)
-        self.blocks = nn.ModuleList(AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
-                                    for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
+            for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(embed_dim)
         self.head = nn.Linear(embed_dim, num_classes)
 
@@ -38,5 +50,16 @@ class ViTBaseline(nn.Module):
 
 def matched_vit(tlb_args: dict, num_blocks: int) -> ViTBaseline:
     """A :class:`ViTBaseline` with the TLB's widths and ``depth = num_blocks`` (the TLB's block count)."""
-    keys = ("image_size", "patch_size", "embed_dim", "heads", "mlp_ratio", "dropout", "attn_dropout", "num_classes")
-    return ViTBaseline(depth=num_blocks, **{k: tlb_args[k] for k in keys if k in tlb_args})
+    keys = (
+        "image_size",
+        "patch_size",
+        "embed_dim",
+        "heads",
+        "mlp_ratio",
+        "dropout",
+        "attn_dropout",
+        "num_classes",
+    )
+    return ViTBaseline(
+        depth=num_blocks, **{k: tlb_args[k] for k in keys if k in tlb_args}
+    )

@@ -11,9 +11,17 @@
 - :mod:`.common`: the shared style (colours, fonts, :func:`~.common.new_figure`,
   :func:`~.common.style_axes`, :func:`~.common.to_numpy`), used by the other lessons' plots too.
 """
+
 from .animation import save_animation, show_animation, tick_frames
 from .curves import LiveCurves
-from .frame import FRAME_DPI, FRAME_FIGSIZE, TickView, attention_overlay, draw_tick, tick_view
+from .frame import (
+    FRAME_DPI,
+    FRAME_FIGSIZE,
+    TickView,
+    attention_overlay,
+    draw_tick,
+    tick_view,
+)
 from .plots import (
     plot_accuracy_per_tick,
     plot_certainty_per_tick,

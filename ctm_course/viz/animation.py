@@ -7,6 +7,7 @@
 Each frame is drawn by :func:`ctm_course.viz.frame.draw_tick` (the same function the slider of
 :mod:`ctm_course.viz.scrubber` uses); see there for the panels.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,7 @@ import importlib.util
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +35,8 @@ def tick_frames(view: TickView) -> list[np.ndarray]:
     Returns:
         T frames, each a (700, 1000, 3) uint8 RGB array (10 x 7 inches at 100 dpi).
     """
-    fig = new_figure(FRAME_FIGSIZE, dpi=FRAME_DPI)  # one Agg figure, not managed by pyplot
+    # one Agg figure, not managed by pyplot
+    fig = new_figure(FRAME_FIGSIZE, dpi=FRAME_DPI)
     frames = []
     try:
         for t in range(view.ticks):
@@ -66,7 +68,9 @@ def _gif_bytes(frames: Sequence[np.ndarray], fps: float) -> bytes:
     return buf.getvalue()
 
 
-def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 4) -> Path:
+def save_animation(
+    frames: Sequence[np.ndarray], path: str | Path, fps: float = 4
+) -> Path:
     """Write frames to ``path`` as a looping GIF (``.gif``) or an H.264 video (``.mp4``).
 
     Args:
@@ -106,8 +110,9 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 
     h, w = clean[0].shape[:2]
     pad = ((0, h % 2), (0, w % 2), (0, 0))
     video = [np.pad(f, pad, constant_values=255) for f in clean]
-    imageio_v2.mimwrite(path, video, fps=fps, codec="libx264", macro_block_size=1,
-                        pixelformat="yuv420p")
+    imageio_v2.mimwrite(
+        path, video, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p"
+    )
     return path
 
 

@@ -5,6 +5,7 @@ Every figure in this package is a plain :class:`matplotlib.figure.Figure` (never
 ``pyplot``), so nothing leaks between calls and a notebook shows a figure only when a cell returns
 it or calls ``display(fig)``.
 """
+
 from __future__ import annotations
 
 import io
@@ -79,7 +80,9 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
 
 def figure_to_rgb(fig: Figure) -> np.ndarray:
     """Render ``fig`` with Agg and return its pixels as a (H, W, 3) uint8 array."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = (
+        fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    )
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 

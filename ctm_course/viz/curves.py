@@ -14,6 +14,7 @@ In a Jupyter/Colab kernel the curves appear in ONE output that is replaced at mo
 neither floods the notebook with figures nor slows training down. Outside a kernel (plain
 Python, tests, scripts) nothing is drawn; the numbers are only recorded in :attr:`history`.
 """
+
 from __future__ import annotations
 
 import io
@@ -85,7 +86,9 @@ class LiveCurves:
     ) -> None:
         metrics = tuple(metrics)
         if not metrics or len(set(metrics)) != len(metrics):
-            raise ValueError(f"metrics must be distinct names, at least one; got {metrics!r}")
+            raise ValueError(
+                f"metrics must be distinct names, at least one; got {metrics!r}"
+            )
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if every < 0:
@@ -117,7 +120,9 @@ class LiveCurves:
             )
         self.history[f"{split}_step"].append(int(step))
         for m in self.metrics:
-            self.history[f"{split}_{m}"].append(_scalar(values[m]) if m in values else math.nan)
+            self.history[f"{split}_{m}"].append(
+                _scalar(values[m]) if m in values else math.nan
+            )
 
     def update(
         self,
@@ -157,18 +162,32 @@ class LiveCurves:
                 smooth = ema(train.tolist(), self.smoothing)
                 if self.smoothing > 0:
                     ax.plot(steps, train, color=TRAIN, alpha=0.25, linewidth=1.0)
-                ax.plot(steps, smooth, color=TRAIN, linewidth=2.0,
-                        label="train (smoothed)" if self.smoothing > 0 else "train")
+                ax.plot(
+                    steps,
+                    smooth,
+                    color=TRAIN,
+                    linewidth=2.0,
+                    label="train (smoothed)" if self.smoothing > 0 else "train",
+                )
                 parts.append(f"train {smooth[-1]:.4g}")
             test = np.asarray(h[f"test_{m}"], dtype=float)
             if test.size and not np.all(np.isnan(test)):
-                ax.plot(h["test_step"], test, "o-", color=TEST, linewidth=1.8, markersize=4,
-                        label="test")
+                ax.plot(
+                    h["test_step"],
+                    test,
+                    "o-",
+                    color=TEST,
+                    linewidth=1.8,
+                    markersize=4,
+                    label="test",
+                )
                 parts.append(f"test {test[~np.isnan(test)][-1]:.4g}")
             style_axes(ax)
             ax.set_xlabel("step", fontsize=FONT)
             ax.set_ylabel(m, fontsize=FONT)
-            ax.set_title(m + (": " + ", ".join(parts) if parts else ""), fontsize=FONT_TITLE)
+            ax.set_title(
+                m + (": " + ", ".join(parts) if parts else ""), fontsize=FONT_TITLE
+            )
             if parts:
                 ax.legend(fontsize=FONT - 1, frameon=False)
         if self.title:

@@ -17,6 +17,7 @@ Panels of a frame::
     certainty = 1 - normalised entropy over all ticks, cursor at t, best tick starred
     n most dynamic neurons: post-activation z (colour), pre-activation a (grey dashed, own axis)
 """
+
 from __future__ import annotations
 
 import math
@@ -116,7 +117,9 @@ def _check_track(track: "CTMTrack") -> tuple[int, int, int, int, int, int]:
     """Validate the track's shapes against each other; return (B, C, T, D, heads, N)."""
     pred = track.predictions
     if pred.ndim != 3:
-        raise ValueError(f"track.predictions must be (B, C, T), got shape {_shape(pred)}")
+        raise ValueError(
+            f"track.predictions must be (B, C, T), got shape {_shape(pred)}"
+        )
     B, C, T = _shape(pred)
     if _shape(track.certainties) != (B, 2, T):
         raise ValueError(
@@ -158,7 +161,11 @@ def _token_grid(grid: Sequence[int] | None, n_tokens: int) -> tuple[int, int]:
 
 
 def _images_bchw(images: Any, batch: int) -> torch.Tensor:
-    x = torch.as_tensor(to_numpy(images)) if not isinstance(images, torch.Tensor) else images
+    x = (
+        torch.as_tensor(to_numpy(images))
+        if not isinstance(images, torch.Tensor)
+        else images
+    )
     x = x.detach().cpu().float()
     if x.ndim == 3:
         x = x.unsqueeze(1)
@@ -198,7 +205,11 @@ def tick_view(
         ValueError: naming the argument, when a shape, the index or a count does not fit.
     """
     B, C, T, D, heads, N = _check_track(track)
-    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < B:
+    if (
+        not isinstance(index, (int, np.integer))
+        or isinstance(index, bool)
+        or not 0 <= index < B
+    ):
         raise ValueError(f"index must be an int with 0 <= index < B={B}, got {index!r}")
     index = int(index)
     if not isinstance(n_neurons, (int, np.integer)) or n_neurons < 1:
@@ -206,7 +217,9 @@ def tick_view(
     x = _images_bchw(images, B)
     y = to_numpy(labels, dtype=np.int64).reshape(-1)
     if y.shape[0] != B:
-        raise ValueError(f"labels has {y.shape[0]} entries but the track has batch size {B}")
+        raise ValueError(
+            f"labels has {y.shape[0]} entries but the track has batch size {B}"
+        )
     target = int(y[index])
     if not 0 <= target < C:
         raise ValueError(f"labels[{index}]={target} is not a class index in 0..{C - 1}")
@@ -215,7 +228,9 @@ def tick_view(
     else:
         names = tuple(str(n) for n in class_names)
         if len(names) != C:
-            raise ValueError(f"class_names has {len(names)} names but the model has C={C} classes")
+            raise ValueError(
+                f"class_names has {len(names)} names but the model has C={C} classes"
+            )
     grid = _token_grid(track.token_grid, N)
 
     # Input image, scaled to [0, 1] for display.
@@ -225,7 +240,11 @@ def tick_view(
     image = img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
 
     # Attention: (T, heads, 1, N) -> mean over heads -> (T, 1, h, w) -> bilinear (T, H, W).
-    att = torch.as_tensor(to_numpy(track.attention[:, index])).mean(dim=1).reshape(T, 1, *grid)
+    att = (
+        torch.as_tensor(to_numpy(track.attention[:, index]))
+        .mean(dim=1)
+        .reshape(T, 1, *grid)
+    )
     att = F.interpolate(att, size=(H, W), mode="bilinear", align_corners=False)[:, 0]
     att = att.clamp_min(0)
     att = att / att.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
@@ -257,8 +276,9 @@ def tick_view(
 
 
 # ------------------------------------------------------------------------------- drawing
-def attention_overlay(image: np.ndarray, attention: np.ndarray, alpha: float = 0.6,
-                      cmap: str = "inferno") -> np.ndarray:
+def attention_overlay(
+    image: np.ndarray, attention: np.ndarray, alpha: float = 0.6, cmap: str = "inferno"
+) -> np.ndarray:
     """Alpha-blend a heat map over an image.
 
     Args:
@@ -298,35 +318,61 @@ class _TickArtists:
         T, C = view.probs.shape
         fig.clear()
         fig.set_facecolor("white")
-        outer = fig.add_gridspec(3, 1, height_ratios=[2.5, 1.0, 3.1], left=0.07, right=0.975,
-                                 top=0.875, bottom=0.045, hspace=0.5)
+        outer = fig.add_gridspec(
+            3,
+            1,
+            height_ratios=[2.5, 1.0, 3.1],
+            left=0.07,
+            right=0.975,
+            top=0.875,
+            bottom=0.045,
+            hspace=0.5,
+        )
         top = outer[0].subgridspec(1, 3, width_ratios=[1.0, 1.0, 2.6], wspace=0.22)
 
         # Header: tick counter (left) and the verdict at this tick (right).
-        self.header = fig.text(0.02, 0.975, "", fontsize=FONT_HEADER, fontweight="bold",
-                               ha="left", va="top")
-        self.verdict = fig.text(0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top")
+        self.header = fig.text(
+            0.02,
+            0.975,
+            "",
+            fontsize=FONT_HEADER,
+            fontweight="bold",
+            ha="left",
+            va="top",
+        )
+        self.verdict = fig.text(
+            0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top"
+        )
 
         # Input and attention overlay.
         self.ax_input = fig.add_subplot(top[0])
-        self.ax_input.imshow(view.image, cmap="gray" if view.image.ndim == 2 else None,
-                             vmin=0, vmax=1, interpolation="nearest")
+        self.ax_input.imshow(
+            view.image,
+            cmap="gray" if view.image.ndim == 2 else None,
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         self.ax_input.set_title("input", fontsize=FONT_TITLE)
         self.ax_input.axis("off")
         self.ax_att = fig.add_subplot(top[1])
-        self.att_image = self.ax_att.imshow(attention_overlay(view.image, view.attention[0]),
-                                            interpolation="bilinear")
+        self.att_image = self.ax_att.imshow(
+            attention_overlay(view.image, view.attention[0]), interpolation="bilinear"
+        )
         h, w = view.token_grid
-        self.ax_att.set_title(f"attention ({h}×{w} tokens,\nmean of {view.heads} heads)",
-                              fontsize=FONT_SMALL)
+        self.ax_att.set_title(
+            f"attention ({h}×{w} tokens,\nmean of {view.heads} heads)",
+            fontsize=FONT_SMALL,
+        )
         self.ax_att.axis("off")
 
         # Class probabilities.
         ax = self.ax_probs = fig.add_subplot(top[2])
         x = np.arange(C)
         self.bars = ax.bar(x, view.probs[0], color=NEUTRAL, width=0.8, edgecolor="none")
-        (self.pred_marker,) = ax.plot([0], [0], marker="v", color=INK, markersize=9,
-                                      linestyle="none")
+        (self.pred_marker,) = ax.plot(
+            [0], [0], marker="v", color=INK, markersize=9, linestyle="none"
+        )
         ax.set_ylim(0, 1.15)
         ax.set_yticks([0, 0.5, 1.0])
         step = max(1, math.ceil(C / 20))
@@ -344,12 +390,27 @@ class _TickArtists:
         handles = [
             Patch(color=TARGET, label="target"),
             Patch(color=WRONG, label="wrong"),
-            Line2D([], [], marker="v", color=INK, linestyle="none", markersize=8,
-                   label="prediction"),
+            Line2D(
+                [],
+                [],
+                marker="v",
+                color=INK,
+                linestyle="none",
+                markersize=8,
+                label="prediction",
+            ),
         ]
-        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3,
-                  fontsize=FONT_SMALL, frameon=False, handlelength=1.0, columnspacing=1.0,
-                  borderaxespad=0.1)
+        ax.legend(
+            handles=handles,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            ncol=3,
+            fontsize=FONT_SMALL,
+            frameon=False,
+            handlelength=1.0,
+            columnspacing=1.0,
+            borderaxespad=0.1,
+        )
 
         # Certainty over all ticks: faint whole run, solid up to the cursor, best tick starred.
         ax = self.ax_cert = fig.add_subplot(outer[1])
@@ -360,17 +421,32 @@ class _TickArtists:
         (self.cert_past,) = ax.plot(ticks[:1], c[:1], color=INK, linewidth=2.2)
         self.cert_cursor = ax.axvline(0, color=CURSOR, linewidth=1.2, alpha=0.6)
         (self.cert_dot,) = ax.plot([0], [c[0]], "o", color=INK, markersize=6)
-        ax.plot([best], [c[best]], marker="*", color="#f2b400", markersize=15,
-                markeredgecolor=INK, markeredgewidth=0.8, linestyle="none",
-                label=f"most certain: tick {best}")
+        ax.plot(
+            [best],
+            [c[best]],
+            marker="*",
+            color="#f2b400",
+            markersize=15,
+            markeredgecolor=INK,
+            markeredgewidth=0.8,
+            linestyle="none",
+            label=f"most certain: tick {best}",
+        )
         ax.set_ylim(-0.03, 1.1)
         ax.set_yticks([0, 0.5, 1])
         _tick_axis(ax, T, nbins=16, labels=True)
         style_axes(ax)
         ax.set_ylabel("certainty", fontsize=FONT)
-        ax.set_title("certainty = 1 − normalised entropy", fontsize=FONT_TITLE, loc="left")
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=FONT_SMALL,
-                  frameon=False, borderaxespad=0.1)
+        ax.set_title(
+            "certainty = 1 − normalised entropy", fontsize=FONT_TITLE, loc="left"
+        )
+        ax.legend(
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            fontsize=FONT_SMALL,
+            frameon=False,
+            borderaxespad=0.1,
+        )
 
         # Neuron traces: post-activation z in colour, pre-activation a grey dashed (twin axis).
         self.traces: list[Axes] = []
@@ -400,9 +476,17 @@ class _TickArtists:
             ax.set_yticks([])
             _no_spines(ax)
             ax.tick_params(labelsize=FONT_SMALL, length=2, pad=1)
-            ax.text(0.01, 0.97, f"#{int(view.neurons[i])}", transform=ax.transAxes, ha="left",
-                    va="top", fontsize=FONT_SMALL, color=INK,
-                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
+            ax.text(
+                0.01,
+                0.97,
+                f"#{int(view.neurons[i])}",
+                transform=ax.transAxes,
+                ha="left",
+                va="top",
+                fontsize=FONT_SMALL,
+                color=INK,
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5),
+            )
             self.traces.append(ax)
             self.trace_past.append(past)
             self.trace_dots.append(dot)
@@ -410,10 +494,15 @@ class _TickArtists:
         if self.traces:
             top_y = max(a.get_position().y1 for a in self.traces)
             left_x = min(a.get_position().x0 for a in self.traces)
-            fig.text(left_x, top_y + 0.012,
-                     f"{n} most dynamic neurons: post-activation z (colour), "
-                     "pre-activation a (grey dashed, own scale)",
-                     fontsize=FONT_TITLE, ha="left", va="bottom")
+            fig.text(
+                left_x,
+                top_y + 0.012,
+                f"{n} most dynamic neurons: post-activation z (colour), "
+                "pre-activation a (grey dashed, own scale)",
+                fontsize=FONT_TITLE,
+                ha="left",
+                va="bottom",
+            )
 
     def update(self, t: int) -> None:
         """Move every cursor to tick ``t`` and show the state of the model at that tick."""
@@ -433,7 +522,9 @@ class _TickArtists:
         self.att_image.set_data(attention_overlay(view.image, view.attention[t]))
         for k, bar in enumerate(self.bars):
             bar.set_height(float(probs[k]))
-            bar.set_color(TARGET if k == view.target else WRONG if k == pred else NEUTRAL)
+            bar.set_color(
+                TARGET if k == view.target else WRONG if k == pred else NEUTRAL
+            )
         self.pred_marker.set_data([pred], [min(float(probs[pred]) + 0.07, 1.1)])
         c = view.certainty
         self.cert_past.set_data(ticks[: t + 1], c[: t + 1])
@@ -448,8 +539,13 @@ class _TickArtists:
             cursor.set_xdata([t, t])
 
     def axes(self) -> dict[str, Any]:
-        return {"input": self.ax_input, "attention": self.ax_att, "probs": self.ax_probs,
-                "certainty": self.ax_cert, "traces": list(self.traces)}
+        return {
+            "input": self.ax_input,
+            "attention": self.ax_att,
+            "probs": self.ax_probs,
+            "certainty": self.ax_cert,
+            "traces": list(self.traces),
+        }
 
 
 _STATE_ATTR = "_ctm_course_tick_artists"

@@ -13,6 +13,7 @@ row: position l sits at row ``l // side``, column ``l % side``), else on one row
 Every function returns a :class:`matplotlib.figure.Figure` that pyplot does not manage (shown as a
 cell's value, saved with ``fig.savefig``); functions with ``ax=`` draw into that Axes instead.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,21 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from ..metrics import most_certain_tick
-from .common import (CURSOR, FONT, FONT_HEADER, FONT_SMALL, FONT_TITLE, INK, TARGET, WRONG, axes_or_new,
-                     figure_to_rgb, new_figure, style_axes, to_numpy)
+from .common import (
+    CURSOR,
+    FONT,
+    FONT_HEADER,
+    FONT_SMALL,
+    FONT_TITLE,
+    INK,
+    TARGET,
+    WRONG,
+    axes_or_new,
+    figure_to_rgb,
+    new_figure,
+    style_axes,
+    to_numpy,
+)
 
 #: Size of one animation frame: 10 x 5.2 inches at 100 dpi = 1000 x 520 pixels.
 PARITY_FRAME_FIGSIZE: tuple[float, float] = (10.0, 5.2)
@@ -52,16 +66,30 @@ def _grid_axes(ax: Axes, title: str) -> None:
     ax.set_title(title, fontsize=FONT_TITLE)
 
 
-def _annotate(ax: Axes, grid: np.ndarray, fmt: str, colours: np.ndarray | None = None) -> list:
+def _annotate(
+    ax: Axes, grid: np.ndarray, fmt: str, colours: np.ndarray | None = None
+) -> list:
     texts = []
     for (r, c), v in np.ndenumerate(grid):
         colour = "white" if colours is None else colours[r, c]
-        texts.append(ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=FONT, color=colour,
-                             fontweight="bold"))
+        texts.append(
+            ax.text(
+                c,
+                r,
+                fmt.format(v),
+                ha="center",
+                va="center",
+                fontsize=FONT,
+                color=colour,
+                fontweight="bold",
+            )
+        )
     return texts
 
 
-def plot_parity_examples(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, n: int = 4) -> Figure:
+def plot_parity_examples(
+    x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, n: int = 4
+) -> Figure:
     """The first ``n`` sequences and their cumulative parities, each on a grid.
 
     Args:
@@ -78,43 +106,97 @@ def plot_parity_examples(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndar
     rows, cols = grid_shape(xs.shape[1])
     fig = new_figure((min(2.6 * n, 11.0), 2 * (0.9 + 0.45 * rows)))
     for i in range(n):
-        for k, (values, cmap, title, fmt) in enumerate(((xs[i], "gray", "input x", "{:+.0f}"),
-                                                        (ys[i], "Purples", "target y", "{:.0f}"))):
+        for k, (values, cmap, title, fmt) in enumerate(
+            (
+                (xs[i], "gray", "input x", "{:+.0f}"),
+                (ys[i], "Purples", "target y", "{:.0f}"),
+            )
+        ):
             ax = fig.add_subplot(2, n, k * n + i + 1)
             grid = _as_grid(values)
-            ax.imshow(grid, cmap=cmap, vmin=-1 if k == 0 else -0.3, vmax=1 if k == 0 else 1.3)
-            colours = np.where(grid > 0.5, INK, "white") if k == 0 else np.where(grid > 0.5, "white", INK)
+            ax.imshow(
+                grid, cmap=cmap, vmin=-1 if k == 0 else -0.3, vmax=1 if k == 0 else 1.3
+            )
+            colours = (
+                np.where(grid > 0.5, INK, "white")
+                if k == 0
+                else np.where(grid > 0.5, "white", INK)
+            )
             _annotate(ax, grid, fmt, colours)
             _grid_axes(ax, f"{title} #{i}")
-    fig.suptitle("Parity: y at a position = number of -1 up to there, mod 2 (read row by row)",
-                 fontsize=FONT_TITLE)
+    fig.suptitle(
+        "Parity: y at a position = number of -1 up to there, mod 2 (read row by row)",
+        fontsize=FONT_TITLE,
+    )
     fig.tight_layout()
     return fig
 
 
 # --------------------------------------------------------------------------------- animation
 class _ParityArtists:
-    def __init__(self, fig: Figure, x: np.ndarray, y: np.ndarray, probs: np.ndarray, certainty: np.ndarray,
-                 best: int, attention: np.ndarray, model_name: str) -> None:
-        self.x, self.y, self.probs, self.certainty, self.attention = x, y, probs, certainty, attention
+    def __init__(
+        self,
+        fig: Figure,
+        x: np.ndarray,
+        y: np.ndarray,
+        probs: np.ndarray,
+        certainty: np.ndarray,
+        best: int,
+        attention: np.ndarray,
+        model_name: str,
+    ) -> None:
+        self.x, self.y, self.probs, self.certainty, self.attention = (
+            x,
+            y,
+            probs,
+            certainty,
+            attention,
+        )
         T = probs.shape[0]
         self.correct = (probs > 0.5).astype(int) == y[None, :]  # (T, L)
         fig.clear()
         fig.set_facecolor("white")
-        outer = fig.add_gridspec(2, 1, height_ratios=[2.4, 1.0], left=0.06, right=0.975, top=0.84, bottom=0.09,
-                                 hspace=0.42)
+        outer = fig.add_gridspec(
+            2,
+            1,
+            height_ratios=[2.4, 1.0],
+            left=0.06,
+            right=0.975,
+            top=0.84,
+            bottom=0.09,
+            hspace=0.42,
+        )
         top = outer[0].subgridspec(1, 4, wspace=0.18)
-        self.header = fig.text(0.02, 0.975, "", fontsize=FONT_HEADER, fontweight="bold", ha="left", va="top")
-        self.verdict = fig.text(0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top")
-        fig.text(0.5, 0.915, f"{model_name}: positions read row by row", fontsize=FONT_SMALL, ha="center",
-                 va="center", color=CURSOR)
+        self.header = fig.text(
+            0.02,
+            0.975,
+            "",
+            fontsize=FONT_HEADER,
+            fontweight="bold",
+            ha="left",
+            va="top",
+        )
+        self.verdict = fig.text(
+            0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top"
+        )
+        fig.text(
+            0.5,
+            0.915,
+            f"{model_name}: positions read row by row",
+            fontsize=FONT_SMALL,
+            ha="center",
+            va="center",
+            color=CURSOR,
+        )
 
         ax = self.ax_input = fig.add_subplot(top[0])
         gx = _as_grid(x)
         ax.imshow(gx, cmap="gray", vmin=-1, vmax=1)
         _annotate(ax, gx, "{:+.0f}", np.where(gx > 0, INK, "white"))
         _grid_axes(ax, "input x (□ = most attended)")
-        self.box = Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="#f2b400", linewidth=3.5)
+        self.box = Rectangle(
+            (-0.5, -0.5), 1, 1, fill=False, edgecolor="#f2b400", linewidth=3.5
+        )
         ax.add_patch(self.box)
 
         ax = fig.add_subplot(top[1])
@@ -124,13 +206,17 @@ class _ParityArtists:
         _grid_axes(ax, "target parity y")
 
         ax = self.ax_pred = fig.add_subplot(top[2])
-        self.pred_image = ax.imshow(_as_grid(probs[0]), cmap="Purples", vmin=-0.3, vmax=1.3)
+        self.pred_image = ax.imshow(
+            _as_grid(probs[0]), cmap="Purples", vmin=-0.3, vmax=1.3
+        )
         rows, cols = grid_shape(len(y))
         self.pred_texts = _annotate(ax, np.zeros((rows, cols)), "{:.0f}")
         _grid_axes(ax, "prediction (✗ = wrong)")
 
         ax = fig.add_subplot(top[3])
-        self.att_image = ax.imshow(_as_grid(attention[0]), cmap="inferno", vmin=0, vmax=1)
+        self.att_image = ax.imshow(
+            _as_grid(attention[0]), cmap="inferno", vmin=0, vmax=1
+        )
         _grid_axes(ax, "attention (mean of heads)")
 
         ax = self.ax_curve = fig.add_subplot(outer[1])
@@ -138,19 +224,40 @@ class _ParityArtists:
         frac = self.correct.mean(1)
         ax.plot(ticks, certainty, color=INK, linewidth=1.2, alpha=0.3)
         ax.plot(ticks, frac, color=TARGET, linewidth=1.2, alpha=0.3)
-        (self.cert_line,) = ax.plot(ticks[:1], certainty[:1], color=INK, linewidth=2.2, label="certainty")
-        (self.frac_line,) = ax.plot(ticks[:1], frac[:1], color=TARGET, linewidth=2.2,
-                                    label="fraction of positions right")
-        ax.plot([best], [certainty[best]], marker="*", color="#f2b400", markersize=14, markeredgecolor=INK,
-                linestyle="none", label=f"most certain: tick {best}")
+        (self.cert_line,) = ax.plot(
+            ticks[:1], certainty[:1], color=INK, linewidth=2.2, label="certainty"
+        )
+        (self.frac_line,) = ax.plot(
+            ticks[:1],
+            frac[:1],
+            color=TARGET,
+            linewidth=2.2,
+            label="fraction of positions right",
+        )
+        ax.plot(
+            [best],
+            [certainty[best]],
+            marker="*",
+            color="#f2b400",
+            markersize=14,
+            markeredgecolor=INK,
+            linestyle="none",
+            label=f"most certain: tick {best}",
+        )
         self.cursor = ax.axvline(0, color=CURSOR, linewidth=1.2, alpha=0.6)
         ax.set_xlim(-0.5, T - 0.5)
         ax.set_ylim(-0.03, 1.08)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 16), integer=True))
         ax.set_xlabel("internal tick", fontsize=FONT)
         style_axes(ax)
-        ax.legend(fontsize=FONT_SMALL, frameon=False, loc="lower right", ncol=3, bbox_to_anchor=(1.0, 1.0),
-                  borderaxespad=0.1)
+        ax.legend(
+            fontsize=FONT_SMALL,
+            frameon=False,
+            loc="lower right",
+            ncol=3,
+            bbox_to_anchor=(1.0, 1.0),
+            borderaxespad=0.1,
+        )
 
     def update(self, t: int) -> None:
         T, L = self.probs.shape
@@ -159,12 +266,14 @@ class _ParityArtists:
         pred = (p > 0.5).astype(int)
         ok = self.correct[t]
         self.header.set_text(f"tick {t} / {T - 1}")
-        self.verdict.set_text(f"{ok.sum()} of {L} positions right  ·  certainty {self.certainty[t]:.2f}")
+        self.verdict.set_text(
+            f"{ok.sum()} of {L} positions right  ·  certainty {self.certainty[t]:.2f}"
+        )
         self.verdict.set_color(TARGET if ok.all() else WRONG)
         self.pred_image.set_data(_as_grid(p))
-        for l, text in enumerate(self.pred_texts):
-            text.set_text(f"{pred[l]}" if ok[l] else f"{pred[l]}✗")
-            text.set_color(("white" if p[l] > 0.5 else INK) if ok[l] else WRONG)
+        for i, text in enumerate(self.pred_texts):
+            text.set_text(f"{pred[i]}" if ok[i] else f"{pred[i]}✗")
+            text.set_color(("white" if p[i] > 0.5 else INK) if ok[i] else WRONG)
         att = self.attention[t]
         self.att_image.set_data(_as_grid(att / max(float(att.max()), 1e-12)))
         focus = int(att.argmax())
@@ -175,8 +284,15 @@ class _ParityArtists:
         self.cursor.set_xdata([t, t])
 
 
-def parity_frames(x: torch.Tensor, y: torch.Tensor, predictions: torch.Tensor, certainties: torch.Tensor,
-                  attention: torch.Tensor, index: int = 0, model_name: str = "CTM") -> list[np.ndarray]:
+def parity_frames(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    predictions: torch.Tensor,
+    certainties: torch.Tensor,
+    attention: torch.Tensor,
+    index: int = 0,
+    model_name: str = "CTM",
+) -> list[np.ndarray]:
     """One frame per tick for sequence ``index`` of a batch: what the model sees, says and looks at.
 
     Args:
@@ -198,18 +314,43 @@ def parity_frames(x: torch.Tensor, y: torch.Tensor, predictions: torch.Tensor, c
         raise ValueError(f"x and y must both be (B, L), got {xs.shape} and {ys.shape}")
     B, L = xs.shape
     if pred.dim() != 3 or pred.shape[:2] != (B, 2 * L):
-        raise ValueError(f"predictions must be (B, 2L, T) = ({B}, {2 * L}, T), got {tuple(pred.shape)}")
+        raise ValueError(
+            f"predictions must be (B, 2L, T) = ({B}, {2 * L}, T), got {tuple(pred.shape)}"
+        )
     T = pred.shape[2]
     if cert.shape != (B, 2, T):
-        raise ValueError(f"certainties must be (B, 2, T) = {(B, 2, T)}, got {cert.shape}")
-    if att.ndim != 5 or att.shape[:2] != (T, B) or att.shape[3] != 1 or att.shape[4] != L:
-        raise ValueError(f"attention must be (T, B, heads, 1, L) with T={T}, B={B}, L={L}, got {att.shape}")
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < B:
+        raise ValueError(
+            f"certainties must be (B, 2, T) = {(B, 2, T)}, got {cert.shape}"
+        )
+    if (
+        att.ndim != 5
+        or att.shape[:2] != (T, B)
+        or att.shape[3] != 1
+        or att.shape[4] != L
+    ):
+        raise ValueError(
+            f"attention must be (T, B, heads, 1, L) with T={T}, B={B}, L={L}, got {att.shape}"
+        )
+    if (
+        isinstance(index, bool)
+        or not isinstance(index, (int, np.integer))
+        or not 0 <= index < B
+    ):
         raise ValueError(f"index must be an int with 0 <= index < B={B}, got {index!r}")
-    probs = torch.softmax(pred[index].reshape(L, 2, T), dim=1)[:, 1].T.numpy()  # (T, L): P(parity = 1)
+    probs = torch.softmax(pred[index].reshape(L, 2, T), dim=1)[
+        :, 1
+    ].T.numpy()  # (T, L): P(parity = 1)
     fig = new_figure(PARITY_FRAME_FIGSIZE)
-    artists = _ParityArtists(fig, xs[index], ys[index], probs, cert[index, 1], int(most_certain_tick(cert[index])),
-                             att[:, index, :, 0].mean(1), model_name)
+    artists = _ParityArtists(
+        fig,
+        xs[index],
+        ys[index],
+        probs,
+        cert[index, 1],
+        int(most_certain_tick(cert[index])),
+        att[:, index, :, 0].mean(1),
+        model_name,
+    )
     frames = []
     for t in range(T):
         artists.update(t)
@@ -219,8 +360,12 @@ def parity_frames(x: torch.Tensor, y: torch.Tensor, predictions: torch.Tensor, c
 
 
 # ----------------------------------------------------------------------------- analysis plots
-def plot_attention_order(position: torch.Tensor | np.ndarray, length: int, ax: Axes | None = None,
-                         title: str = "Most attended position at each tick") -> Figure:
+def plot_attention_order(
+    position: torch.Tensor | np.ndarray,
+    length: int,
+    ax: Axes | None = None,
+    title: str = "Most attended position at each tick",
+) -> Figure:
     """How often each position is the most attended one at each tick, with the mean position on top.
 
     Args:
@@ -234,11 +379,29 @@ def plot_attention_order(position: torch.Tensor | np.ndarray, length: int, ax: A
     if length < 1 or pos.size and (pos.min() < 0 or pos.max() >= length):
         raise ValueError(f"positions must lie in 0..length-1 = 0..{length - 1}")
     T, B = pos.shape
-    counts = np.stack([np.bincount(pos[t], minlength=length) for t in range(T)]) / max(B, 1)  # (T, L)
+    # (T, L)
+    counts = np.stack([np.bincount(pos[t], minlength=length) for t in range(T)]) / max(
+        B, 1
+    )
     fig, ax = axes_or_new(ax, (7.0, 4.0))
-    image = ax.imshow(counts.T, aspect="auto", origin="lower", cmap="Blues", vmin=0, vmax=max(counts.max(), 1e-6),
-                      extent=(-0.5, T - 0.5, -0.5, length - 0.5))
-    ax.plot(np.arange(T), pos.mean(1), "o-", color=WRONG, linewidth=2, markersize=4, label="mean over sequences")
+    image = ax.imshow(
+        counts.T,
+        aspect="auto",
+        origin="lower",
+        cmap="Blues",
+        vmin=0,
+        vmax=max(counts.max(), 1e-6),
+        extent=(-0.5, T - 0.5, -0.5, length - 0.5),
+    )
+    ax.plot(
+        np.arange(T),
+        pos.mean(1),
+        "o-",
+        color=WRONG,
+        linewidth=2,
+        markersize=4,
+        label="mean over sequences",
+    )
     ax.set_xlabel("internal tick", fontsize=FONT)
     ax.set_ylabel("most attended position", fontsize=FONT)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 16), integer=True))
@@ -250,9 +413,13 @@ def plot_attention_order(position: torch.Tensor | np.ndarray, length: int, ax: A
     return fig
 
 
-def plot_per_tick(curves: Mapping[str, Sequence[float] | np.ndarray | torch.Tensor], ax: Axes | None = None,
-                  ylabel: str = "per-position accuracy", title: str = "Accuracy at each tick",
-                  chance: float | None = 0.5) -> Figure:
+def plot_per_tick(
+    curves: Mapping[str, Sequence[float] | np.ndarray | torch.Tensor],
+    ax: Axes | None = None,
+    ylabel: str = "per-position accuracy",
+    title: str = "Accuracy at each tick",
+    chance: float | None = 0.5,
+) -> Figure:
     """One curve per model: a value (e.g. accuracy) read out at every tick.
 
     Args:
@@ -266,8 +433,15 @@ def plot_per_tick(curves: Mapping[str, Sequence[float] | np.ndarray | torch.Tens
     for k, (name, values) in enumerate(curves.items()):
         v = to_numpy(values, dtype=np.float64).reshape(-1)
         T = max(T, v.size)
-        ax.plot(np.arange(v.size), v, "o-", color=_MODEL_COLOURS[k % len(_MODEL_COLOURS)], linewidth=2,
-                markersize=4, label=name)
+        ax.plot(
+            np.arange(v.size),
+            v,
+            "o-",
+            color=_MODEL_COLOURS[k % len(_MODEL_COLOURS)],
+            linewidth=2,
+            markersize=4,
+            label=name,
+        )
     if chance is not None:
         ax.axhline(chance, color=CURSOR, linestyle=":", linewidth=1.2, label="chance")
     ax.set_xlim(-0.5, T - 0.5)
@@ -280,8 +454,12 @@ def plot_per_tick(curves: Mapping[str, Sequence[float] | np.ndarray | torch.Tens
     return fig
 
 
-def plot_by_position(bars: Mapping[str, Sequence[float] | np.ndarray | torch.Tensor], ax: Axes | None = None,
-                     title: str = "Accuracy by position (most certain tick)", chance: float | None = 0.5) -> Figure:
+def plot_by_position(
+    bars: Mapping[str, Sequence[float] | np.ndarray | torch.Tensor],
+    ax: Axes | None = None,
+    title: str = "Accuracy by position (most certain tick)",
+    chance: float | None = 0.5,
+) -> Figure:
     """Grouped bars: one value per sequence position for each model, e.g. accuracy by position.
 
     Args:
@@ -289,16 +467,25 @@ def plot_by_position(bars: Mapping[str, Sequence[float] | np.ndarray | torch.Ten
     """
     if not bars:
         raise ValueError("bars is empty")
-    values = {name: to_numpy(v, dtype=np.float64).reshape(-1) for name, v in bars.items()}
+    values = {
+        name: to_numpy(v, dtype=np.float64).reshape(-1) for name, v in bars.items()
+    }
     lengths = {v.size for v in values.values()}
     if len(lengths) != 1:
-        raise ValueError(f"every model needs the same number of positions, got {sorted(lengths)}")
+        raise ValueError(
+            f"every model needs the same number of positions, got {sorted(lengths)}"
+        )
     L = lengths.pop()
     fig, ax = axes_or_new(ax, (7.0, 3.8))
     width = 0.8 / len(values)
     for k, (name, v) in enumerate(values.items()):
-        ax.bar(np.arange(L) + (k - (len(values) - 1) / 2) * width, v, width=width,
-               color=_MODEL_COLOURS[k % len(_MODEL_COLOURS)], label=name)
+        ax.bar(
+            np.arange(L) + (k - (len(values) - 1) / 2) * width,
+            v,
+            width=width,
+            color=_MODEL_COLOURS[k % len(_MODEL_COLOURS)],
+            label=name,
+        )
     if chance is not None:
         ax.axhline(chance, color=CURSOR, linestyle=":", linewidth=1.2, label="chance")
     ax.set_xticks(np.arange(L))
@@ -312,6 +499,12 @@ def plot_by_position(bars: Mapping[str, Sequence[float] | np.ndarray | torch.Ten
     return fig
 
 
-__all__ = ["PARITY_FRAME_FIGSIZE", "grid_shape", "parity_frames", "plot_attention_order", "plot_by_position",
-           "plot_parity_examples", "plot_per_tick"]
-
+__all__ = [
+    "PARITY_FRAME_FIGSIZE",
+    "grid_shape",
+    "parity_frames",
+    "plot_attention_order",
+    "plot_by_position",
+    "plot_parity_examples",
+    "plot_per_tick",
+]

@@ -5,6 +5,7 @@ shown when it is the last value of a notebook cell (or with ``display(fig)``), a
 ``fig.savefig(...)``. Functions that take ``ax=`` draw into that Axes instead and return its
 Figure. Ticks are numbered ``0 .. T-1``, like the last axis of ``predictions``.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,11 +72,23 @@ def plot_accuracy_per_tick(
         raise ValueError("acc_per_tick is empty; expected one accuracy per tick")
     fig, ax = axes_or_new(ax, (6.4, 3.8))
     T = acc.size
-    ax.plot(np.arange(T), acc, "o-", color=TRAIN, linewidth=2, markersize=5,
-            label="read out at tick t")
+    ax.plot(
+        np.arange(T),
+        acc,
+        "o-",
+        color=TRAIN,
+        linewidth=2,
+        markersize=5,
+        label="read out at tick t",
+    )
     if most_certain_accuracy is not None:
-        ax.axhline(most_certain_accuracy, color=TARGET, linestyle="--", linewidth=1.5,
-                   label=f"most certain tick: {most_certain_accuracy:.4g}")
+        ax.axhline(
+            most_certain_accuracy,
+            color=TARGET,
+            linestyle="--",
+            linewidth=1.5,
+            label=f"most certain tick: {most_certain_accuracy:.4g}",
+        )
     _finish_tick_axes(ax, T, "accuracy", title)
     return fig
 
@@ -105,16 +118,22 @@ def plot_certainty_per_tick(
     c = to_numpy(certainties, dtype=np.float64)
     if c.ndim == 3:
         if c.shape[1] != 2:
-            raise ValueError(f"certainties of 3 dims must be (B, 2, T), got shape {c.shape}")
+            raise ValueError(
+                f"certainties of 3 dims must be (B, 2, T), got shape {c.shape}"
+            )
         c = c[:, 1]
     if c.ndim not in (1, 2):
-        raise ValueError(f"certainties must be (B, 2, T), (B, T) or (T,), got shape {c.shape}")
+        raise ValueError(
+            f"certainties must be (B, 2, T), (B, T) or (T,), got shape {c.shape}"
+        )
     fig, ax = axes_or_new(ax, (6.4, 3.8))
     T = c.shape[-1]
     x = np.arange(T)
     if c.ndim == 1:
         if correct is not None:
-            raise ValueError("correct needs per-example certainties (B, 2, T) or (B, T)")
+            raise ValueError(
+                "correct needs per-example certainties (B, 2, T) or (B, T)"
+            )
         ax.plot(x, c, "o-", color=INK, linewidth=2, markersize=4, label="mean")
     else:
         groups: list[tuple[str, str, np.ndarray]]
@@ -123,7 +142,9 @@ def plot_certainty_per_tick(
         else:
             mask = to_numpy(correct, dtype=bool)
             if mask.shape != c.shape:
-                raise ValueError(f"correct has shape {mask.shape}, expected (B, T) = {c.shape}")
+                raise ValueError(
+                    f"correct has shape {mask.shape}, expected (B, T) = {c.shape}"
+                )
             groups = [("correct", TARGET, mask), ("wrong", WRONG, ~mask)]
         lo_q, hi_q = quantiles
         for name, colour, mask in groups:
@@ -138,8 +159,15 @@ def plot_certainty_per_tick(
             lo[seen] = np.nanquantile(vals[:, seen], lo_q, axis=0)
             hi[seen] = np.nanquantile(vals[:, seen], hi_q, axis=0)
             share = 100.0 * mask.mean()
-            ax.plot(x, mean, "o-", color=colour, linewidth=2, markersize=4,
-                    label=f"{name} ({share:.0f}% of tick readings)")
+            ax.plot(
+                x,
+                mean,
+                "o-",
+                color=colour,
+                linewidth=2,
+                markersize=4,
+                label=f"{name} ({share:.0f}% of tick readings)",
+            )
             ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
         ax.plot([], [], color="none", label=f"band: {lo_q:.0%}–{hi_q:.0%} quantiles")
     ax.set_ylim(-0.02, 1.02)
@@ -183,16 +211,31 @@ def plot_early_exit(
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
     fig, ax = axes_or_new(ax, (7.0, 4.0))
-    ax.plot(th, acc, "o-", color=TRAIN, linewidth=2, markersize=4, label="early-exit accuracy")
-    ax.axhline(full_accuracy, color=TRAIN, linestyle="--", linewidth=1.3,
-               label=f"full run (most certain tick): {full_accuracy:.4g}")
+    ax.plot(
+        th,
+        acc,
+        "o-",
+        color=TRAIN,
+        linewidth=2,
+        markersize=4,
+        label="early-exit accuracy",
+    )
+    ax.axhline(
+        full_accuracy,
+        color=TRAIN,
+        linestyle="--",
+        linewidth=1.3,
+        label=f"full run (most certain tick): {full_accuracy:.4g}",
+    )
     ax.set_xlabel("certainty threshold", fontsize=FONT)
     ax.set_ylabel("accuracy", fontsize=FONT, color=TRAIN)
     ax.tick_params(axis="y", colors=TRAIN)
     style_axes(ax)
     ax.spines["right"].set_visible(True)
     twin = ax.twinx()
-    twin.plot(th, ticks, "s-", color=TEST, linewidth=2, markersize=4, label="mean ticks used")
+    twin.plot(
+        th, ticks, "s-", color=TEST, linewidth=2, markersize=4, label="mean ticks used"
+    )
     twin.axhline(T, color=TEST, linestyle=":", linewidth=1.3, label=f"all {T} ticks")
     twin.set_ylim(0, T * 1.08)
     twin.set_ylabel("mean ticks used", fontsize=FONT, color=TEST)
@@ -200,8 +243,13 @@ def plot_early_exit(
     twin.spines["top"].set_visible(False)
     ax.set_title(title, fontsize=FONT_TITLE)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    twin.legend(handles=handles, fontsize=FONT_SMALL, frameon=True, framealpha=0.9,
-                loc="center left")
+    twin.legend(
+        handles=handles,
+        fontsize=FONT_SMALL,
+        frameon=True,
+        framealpha=0.9,
+        loc="center left",
+    )
     return fig
 
 
@@ -247,11 +295,15 @@ def plot_examples(
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"images must be (B, 1, H, W), (B, 3, H, W) or (B, H, W), got {x.shape}")
+        raise ValueError(
+            f"images must be (B, 1, H, W), (B, 3, H, W) or (B, H, W), got {x.shape}"
+        )
     B = x.shape[0]
     y = to_numpy(labels, dtype=np.int64).reshape(-1)
     if y.shape[0] != B:
-        raise ValueError(f"labels has {y.shape[0]} entries but images has batch size {B}")
+        raise ValueError(
+            f"labels has {y.shape[0]} entries but images has batch size {B}"
+        )
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     pred = None if predictions is None else _class_ids(predictions, B)
@@ -277,8 +329,12 @@ def plot_examples(
             ax.set_title(name(int(y[i])), fontsize=FONT)
         else:
             ok = pred[i] == y[i]
-            ax.set_title(f"{name(int(y[i]))} → {name(int(pred[i]))}", fontsize=FONT,
-                         color=TARGET if ok else WRONG, fontweight="normal" if ok else "bold")
+            ax.set_title(
+                f"{name(int(y[i]))} → {name(int(pred[i]))}",
+                fontsize=FONT,
+                color=TARGET if ok else WRONG,
+                fontweight="normal" if ok else "bold",
+            )
     if title is None:
         title = "label → prediction (orange: wrong)" if pred is not None else "label"
     fig.suptitle(title, fontsize=FONT_TITLE)

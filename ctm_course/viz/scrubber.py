@@ -8,6 +8,7 @@ the widget is created, so a page rendered statically (Jupyter Book, nbviewer) sh
 moving the slider redraws the image and therefore needs a live kernel (Jupyter, JupyterLab,
 VS Code or Colab). Frames are rendered on first use and cached, so scrubbing back is instant.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,9 @@ def _scrubber_box(widgets: Any) -> type:
     return TickScrubber
 
 
-def tick_scrubber(view: TickView, *, start: int = 0, play_interval_ms: int = 400) -> Any:
+def tick_scrubber(
+    view: TickView, *, start: int = 0, play_interval_ms: int = 400
+) -> Any:
     """An ipywidgets slider over the ticks of one example (needs a live kernel to move).
 
     Args:
@@ -68,8 +71,11 @@ def tick_scrubber(view: TickView, *, start: int = 0, play_interval_ms: int = 400
     """
     try:
         import ipywidgets as widgets
-    except ImportError as err:  # pragma: no cover - ipywidgets is a dependency of the course
-        raise ImportError("tick_scrubber needs ipywidgets: pip install ipywidgets") from err
+    # pragma: no cover - ipywidgets is a dependency of the course
+    except ImportError as err:
+        raise ImportError(
+            "tick_scrubber needs ipywidgets: pip install ipywidgets"
+        ) from err
 
     T = view.ticks
     if not 0 <= start < T:
@@ -84,14 +90,28 @@ def tick_scrubber(view: TickView, *, start: int = 0, play_interval_ms: int = 400
         return cache[t]
 
     width = int(FRAME_FIGSIZE[0] * FRAME_DPI)
-    image = widgets.Image(value=png_of(start), format="png",
-                          layout=widgets.Layout(width="100%", max_width=f"{width}px",
-                                                height="auto"))
-    slider = widgets.IntSlider(value=start, min=0, max=T - 1, step=1, description="tick",
-                               continuous_update=True,
-                               layout=widgets.Layout(width="60%"))
-    play = widgets.Play(value=start, min=0, max=T - 1, step=1, interval=play_interval_ms,
-                        description="play")
+    image = widgets.Image(
+        value=png_of(start),
+        format="png",
+        layout=widgets.Layout(width="100%", max_width=f"{width}px", height="auto"),
+    )
+    slider = widgets.IntSlider(
+        value=start,
+        min=0,
+        max=T - 1,
+        step=1,
+        description="tick",
+        continuous_update=True,
+        layout=widgets.Layout(width="60%"),
+    )
+    play = widgets.Play(
+        value=start,
+        min=0,
+        max=T - 1,
+        step=1,
+        interval=play_interval_ms,
+        description="play",
+    )
     widgets.jslink((play, "value"), (slider, "value"))
 
     def on_change(change: dict[str, Any]) -> None:
