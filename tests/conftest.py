@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -17,6 +18,29 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixture() -> Callable[..., Path]:
+    """``fixture("ctm_reference", "x.pt")``: a file of ``tests/fixtures`` (see its README).
+
+    A missing file fails the test with its path: these tests never skip.
+    """
+
+    def path(*parts: str) -> Path:
+        found = FIXTURES.joinpath(*parts)
+        if not found.is_file():
+            pytest.fail(
+                f"test fixture {found} is missing: it belongs to the repository "
+                "(tests/fixtures/README.md says how each was made)",
+                pytrace=False,
+            )
+        return found
+
+    return path
 
 
 @pytest.fixture(scope="session")

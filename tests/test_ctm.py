@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -27,6 +26,8 @@ from ctm_course.ctm import (
     synchronisation_step,
 )
 from ctm_course.ctm.backbones import make_backbone
+from ctm_course.losses import image_classification_loss
+from ctm_course.parameters import count_parameters
 
 FIXTURES = [
     "features_first_last_classify",
@@ -63,15 +64,11 @@ def small_ctm(**overrides) -> ContinuousThoughtMachine:
 
 # ------------------------------------------------------------------ equivalence with the originals
 @pytest.mark.parametrize("name", FIXTURES)
-def test_reference_fixture_reproduced(shared_dir, name):
-    fx = torch.load(
-        shared_dir / "reference" / "ctm_fixtures" / f"{name}.pt", weights_only=True
-    )
+def test_reference_fixture_reproduced(fixture, name):
+    fx = torch.load(fixture("ctm_reference", f"{name}.pt"), weights_only=True)
     model = load_reference(fx["config"], fx["state_dict"])
-    index = json.loads(
-        (shared_dir / "reference" / "ctm_fixtures" / "index.json").read_text()
-    )
-    assert sum(p.numel() for p in model.parameters()) == index[name]["n_params"]
+    index = json.loads(fixture("ctm_reference", "index.json").read_text())
+    assert count_parameters(model) == index[name]["n_params"]
     assert not model.training
     with torch.no_grad():
         predictions, certainties, track = model(fx["input"], track=True)
@@ -89,63 +86,39 @@ def test_reference_fixture_reproduced(shared_dir, name):
     torch.testing.assert_close(fast_cert, certainties, atol=1e-6, rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def tutorial_module(shared_dir):
-    sys.path.insert(0, str(shared_dir / "bench"))
-    import tutorial_reference_ctm
-
-    return tutorial_reference_ctm
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        dict(
-            iterations=15,
-            d_model=128,
-            d_input=128,
-            memory_length=10,
-            heads=2,
-            n_synch_out=16,
-            n_synch_action=16,
-            memory_hidden_dims=8,
-            out_dims=10,
-        ),
-        dict(
-            iterations=30,
-            d_model=128,
-            d_input=32,
-            memory_length=15,
-            heads=1,
-            n_synch_out=16,
-            n_synch_action=16,
-            memory_hidden_dims=8,
-            out_dims=10,
-        ),
-    ],
-)
-def test_tutorial_weights_give_same_predictions(tutorial_module, config):
-    torch.manual_seed(0)
-    reference = tutorial_module.ContinuousThoughtMachine(**config)
-    x = torch.randn(6, 1, 28, 28)
+@pytest.mark.parametrize("name", ["predictions_000", "predictions_001"])
+def test_tutorial_weights_give_same_predictions(fixture, name):
+    """The tutorial's trained weights, loaded into the course CTM, give its predictions."""
+    fx = torch.load(fixture("tutorial_ctm", f"{name}.pt"), weights_only=True)
+    ours = load_tutorial(fx["config"], fx["state_dict"])
     with torch.no_grad():
-        reference(x[:2])  # materialise the lazy layers
-    # train a few steps so the weights (and decays) are not the initial ones
-    reference.register_forward_pre_hook(tutorial_module.clamp_decay_params)
-    opt = torch.optim.AdamW(reference.parameters(), lr=1e-2)
-    for _ in range(2):
-        p, c, _ = reference(x)
-        loss, _ = tutorial_module.get_loss(p, c, torch.arange(6) % 10)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    reference.eval()
-    ours = load_tutorial(config, reference.state_dict())
-    with torch.no_grad():
-        p_ref, c_ref, _ = reference(x)
-        p_ours, c_ours, _ = ours(x)
-    torch.testing.assert_close(p_ours, p_ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(c_ours, c_ref, atol=1e-5, rtol=0)
+        predictions, certainties, _ = ours(fx["input"])
+    torch.testing.assert_close(predictions, fx["predictions"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(certainties, fx["certainties"], atol=1e-5, rtol=0)
+
+
+def test_gradients_match_the_tutorial_reference(fixture):
+    """The course CTM's faster formulation (indexed pair products, keys/values projected once,
+    bmm neuron-level models, channels-last convolutions) leaves loss and gradients unchanged."""
+    fx = torch.load(fixture("tutorial_ctm", "gradients.pt"), weights_only=True)
+    ours = load_tutorial(fx["config"], fx["state_dict"]).train()
+    predictions, certainties, _ = ours(fx["input"])
+    loss, _ = image_classification_loss(predictions, certainties, fx["labels"])
+    loss.backward()
+    torch.testing.assert_close(loss.detach(), fx["loss"], atol=1e-6, rtol=1e-5)
+    theirs = fx["gradients"]
+    largest = max(g.abs().max().item() for g in theirs.values())
+    compared = 0
+    for name, param in ours.named_parameters():
+        if name.endswith(".T"):  # the tutorial's NLMs have no temperature
+            continue
+        other = theirs[name.replace("trace_processor.0.", "trace_processor.")]
+        # relative to the largest gradient: a conv bias before BatchNorm has a true gradient of ~0
+        torch.testing.assert_close(
+            param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name
+        )
+        compared += 1
+    assert compared == len(theirs)
 
 
 # ------------------------------------------------------------------ synchronisation
@@ -430,47 +403,6 @@ def test_loaders_reject_unknown_arguments_and_misfit_weights():
     assert math.isclose(load_tutorial(config).trace_processor[0][0].T.item(), 1.0)
 
 
-def test_gradients_match_the_tutorial_reference(tutorial_module):
-    """The course CTM's faster formulation (indexed pair products, keys/values projected once,
-    bmm neuron-level models, channels-last convolutions) leaves the gradients unchanged."""
-    config = dict(
-        iterations=6,
-        d_model=48,
-        d_input=16,
-        memory_length=5,
-        heads=2,
-        n_synch_out=6,
-        n_synch_action=6,
-        memory_hidden_dims=4,
-        out_dims=10,
-    )
-    torch.manual_seed(1)
-    reference = tutorial_module.ContinuousThoughtMachine(**config)
-    x, y = torch.randn(12, 1, 28, 28), torch.arange(12) % 10
-    with torch.no_grad():
-        reference(x[:2])
-        reference.decay_params_out.uniform_(0, 2)
-        reference.decay_params_action.uniform_(0, 2)
-    ours = load_tutorial(config, reference.state_dict()).train()
-    reference.train()
-    for model, loss_fn in ((reference, tutorial_module.get_loss), (ours, None)):
-        p, c, _ = model(x)
-        if loss_fn is None:
-            from ctm_course.losses import image_classification_loss as loss_fn
-        loss, _ = loss_fn(p, c, y)
-        loss.backward()
-    theirs = {name: param.grad for name, param in reference.named_parameters()}
-    largest = max(g.abs().max().item() for g in theirs.values())
-    for name, param in ours.named_parameters():
-        if name.endswith(".T"):  # the tutorial's NLMs have no temperature
-            continue
-        other = theirs[name.replace("trace_processor.0.", "trace_processor.")]
-        # relative to the largest gradient: a conv bias before BatchNorm has a true gradient of ~0
-        torch.testing.assert_close(
-            param.grad, other, rtol=1e-4, atol=1e-5 * largest, msg=name
-        )
-
-
 # ------------------------------------------------------------------ the configuration and the speed paths
 def test_config_builds_the_same_model_as_keywords():
     config = CTMConfig(
@@ -534,3 +466,21 @@ def test_channels_last_backbone_equals_the_plain_convolutions():
     plain = torch.nn.Sequential(*backbone).to(memory_format=torch.contiguous_format)(x)
     assert fast.shape == (3, 8, 7, 7)
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_forward_checks_its_input():
+    """A batch of the wrong shape or type is refused with the shape the model expects."""
+    images = small_ctm(backbone_type="tutorial-conv", d_backbone=None)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\).*\(4, 28, 28\)"):
+        images(torch.rand(4, 28, 28))  # the channel axis forgotten
+    with pytest.raises(ValueError, match=r"1 channel"):
+        images(torch.rand(4, 3, 28, 28))
+    with pytest.raises(ValueError, match="floating"):
+        images(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    features = small_ctm()  # backbone "none": features (B, d_backbone, ...)
+    with pytest.raises(ValueError, match=r"\(B, 6, \.\.\.\)"):
+        features(torch.rand(2, 5, 4))
+    parity = small_ctm(backbone_type="parity_backbone", d_backbone=None)
+    with pytest.raises(ValueError, match=r"\(B, L\)"):
+        parity(torch.rand(2, 1, 16))
+    assert images(torch.rand(2, 1, 28, 28))[0].shape == (2, 10, 5)  # right input: works

@@ -127,8 +127,39 @@ class ContinuousThoughtMachine(nn.Module):
         )
 
     # ----------------------------------------------------------------------------------------------
+    def expected_input(self) -> str:
+        """The input shape ``forward`` takes, in words (for error messages)."""
+        c = self.config
+        if c.backbone_type == "tutorial-conv":
+            return f"(B, {c.in_channels}, H, W) images"
+        if c.backbone_type == "parity_backbone":
+            return "(B, L) sequences of +-1"
+        return f"(B, {c.d_backbone or 'C'}, ...) features"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` naming the expected shape when ``x`` cannot be this model's input."""
+        c = self.config
+        if c.backbone_type == "tutorial-conv":
+            ok = x.dim() == 4 and x.shape[1] == c.in_channels
+        elif c.backbone_type == "parity_backbone":
+            ok = x.dim() == 2
+        else:
+            ok = x.dim() >= 3 and (c.d_backbone is None or x.shape[1] == c.d_backbone)
+        if not ok:
+            channels = f" ({c.in_channels} channel{'s' if c.in_channels > 1 else ''})"
+            hint = channels if c.backbone_type == "tutorial-conv" else ""
+            raise ValueError(
+                f"the CTM takes {self.expected_input()}{hint}, got shape {tuple(x.shape)}"
+            )
+        if c.backbone_type != "parity_backbone" and not x.is_floating_point():
+            raise ValueError(
+                f"the CTM takes floating-point input (e.g. images scaled to [0, 1] and "
+                f"normalised), got {x.dtype}"
+            )
+
     def compute_features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
         """Input -> tokens (B, N, d_input) and the spatial shape of the feature map."""
+        self.check_input(x)
         features = self.backbone(x)
         features = features + self.positional_embedding(features)
         grid = tuple(features.shape[2:])
