@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .averaging import weight_average
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .cuda_graph import GraphedTrainStep, capturable_adamw
 
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, Mapping[str, float]]"]
@@ -224,6 +224,21 @@ class _Run:
     # --- resume and checkpoint -------------------------------------------------------------------
     def resume(self) -> None:
         state = load_checkpoint(self.path)
+        try:
+            self.restore(state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"the checkpoint {self.path} belongs to another model or run and cannot "
+                f"resume this one ({type(error).__name__}: {str(error)[:300]}). Delete it "
+                "(or move it aside) and run again to train from the start."
+            ) from error
+        r = self.result
+        print(
+            f"Resumed from checkpoint {self.path.name} at step {r.steps:,} of {self.config.steps:,}."
+        )
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Model, optimiser, schedule, average, batch position, RNGs and history from ``state``."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         # a capturable optimiser keeps its tensor lr on the device
@@ -244,9 +259,6 @@ class _Run:
             state["history"],
         )
         r.resumed_from = r.steps
-        print(
-            f"Resumed from checkpoint {self.path.name} at step {r.steps:,} of {self.config.steps:,}."
-        )
 
     def checkpoint(self) -> None:
         if self.path is None:

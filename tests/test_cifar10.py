@@ -140,3 +140,18 @@ def test_random_crop_and_flip_take_windows_of_the_image():
         assert torch.equal(flips[i], x[i]) or torch.equal(flips[i], x[i].flip(-1))
     with pytest.raises(ValueError, match="larger"):
         random_crop(x, 7)
+
+
+def test_corrupt_candidate_is_skipped(tmp_path, isolated, monkeypatch, capsys):
+    """A damaged offline copy found by the search is skipped with a message (the search goes on);
+    under an explicit ``root`` it is an error that names the file."""
+    path = tmp_path / "env" / cifar_mod.OFFLINE_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 a truncated download")
+    monkeypatch.setenv("CTM_COURSE_DATA", str(tmp_path / "env"))
+    data = load_cifar10(False)
+    assert data.source == "sample"
+    out = capsys.readouterr().out
+    assert "skipping" in out and "cifar10-jpeg.npz" in out
+    with pytest.raises(ValueError, match="cifar10-jpeg.npz"):
+        load_cifar10(False, root=tmp_path / "env", download=False, verbose=False)

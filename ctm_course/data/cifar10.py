@@ -26,6 +26,8 @@ import pickle  # noqa: S403 - only for torchvision's own CIFAR-10 batches, whose
 import socket
 from functools import lru_cache
 from pathlib import Path
+from pickle import UnpicklingError
+from zipfile import BadZipFile
 
 import numpy as np
 import torch
@@ -131,13 +133,26 @@ def _find(folder: Path, split: str) -> tuple[str, Path] | None:
 
 
 def _read(found: tuple[str, Path], split: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Images, labels and source kind of a found copy; a damaged copy raises ``ValueError``."""
     kind, path = found
-    if kind == "npz":
-        images, labels = _read_npz(str(path), split, path.stat().st_mtime)
-        source = "offline-full" if len(images) == FULL[split] else "offline-subset"
-    else:
-        images, labels = _read_torchvision(path, split)
-        source = "download" if len(images) == FULL[split] else "offline-subset"
+    try:
+        if kind == "npz":
+            images, labels = _read_npz(str(path), split, path.stat().st_mtime)
+            source = "offline-full" if len(images) == FULL[split] else "offline-subset"
+        else:
+            images, labels = _read_torchvision(path, split)
+            source = "download" if len(images) == FULL[split] else "offline-subset"
+    except (
+        OSError,
+        EOFError,
+        KeyError,
+        ValueError,
+        BadZipFile,
+        UnpicklingError,
+    ) as err:
+        raise ValueError(
+            f"{path}: corrupt or truncated CIFAR-10 copy ({_short(err)})"
+        ) from err
     return images, labels, source
 
 
@@ -242,23 +257,36 @@ def load_cifar10(
             candidates.append((Path(env).expanduser(), f"${ENV_VAR} ({env})"))
         cache = Path("data")
         candidates.append((cache, f"./data ({cache.resolve()})"))
+        images = None
         for folder, label in candidates:
             found = _find(folder, split)
-            if found is not None:
+            if found is None:
+                continue
+            try:  # a truncated or corrupt copy: say so and look further
+                images, labels, source = _read(found, split)
                 where = label
                 break
-        if found is None and download:
+            except ValueError as err:
+                if verbose:
+                    print(
+                        f"WARNING: skipping an unreadable CIFAR-10 copy in {label}: {err}"
+                    )
+        if images is None and download:
             try:
                 _download(cache)
-                found, where = _find(cache, split), f"./data ({cache.resolve()})"
+                found = _find(cache, split)
+                if found is None:
+                    raise RuntimeError(
+                        f"downloaded files not found in {cache.resolve()}"
+                    )
+                images, labels, source = _read(found, split)
+                where = f"./data ({cache.resolve()})"
                 reason = " (just downloaded, md5 checked by torchvision)"
             except Exception as err:
                 reason = f"the download failed: {_short(err)}"
-        elif found is None:
+        elif images is None:
             reason = "download=False"
-        if found is not None:
-            images, labels, source = _read(found, split)
-        else:
+        if images is None:
             looked = ", ".join(label for _, label in candidates)
             reason = f"nothing found in {looked}; {reason}"
             images, labels, where = _sample(split)
