@@ -88,9 +88,7 @@ def plot_reconstruction_ticks(
 ) -> Figure:
     """One window: ``target (C, W)`` against ``reconstructions (C, W, T)`` at the given ticks (0-based)."""
     fig = new_figure((min(3.6 * len(ticks), 11.0), 1.6 * len(show) + 0.8))
-    axes = np.atleast_2d(fig.subplots(len(show), len(ticks), sharex=True, sharey="row"))
-    if len(show) == 1:
-        axes = axes.reshape(1, -1)
+    axes = fig.subplots(len(show), len(ticks), sharex=True, sharey="row", squeeze=False)
     for j, tick in enumerate(ticks):
         for i, c in enumerate(show):
             ax = axes[i, j]
