@@ -36,7 +36,7 @@ help:
 	@echo "make notebooks  copy repository.url from _config.yml into the lessons, regenerate notebooks/*.ipynb"
 	@echo "make student    student copies of the lessons without solutions, in student/"
 	@echo "make venv       only create .venv and install requirements.txt and the ctm_course package"
-	@echo "make clean      remove builds, student copies and smoke results (keeps .venv)"
+	@echo "make clean      remove builds and student copies (keeps .venv)"
 
 venv: $(STAMP)
 
@@ -73,21 +73,23 @@ test: $(STAMP) browser
 	ruff check .
 	ruff format --check .
 	@echo "== unit and book checks"
-	time pytest tests/
+	time pytest -rs tests/
 	@echo "== notebook pairs: regenerate every .ipynb from its .py, then git diff"
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 	git diff --exit-code -- 'notebooks/*.ipynb'
 	@echo "== every lesson under nbval, smoke profile"
-	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke pytest --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
+	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
+	  pytest -rs --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
 	@echo "== student copies: solutions removed, calls of the stubs raise, the fallbacks carry on (nbval, smoke)"
 	$(MAKE) --no-print-directory student
 	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/student-results \
-	  pytest -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
+	  pytest -rs -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
 	@echo "== lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
 	time CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py
 	@echo "== smoke book build from a fresh output folder"
 	rm -rf _build/smoke
-	time CTM_COURSE_PROFILE=smoke jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
+	time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
+	  jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
 	@echo "== the built site: internal links and images, then a reader in headless Chromium"
 	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA tests/test_links.py tests/test_site.py
 
@@ -98,5 +100,5 @@ student: $(STAMP)
 	python scripts/make_student.py
 
 clean:
-	rm -rf _build student .pytest_cache results/smoke
+	rm -rf _build student .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -233,7 +233,8 @@ def times_table(
         lines.append(
             "Training wall time (`train_seconds`) recorded by each lesson's last cell, with the device "
             "it ran on; executing the whole notebook takes a little longer. "
-            "The `smoke` profile only proves that the code runs (tests and CI)."
+            "The `smoke` profile is for tests and CI: it proves that the code runs end to end "
+            "and, where seconds of training suffice, that it learns (checked against chance)."
         )
     else:
         lines.append(

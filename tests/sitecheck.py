@@ -70,8 +70,9 @@ def colab_url(stem: str) -> str:
 def recorded_lessons() -> list[str]:
     """Lessons with recorded results, ``results/<profile>/<lesson>.json``.
 
-    ``results/smoke/`` is left out: the smoke runs of ``make test`` write it (it is not committed),
-    so a lesson's first smoke run would otherwise ask for a page that no commit has generated yet.
+    ``results/smoke/`` is left out: its figures are recorded deliberately (``make test`` writes its
+    smoke runs to ``_build/smoke-results``), and a lesson is in the book once it has a cpu or gpu
+    result.
     """
     return sorted(
         {

@@ -205,6 +205,18 @@ def test_fmt_metric(value, text):
     assert fmt_metric(value) == text
 
 
+def test_committed_tables_are_regenerated_without_a_diff():
+    """book/results.md and the README's tables are what the committed results/ generate."""
+    assert (
+        book_results.main(
+            ["--check", "--root", str(ROOT), "--results", str(ROOT / "results")]
+        )
+        == 0
+    ), (
+        "book/results.md or README.md is out of date: run `python scripts/book_results.py`"
+    )
+
+
 def test_committed_results_page_is_generated():
     page = (ROOT / "book" / "results.md").read_text()
     assert page.startswith(book_results.GENERATED_NOTE)
