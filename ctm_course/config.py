@@ -160,425 +160,126 @@ class RCNNRow(LessonRow):
     probe_jobs: int = 1  # probes fit in parallel processes (-1: all cores)
 
 
+# fmt: off
+# The profile tables, one row to a few lines: easier to compare than one argument per line.
 # --- Lesson 1: CTM on MNIST ---------------------------------------------------------------------------
-_MNIST_MODEL = CTMConfig(
-    iterations=15,
-    d_model=128,
-    d_input=32,
-    heads=2,
-    n_synch_out=16,
-    n_synch_action=16,
-    synapse_depth=1,
-    deep_nlms=True,
-    memory_length=10,
-    memory_hidden_dims=8,
-    backbone_type="tutorial-conv",
-    out_dims=10,
-    neuron_select_type="first-last",
-)
+_MNIST_MODEL = CTMConfig(iterations=15, d_model=128, d_input=32, heads=2, n_synch_out=16, n_synch_action=16,
+                         synapse_depth=1, deep_nlms=True, memory_length=10, memory_hidden_dims=8,
+                         backbone_type="tutorial-conv", out_dims=10, neuron_select_type="first-last")
 MNIST = {
-    "smoke": MnistRow(
-        model=_MNIST_MODEL.replace(
-            iterations=6,
-            d_model=64,
-            d_input=16,
-            n_synch_out=8,
-            n_synch_action=8,
-            memory_length=4,
-            memory_hidden_dims=4,
-        ),
-        train=Training(
-            steps=300,
-            batch_size=64,
-            lr=2e-3,
-            warmup_steps=30,
-            eval_every=150,
-            checkpoint_every=150,
-        ),
-        train_images=2000,
-        test_images=1000,
-        ablation_steps=60,
-    ),
-    "cpu": MnistRow(
-        model=_MNIST_MODEL,
-        train=Training(
-            steps=3000,
-            batch_size=64,
-            lr=1e-3,
-            warmup_steps=200,
-            eval_every=1000,
-            checkpoint_every=500,
-        ),
-        ablation_steps=500,
-    ),
-    "gpu": MnistRow(
-        model=_MNIST_MODEL.replace(d_input=128),
-        train=Training(
-            steps=6000,
-            batch_size=256,
-            lr=1e-3,
-            warmup_steps=300,
-            eval_every=1000,
-            checkpoint_every=500,
-        ),
-        ablation_steps=1500,
-    ),
+    "smoke": MnistRow(model=_MNIST_MODEL.replace(iterations=6, d_model=64, d_input=16, n_synch_out=8,
+                                                 n_synch_action=8, memory_length=4, memory_hidden_dims=4),
+                      train=Training(steps=300, batch_size=64, lr=2e-3, warmup_steps=30, eval_every=150,
+                                     checkpoint_every=150),
+                      train_images=2000, test_images=1000, ablation_steps=60),
+    "cpu": MnistRow(model=_MNIST_MODEL,
+                    train=Training(steps=3000, batch_size=64, lr=1e-3, warmup_steps=200, eval_every=1000,
+                                   checkpoint_every=500),
+                    ablation_steps=500),
+    "gpu": MnistRow(model=_MNIST_MODEL.replace(d_input=128),
+                    train=Training(steps=6000, batch_size=256, lr=1e-3, warmup_steps=300, eval_every=1000,
+                                   checkpoint_every=500),
+                    ablation_steps=1500),
 }
 
-
 # --- Lesson 2: CTM on parity --------------------------------------------------------------------------
-def _ctm_args(
-    ticks: int,
-    d_model: int,
-    d_input: int,
-    heads: int,
-    n_out: int,
-    n_action: int,
-    memory: int,
-    selection: str,
-) -> dict[str, Any]:
+def _ctm_args(ticks: int, d_model: int, d_input: int, heads: int, n_out: int, n_action: int, memory: int,
+              selection: str) -> dict[str, Any]:
     """The CTM arguments a lesson 2 or 3 row sets (memory length = NLM width = ``memory``)."""
-    args = dict(
-        iterations=ticks,
-        d_model=d_model,
-        d_input=d_input,
-        heads=heads,
-        n_synch_out=n_out,
-        n_synch_action=n_action,
-        memory_length=memory,
-        memory_hidden_dims=memory,
-        synapse_depth=1,
-        deep_nlms=True,
-        neuron_select_type=selection,
-        dropout=0.0,
-    )
-    return (
-        {**args, "n_random_pairing_self": 0} if selection == "random-pairing" else args
-    )
+    args = dict(iterations=ticks, d_model=d_model, d_input=d_input, heads=heads, n_synch_out=n_out,
+                n_synch_action=n_action, memory_length=memory, memory_hidden_dims=memory, synapse_depth=1,
+                deep_nlms=True, neuron_select_type=selection, dropout=0.0)
+    return {**args, "n_random_pairing_self": 0} if selection == "random-pairing" else args
 
 
 PARITY = {
-    "smoke": ParityRow(
-        length=16,
-        cpu_threads=1,
-        model=_ctm_args(6, 32, 16, 2, 16, 16, 4, "random-pairing"),
-        train=Training(
-            steps=600,
-            batch_size=64,
-            lr=2e-3,
-            warmup_steps=30,
-            grad_clip=1.0,
-            eval_every=300,
-            checkpoint_every=300,
-        ),
-        eval_sequences=256,
-        test_sequences=1000,
-        ticks_compare=(1, 3, 6),
-        ticks_steps=30,
-    ),
-    "cpu": ParityRow(
-        length=16,
-        cpu_threads=1,
-        model=_ctm_args(24, 128, 32, 4, 128, 64, 8, "random-pairing"),
-        train=Training(
-            steps=3500,
-            batch_size=32,
-            lr=2e-3,
-            warmup_steps=100,
-            grad_clip=1.0,
-            eval_every=500,
-            checkpoint_every=250,
-        ),
-        eval_sequences=1000,
-        test_sequences=10000,
-        ticks_compare=(1, 4, 24),
-        ticks_steps=500,
-    ),
+    "smoke": ParityRow(length=16, cpu_threads=1, model=_ctm_args(6, 32, 16, 2, 16, 16, 4, "random-pairing"),
+                       train=Training(steps=600, batch_size=64, lr=2e-3, warmup_steps=30, grad_clip=1.0,
+                                      eval_every=300, checkpoint_every=300),
+                       eval_sequences=256, test_sequences=1000, ticks_compare=(1, 3, 6), ticks_steps=30),
+    "cpu": ParityRow(length=16, cpu_threads=1, model=_ctm_args(24, 128, 32, 4, 128, 64, 8, "random-pairing"),
+                     train=Training(steps=3500, batch_size=32, lr=2e-3, warmup_steps=100, grad_clip=1.0,
+                                    eval_every=500, checkpoint_every=250),
+                     eval_sequences=1000, test_sequences=10000, ticks_compare=(1, 4, 24), ticks_steps=500),
     # not yet run on a GPU (book/profiles.md)
-    "gpu": ParityRow(
-        length=16,
-        model=_ctm_args(32, 256, 64, 4, 256, 128, 16, "random-pairing"),
-        train=Training(
-            steps=10000,
-            batch_size=128,
-            lr=1e-3,
-            warmup_steps=500,
-            grad_clip=1.0,
-            eval_every=1000,
-            checkpoint_every=500,
-        ),
-        eval_sequences=2000,
-        test_sequences=10000,
-        ticks_compare=(1, 8, 32),
-        ticks_steps=1000,
-    ),
+    "gpu": ParityRow(length=16, model=_ctm_args(32, 256, 64, 4, 256, 128, 16, "random-pairing"),
+                     train=Training(steps=10000, batch_size=128, lr=1e-3, warmup_steps=500, grad_clip=1.0,
+                                    eval_every=1000, checkpoint_every=500),
+                     eval_sequences=2000, test_sequences=10000, ticks_compare=(1, 8, 32), ticks_steps=1000),
 }
 
 # --- Lesson 3: CTM time-series reconstruction ---------------------------------------------------------
-_RECON_DATA = dict(
-    train_steps=8 * 336,
-    validation_steps=4 * 336,
-    test_steps=8 * 336,
-    n_channels=6,
-    validation_anomalies=5,
-    test_anomalies=10,
-    seed=0,
-)
+_RECON_DATA = dict(train_steps=8 * 336, validation_steps=4 * 336, test_steps=8 * 336, n_channels=6,
+                   validation_anomalies=5, test_anomalies=10, seed=0)
 RECONSTRUCTION = {
-    "smoke": ReconstructionRow(
-        data=_RECON_DATA,
-        d_backbone=16,
-        cpu_threads=1,
-        ctm=_ctm_args(4, 32, 16, 2, 8, 8, 4, "first-last"),
-        train=Training(
-            steps=300,
-            batch_size=16,
-            lr=1e-3,
-            warmup_steps=30,
-            grad_clip=1.0,
-            eval_every=150,
-            checkpoint_every=150,
-        ),
-    ),
-    "cpu": ReconstructionRow(
-        data=_RECON_DATA,
-        d_backbone=32,
-        cpu_threads=1,
-        ctm=_ctm_args(10, 128, 32, 2, 32, 16, 8, "first-last"),
-        train=Training(
-            steps=3000,
-            batch_size=32,
-            lr=1e-3,
-            warmup_steps=100,
-            grad_clip=1.0,
-            eval_every=500,
-            checkpoint_every=500,
-        ),
-    ),
+    "smoke": ReconstructionRow(data=_RECON_DATA, d_backbone=16, cpu_threads=1,
+                               ctm=_ctm_args(4, 32, 16, 2, 8, 8, 4, "first-last"),
+                               train=Training(steps=300, batch_size=16, lr=1e-3, warmup_steps=30, grad_clip=1.0,
+                                              eval_every=150, checkpoint_every=150)),
+    "cpu": ReconstructionRow(data=_RECON_DATA, d_backbone=32, cpu_threads=1,
+                             ctm=_ctm_args(10, 128, 32, 2, 32, 16, 8, "first-last"),
+                             train=Training(steps=3000, batch_size=32, lr=1e-3, warmup_steps=100, grad_clip=1.0,
+                                            eval_every=500, checkpoint_every=500)),
     # not yet run on a GPU (book/profiles.md)
-    "gpu": ReconstructionRow(
-        data=_RECON_DATA,
-        d_backbone=64,
-        ctm=_ctm_args(16, 256, 64, 4, 64, 32, 16, "first-last"),
-        train=Training(
-            steps=8000,
-            batch_size=128,
-            lr=1e-3,
-            warmup_steps=300,
-            grad_clip=1.0,
-            eval_every=1000,
-            checkpoint_every=500,
-        ),
-    ),
+    "gpu": ReconstructionRow(data=_RECON_DATA, d_backbone=64, ctm=_ctm_args(16, 256, 64, 4, 64, 32, 16, "first-last"),
+                             train=Training(steps=8000, batch_size=128, lr=1e-3, warmup_steps=300, grad_clip=1.0,
+                                            eval_every=1000, checkpoint_every=500)),
 }
 
 # --- Lesson 4: the Temporal Latent Bottleneck on CIFAR-10 ---------------------------------------------
 # A run's `train` recipe: batch size, steps or epochs, AdamW lr / weight_decay, schedule, warm-up,
 # resize_to (train pipeline), train_images (the first that many), max_seconds (a wall-clock budget).
-_TLB_SMALL = dict(
-    image_size=32,
-    patch_size=4,
-    embed_dim=48,
-    chunk_size=8,
-    r=2,
-    num_layers=2,
-    heads=1,
-    mlp_ratio=4,
-    dropout=0.0,
-    attn_dropout=0.0,
-    num_classes=10,
-)
-_TLB_SMALL_TRAIN = dict(
-    batch_size=128,
-    lr=2e-3,
-    weight_decay=1e-4,
-    schedule="cosine",
-    resize_to=34,
-    log_every=25,
-)
-_TLB_SMOKE_TRAIN = {
-    **_TLB_SMALL_TRAIN,
-    "batch_size": 64,
-    "steps": 120,
-    "warmup_steps": 10,
-    "lr": 3e-3,
-    "log_every": 20,
-}
-_TLB_CPU_TRAIN = {
-    **_TLB_SMALL_TRAIN,
-    "steps": 600,
-    "warmup_steps": 60,
-    "eval_every": 100,
-}
+_TLB_SMALL = dict(image_size=32, patch_size=4, embed_dim=48, chunk_size=8, r=2, num_layers=2, heads=1, mlp_ratio=4,
+                  dropout=0.0, attn_dropout=0.0, num_classes=10)
+_TLB_SMALL_TRAIN = dict(batch_size=128, lr=2e-3, weight_decay=1e-4, schedule="cosine", resize_to=34, log_every=25)
+_TLB_SMOKE_TRAIN = {**_TLB_SMALL_TRAIN, "batch_size": 64, "steps": 120, "warmup_steps": 10, "lr": 3e-3,
+                    "log_every": 20}
+_TLB_CPU_TRAIN = {**_TLB_SMALL_TRAIN, "steps": 600, "warmup_steps": 60, "eval_every": 100}
 TLB = {
-    "smoke": TLBRow(
-        train_images=2000,
-        test_images=500,
-        cpu_threads=1,
-        ablation_steps=10,
-        viz_images=4,
-        keras={
-            "model": {
-                **_TLB_SMALL,
-                "mode": "keras",
-                "embed_dim": 24,
-                "num_layers": 1,
-                "r": 1,
-            },
-            "train": _TLB_SMOKE_TRAIN,
-        },
-        paper={
-            "model": {
-                **_TLB_SMALL,
-                "mode": "paper",
-                "embed_dim": 24,
-                "num_layers": 1,
-                "r": 1,
-                "n_state": 4,
-            },
-            "train": _TLB_SMOKE_TRAIN,
-        },
-    ),
-    "cpu": TLBRow(
-        cpu_threads=1,
-        ablation_steps=150,
-        viz_images=6,
-        keras={"model": {**_TLB_SMALL, "mode": "keras"}, "train": _TLB_CPU_TRAIN},
-        paper={
-            "model": {**_TLB_SMALL, "mode": "paper", "n_state": 8},
-            "train": _TLB_CPU_TRAIN,
-        },
-    ),
+    "smoke": TLBRow(train_images=2000, test_images=500, cpu_threads=1, ablation_steps=10, viz_images=4,
+                    keras={"model": {**_TLB_SMALL, "mode": "keras", "embed_dim": 24, "num_layers": 1, "r": 1},
+                           "train": _TLB_SMOKE_TRAIN},
+                    paper={"model": {**_TLB_SMALL, "mode": "paper", "embed_dim": 24, "num_layers": 1, "r": 1,
+                                     "n_state": 4},
+                           "train": _TLB_SMOKE_TRAIN}),
+    "cpu": TLBRow(cpu_threads=1, ablation_steps=150, viz_images=6,
+                  keras={"model": {**_TLB_SMALL, "mode": "keras"}, "train": _TLB_CPU_TRAIN},
+                  paper={"model": {**_TLB_SMALL, "mode": "paper", "n_state": 8}, "train": _TLB_CPU_TRAIN}),
     # keras: the Keras example's preset (ctm_course.tlb.presets.KERAS), 30 epochs on the first 40,000 images;
     # paper (and vit): 100 epochs or 400 s on all 50,000 images
-    "gpu": TLBRow(
-        ablation_steps=300,
-        viz_images=6,
-        keras={
-            "model": {
-                **_TLB_SMALL,
-                "mode": "keras",
-                "image_size": 48,
-                "embed_dim": 64,
-                "r": 2,
-                "num_layers": 4,
-                "dropout": 0.2,
-                "attn_dropout": 0.2,
-            },
-            "train": dict(
-                train_images=40_000,
-                batch_size=2048,
-                epochs=30,
-                lr=1e-4,
-                weight_decay=1e-4,
-                schedule="constant",
-                warmup_steps=0,
-                resize_to=52,
-                log_every=5,
-            ),
-        },
-        paper={
-            "model": {
-                **_TLB_SMALL,
-                "mode": "paper",
-                "image_size": 48,
-                "embed_dim": 128,
-                "r": 2,
-                "num_layers": 4,
-                "heads": 4,
-                "n_state": 8,
-                "dropout": 0.1,
-                "attn_dropout": 0.1,
-            },
-            "train": dict(
-                batch_size=512,
-                epochs=100,
-                max_seconds=400,
-                lr=1e-3,
-                weight_decay=0.05,
-                schedule="cosine",
-                warmup_steps=300,
-                resize_to=52,
-                log_every=50,
-                eval_every=500,
-            ),
-        },
-    ),
+    "gpu": TLBRow(ablation_steps=300, viz_images=6,
+                  keras={"model": {**_TLB_SMALL, "mode": "keras", "image_size": 48, "embed_dim": 64, "r": 2,
+                                   "num_layers": 4, "dropout": 0.2, "attn_dropout": 0.2},
+                         "train": dict(train_images=40_000, batch_size=2048, epochs=30, lr=1e-4, weight_decay=1e-4,
+                                       schedule="constant", warmup_steps=0, resize_to=52, log_every=5)},
+                  paper={"model": {**_TLB_SMALL, "mode": "paper", "image_size": 48, "embed_dim": 128, "r": 2,
+                                   "num_layers": 4, "heads": 4, "n_state": 8, "dropout": 0.1, "attn_dropout": 0.1},
+                         "train": dict(batch_size=512, epochs=100, max_seconds=400, lr=1e-3, weight_decay=0.05,
+                                       schedule="cosine", warmup_steps=300, resize_to=52, log_every=50,
+                                       eval_every=500)}),
 }
 
 # --- Lesson 5: the recurrent-CNN lab ------------------------------------------------------------------
 RCNN = {
-    "smoke": RCNNRow(
-        n_feats=2,
-        t_steps=4,
-        curriculum_steps=10,
-        cpu_threads=1,
-        train=Training(
-            steps=30,
-            batch_size=16,
-            lr=2e-3,
-            schedule="constant",
-            warmup_steps=3,
-            eval_every=15,
-            checkpoint_every=15,
-            log_every=5,
-            max_seconds=20,
-            ema_decay=0.995,
-        ),
-        test_images=100,
-        probe_images=100,
-        flow_probe_images=60,
-        perturb_images=8,
-        probe_jobs=1,
-    ),
-    "cpu": RCNNRow(
-        n_feats=4,
-        t_steps=4,
-        curriculum_steps=500,
-        cpu_threads=2,
-        train=Training(
-            steps=3000,
-            batch_size=32,
-            lr=2e-3,
-            schedule="constant",
-            warmup_steps=30,
-            eval_every=1000,
-            checkpoint_every=200,
-            log_every=10,
-            max_seconds=515,
-            ema_decay=0.995,
-        ),
-        test_images=1000,
-        probe_images=500,
-        flow_probe_images=200,
-        perturb_images=100,
-        probe_jobs=2,
-    ),
+    "smoke": RCNNRow(n_feats=2, t_steps=4, curriculum_steps=10, cpu_threads=1,
+                     train=Training(steps=30, batch_size=16, lr=2e-3, schedule="constant", warmup_steps=3,
+                                    eval_every=15, checkpoint_every=15, log_every=5, max_seconds=20,
+                                    ema_decay=0.995),
+                     test_images=100, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
+    "cpu": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=500, cpu_threads=2,
+                   train=Training(steps=3000, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=30,
+                                  eval_every=1000, checkpoint_every=200, log_every=10, max_seconds=515,
+                                  ema_decay=0.995),
+                   test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, probe_jobs=2),
     # the paper's width: 20,000 steps or 450 s
-    "gpu": RCNNRow(
-        n_feats=8,
-        t_steps=4,
-        curriculum_steps=1000,
-        train=Training(
-            steps=20000,
-            batch_size=256,
-            lr=1e-3,
-            schedule="cosine",
-            warmup_steps=300,
-            eval_every=1000,
-            checkpoint_every=1000,
-            log_every=50,
-            max_seconds=450,
-            ema_decay=0.995,
-        ),
-        test_images=5000,
-        probe_images=1000,
-        flow_probe_images=1000,
-        perturb_images=500,
-        probe_jobs=-1,
-    ),
+    "gpu": RCNNRow(n_feats=8, t_steps=4, curriculum_steps=1000,
+                   train=Training(steps=20000, batch_size=256, lr=1e-3, schedule="cosine", warmup_steps=300,
+                                  eval_every=1000, checkpoint_every=1000, log_every=50, max_seconds=450,
+                                  ema_decay=0.995),
+                   test_images=5000, probe_images=1000, flow_probe_images=1000, perturb_images=500, probe_jobs=-1),
 }
 
+# fmt: on
 LESSONS: dict[str, dict[str, LessonRow]] = {
     "01_ctm_mnist": MNIST,
     "02_ctm_parity": PARITY,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..data.mnist import FASHION_MNIST_SPEC, MNIST_SPEC
+
 CANVAS = 100
 N_OBJECTS = 8
 # (row, col) of slot i % 4, as in the paper's code
@@ -37,18 +39,7 @@ ANGLE = 30.0  # +- 5 degrees (uniform), sign chosen per object
 SPLITS = ("train", "validation", "test")
 AUX_VARIABLES = ("pos_x", "pos_y", "scale", "orientation")
 VARIABLES = ("category",) + AUX_VARIABLES + ("domain",)
-CLASS_NAMES = [str(d) for d in range(10)] + [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+CLASS_NAMES = list(MNIST_SPEC.classes + FASHION_MNIST_SPEC.classes)
 
 
 @dataclass

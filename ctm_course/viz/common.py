@@ -124,3 +124,13 @@ def in_notebook() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def frame_header(fig: Figure) -> tuple[Any, Any]:
+    """The two empty header texts of an animation frame: the tick counter (top left, bold) and
+    the verdict at this tick (top right); the caller fills them in at every tick."""
+    header = fig.text(
+        0.02, 0.975, "", fontsize=FONT_HEADER, fontweight="bold", ha="left", va="top"
+    )
+    verdict = fig.text(0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top")
+    return header, verdict

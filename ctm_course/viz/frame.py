@@ -38,7 +38,6 @@ from ..metrics import most_certain_tick
 from .common import (
     CURSOR,
     FONT,
-    FONT_HEADER,
     FONT_SMALL,
     FONT_TITLE,
     INK,
@@ -46,6 +45,7 @@ from .common import (
     PRE,
     TARGET,
     WRONG,
+    frame_header,
     style_axes,
     to_numpy,
 )
@@ -331,18 +331,7 @@ class _TickArtists:
         top = outer[0].subgridspec(1, 3, width_ratios=[1.0, 1.0, 2.6], wspace=0.22)
 
         # Header: tick counter (left) and the verdict at this tick (right).
-        self.header = fig.text(
-            0.02,
-            0.975,
-            "",
-            fontsize=FONT_HEADER,
-            fontweight="bold",
-            ha="left",
-            va="top",
-        )
-        self.verdict = fig.text(
-            0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top"
-        )
+        self.header, self.verdict = frame_header(fig)
 
         # Input and attention overlay.
         self.ax_input = fig.add_subplot(top[0])

@@ -30,7 +30,6 @@ from ..metrics import most_certain_tick
 from .common import (
     CURSOR,
     FONT,
-    FONT_HEADER,
     FONT_SMALL,
     FONT_TITLE,
     INK,
@@ -38,6 +37,7 @@ from .common import (
     WRONG,
     axes_or_new,
     figure_to_rgb,
+    frame_header,
     new_figure,
     style_axes,
     to_numpy,
@@ -167,18 +167,7 @@ class _ParityArtists:
             hspace=0.42,
         )
         top = outer[0].subgridspec(1, 4, wspace=0.18)
-        self.header = fig.text(
-            0.02,
-            0.975,
-            "",
-            fontsize=FONT_HEADER,
-            fontweight="bold",
-            ha="left",
-            va="top",
-        )
-        self.verdict = fig.text(
-            0.975, 0.975, "", fontsize=FONT_TITLE, ha="right", va="top"
-        )
+        self.header, self.verdict = frame_header(fig)
         fig.text(
             0.5,
             0.915,
