@@ -30,6 +30,7 @@ import torch
 
 from ctm_course.config import lesson_config
 from ctm_course.ctm import load_tutorial
+from ctm_course.ctm.compat import TUTORIAL_ARGS
 from ctm_course.cuda_graph import GraphedTrainStep, capturable_adamw
 from ctm_course.losses import image_classification_loss
 from ctm_course.profile import device_name
@@ -66,18 +67,6 @@ CONFIGS: dict[str, tuple[dict[str, Any], int]] = {
         64,
     ),
 }
-TUTORIAL_KEYS = (
-    "iterations",
-    "d_model",
-    "d_input",
-    "memory_length",
-    "heads",
-    "n_synch_out",
-    "n_synch_action",
-    "out_dims",
-    "memory_hidden_dims",
-    "dropout",
-)
 
 
 def lesson_configs() -> dict[str, tuple[dict[str, Any], int]]:
@@ -87,7 +76,7 @@ def lesson_configs() -> dict[str, tuple[dict[str, Any], int]]:
         cfg = lesson_config("01_ctm_mnist", prof)
         model = dataclasses.asdict(cfg.model)
         out[f"lesson01-{prof}"] = (
-            {k: v for k, v in model.items() if k in TUTORIAL_KEYS},
+            {k: v for k, v in model.items() if k in TUTORIAL_ARGS},
             cfg.train.batch_size,
         )
     return out
