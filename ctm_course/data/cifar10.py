@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.resources
 import io
-import os
 import pickle  # noqa: S403 - only for torchvision's own CIFAR-10 batches, whose md5 torchvision checked
 import socket
 from functools import lru_cache
@@ -34,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .image_data import ImageData
-from .mnist import DOWNLOAD_TIMEOUT_S, ENV_VAR, _short
+from .sources import DOWNLOAD_TIMEOUT_S, ENV_VAR, CopyFinder, short_error
 
 CLASSES = (
     "airplane",
@@ -151,7 +150,7 @@ def _read(found: tuple[str, Path], split: str) -> tuple[np.ndarray, np.ndarray, 
         UnpicklingError,
     ) as err:
         raise ValueError(
-            f"{path}: corrupt or truncated CIFAR-10 copy ({_short(err)})"
+            f"{path}: corrupt or truncated CIFAR-10 copy ({short_error(err)})"
         ) from err
     return images, labels, source
 
@@ -228,69 +227,24 @@ def load_cifar10(
         FileNotFoundError: ``root`` is given and holds no usable copy (and none could be downloaded).
     """
     split = "train" if train else "test"
-    where, reason = "", ""
-    found = None
-    if root is not None:
-        folder = Path(root).expanduser()
-        found = _find(folder, split)
-        if found is None and download:
-            try:
-                _download(folder)
-                reason = " (just downloaded, md5 checked by torchvision)"
-            except Exception as err:
-                raise FileNotFoundError(
-                    f"CIFAR-10: nothing under root={str(folder)!r} and the download into it "
-                    f"failed: {_short(err)}"
-                ) from err
-            found = _find(folder, split)
-        if found is None:
-            raise FileNotFoundError(
-                f"CIFAR-10: no {split} split under root={str(folder)!r}; expected "
-                f"{folder / OFFLINE_FILE} or torchvision's {folder / TV_FOLDER}/"
-            )
-        images, labels, source = _read(found, split)
-        where = str(folder)
-    else:
-        candidates = []
-        env = os.environ.get(ENV_VAR, "").strip()
-        if env:
-            candidates.append((Path(env).expanduser(), f"${ENV_VAR} ({env})"))
-        cache = Path("data")
-        candidates.append((cache, f"./data ({cache.resolve()})"))
-        images = None
-        for folder, label in candidates:
-            found = _find(folder, split)
-            if found is None:
-                continue
-            try:  # a truncated or corrupt copy: say so and look further
-                images, labels, source = _read(found, split)
-                where = label
-                break
-            except ValueError as err:
-                if verbose:
-                    print(
-                        f"WARNING: skipping an unreadable CIFAR-10 copy in {label}: {err}"
-                    )
-        if images is None and download:
-            try:
-                _download(cache)
-                found = _find(cache, split)
-                if found is None:
-                    raise RuntimeError(
-                        f"downloaded files not found in {cache.resolve()}"
-                    )
-                images, labels, source = _read(found, split)
-                where = f"./data ({cache.resolve()})"
-                reason = " (just downloaded, md5 checked by torchvision)"
-            except Exception as err:
-                reason = f"the download failed: {_short(err)}"
-        elif images is None:
-            reason = "download=False"
-        if images is None:
-            looked = ", ".join(label for _, label in candidates)
-            reason = f"nothing found in {looked}; {reason}"
-            images, labels, where = _sample(split)
-            source = "sample"
+
+    def sample() -> tuple[tuple[np.ndarray, np.ndarray, str], str]:
+        images, labels, where = _sample(split)
+        return (images, labels, "sample"), where
+
+    finder = CopyFinder(
+        name="CIFAR-10",
+        find=lambda folder: _find(folder, split),
+        read=lambda found, folder: _read(found, split),
+        download=_download,
+        sample=sample,
+        expected=lambda folder: (
+            f"{folder / OFFLINE_FILE} or torchvision's {folder / TV_FOLDER}/"
+        ),
+        verified="md5 checked by torchvision",
+    )
+    found = finder.locate(root, download, verbose)
+    (images, labels, source), where, reason = found.data, found.where, found.reason
     data = ImageData(
         torch.from_numpy(np.ascontiguousarray(images)),
         torch.from_numpy(labels).long(),

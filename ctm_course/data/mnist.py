@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +36,13 @@ import torch
 
 from .idx import read_idx_images, read_idx_labels
 from .image_data import ImageData  # re-exported: ctm_course.data.mnist.ImageData
-from .sources import SOURCES  # noqa: F401 - re-exported: ctm_course.data.mnist.SOURCES
-
-ENV_VAR = "CTM_COURSE_DATA"
-"""Environment variable naming a folder with offline copies (``mnist/``, ``fashion-mnist/``)."""
-
-DOWNLOAD_TIMEOUT_S = 30.0
-"""Socket timeout while downloading, so that a blocked network fails instead of hanging."""
+from .sources import (
+    DOWNLOAD_TIMEOUT_S,
+    ENV_VAR,
+    SOURCES,  # noqa: F401 - re-exported: ctm_course.data.mnist.SOURCES
+    CopyFinder,
+    short_error,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +192,7 @@ def _download(spec: _Spec, root: Path) -> None:
                     f" and {len(errors) - 1} other mirror(s)" if len(errors) > 1 else ""
                 )
                 raise RuntimeError(
-                    f"{filename} from {cls.mirrors[0]}{others}: {_short(errors[0], 80)}"
+                    f"{filename} from {cls.mirrors[0]}{others}: {short_error(errors[0], 80)}"
                 )
         for filename, md5 in cls.resources:
             got = _md5(raw / filename)
@@ -210,11 +209,6 @@ def _download(spec: _Spec, root: Path) -> None:
         raise
     finally:
         socket.setdefaulttimeout(old_timeout)
-
-
-def _short(err: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,76 +274,29 @@ def _note(data: ImageData, spec: _Spec, where: str, reason: str = "") -> str:
 def _load(
     spec: _Spec, train: bool, root: str | Path | None, download: bool, verbose: bool
 ) -> ImageData:
-    data: ImageData | None = None
-    where, reason = "", ""
-    if root is not None:
-        root = Path(root).expanduser()
-        found = _find(root, spec, train)
-        if found is None and download:
-            try:
-                _download(spec, root)
-            except Exception as err:
-                raise FileNotFoundError(
-                    f"{spec.name}: no {'train' if train else 't10k'} files under root={str(root)!r} "
-                    f"(looked for {spec.offline_dir}/ and {spec.tv_name}/raw/) and the download "
-                    f"into it failed: {_short(err)}"
-                ) from err
-            found, reason = (
-                _find(root, spec, train),
-                " (just downloaded, checksums verified)",
-            )
-        if found is None:
-            raise FileNotFoundError(
-                f"{spec.name}: no {'train' if train else 't10k'} files under root={str(root)!r}; "
-                f"expected {root / spec.offline_dir}/<split>-images-idx3-ubyte.gz and "
-                f"-labels-idx1-ubyte.gz (split 'train', 'train-5k' or 't10k') or torchvision's "
-                f"layout {root / spec.tv_name / 'raw'}/"
-            )
-        data, where = _read_found(found, spec, train, root), str(root)
-    else:
-        candidates: list[tuple[Path, str]] = []
-        env = os.environ.get(ENV_VAR, "").strip()
-        if env:
-            candidates.append((Path(env).expanduser(), f"${ENV_VAR} ({env})"))
-        cache = Path("data")
-        candidates.append((cache, f"./data ({cache.resolve()})"))
-        skipped: list[str] = []
-        for folder, label in candidates:
-            found = _find(folder, spec, train)
-            if found is None:
-                continue
-            try:
-                data, where = _read_found(found, spec, train, folder), label
-                break
-            # a truncated or corrupt file: say so and look further
-            except ValueError as err:
-                skipped.append(f"{label}: {_short(err)}")
-                if verbose:
-                    print(
-                        f"WARNING: skipping unreadable {spec.name} files in {label}: {_short(err)}"
-                    )
-        if data is None and download:
-            try:
-                _download(spec, cache)
-                found = _find(cache, spec, train)
-                if found is None:
-                    raise RuntimeError(
-                        f"downloaded files not found in {cache.resolve()}"
-                    )
-                data, where = (
-                    _read_found(found, spec, train, cache),
-                    f"./data ({cache.resolve()})",
-                )
-                reason = " (just downloaded, checksums verified)"
-            except Exception as err:
-                reason = f"the download failed: {_short(err)}"
-        elif data is None:
-            reason = "download=False"
-        if data is None:
-            looked = ", ".join(label for _, label in candidates)
-            reason = f"nothing found in {looked}; {reason}"
-            data = _load_sample(spec, train)
-    data.note = _note(data, spec, where, reason)
+    def expected(folder: Path) -> str:
+        return (
+            f"{folder / spec.offline_dir}/<split>-images-idx3-ubyte.gz and "
+            "-labels-idx1-ubyte.gz (split 'train', 'train-5k' or 't10k') or torchvision's "
+            f"layout {folder / spec.tv_name / 'raw'}/"
+        )
+
+    def sample() -> tuple[ImageData, str]:
+        data = _load_sample(spec, train)
+        return data, data.root
+
+    finder = CopyFinder(
+        name=spec.name,
+        find=lambda folder: _find(folder, spec, train),
+        read=lambda found, folder: _read_found(found, spec, train, folder),
+        download=lambda folder: _download(spec, folder),
+        sample=sample,
+        expected=expected,
+        verified="checksums verified",
+    )
+    found = finder.locate(root, download, verbose)
+    data = found.data
+    data.note = _note(data, spec, found.where, found.reason)
     if verbose:
         print(data.note)
     return data

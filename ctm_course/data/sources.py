@@ -11,7 +11,10 @@ The loaders of files return one of :data:`SOURCES`; a recorded result names one 
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Generic, Sequence, TypeVar
 
 DATA_SOURCES: tuple[str, ...] = (
     "download",
@@ -38,3 +41,125 @@ def worst_source(sources: Sequence[str]) -> str:
             f"sources must be a non-empty list of {DATA_SOURCES}, got {list(sources)!r}"
         )
     return max(sources, key=DATA_SOURCES.index)
+
+
+# --------------------------------------------------------------------------------------------
+# Where a copy of a data set is looked for: one search for every file loader
+# --------------------------------------------------------------------------------------------
+T = TypeVar("T")
+
+ENV_VAR = "CTM_COURSE_DATA"
+"""Environment variable naming a folder with offline copies (``mnist/``, ``cifar10/``, ...)."""
+
+DOWNLOAD_TIMEOUT_S = 30.0
+"""Socket timeout while downloading, so that a blocked network fails instead of hanging."""
+
+DOWNLOAD_FOLDER = Path("data")
+"""Where a download goes when no ``root`` is given (relative to the working directory)."""
+
+
+def short_error(err: BaseException, limit: int = 160) -> str:
+    """``err`` as one line of at most ``limit`` characters (for notes and warnings)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Located(Generic[T]):
+    """What :func:`locate` found: the data, where (for the note) and why (a download, a fallback)."""
+
+    data: T
+    where: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CopyFinder(Generic[T]):
+    """How one data set is found, read, downloaded and replaced by its sample.
+
+    Attributes:
+        name: the data set's name, for messages (``"MNIST"``).
+        find: ``find(folder)`` -> a handle on the files for the split, or ``None``.
+        read: ``read(handle, folder)`` -> the data; raises ``ValueError`` on a corrupt copy.
+        download: ``download(folder)`` downloads into ``folder`` (raises on failure).
+        sample: ``sample()`` -> (the shipped sample, where it lies).
+        expected: ``expected(folder)`` -> the files the search wanted, for the error message.
+        verified: how a download was checked, for the note (``"checksums verified"``).
+    """
+
+    name: str
+    find: Callable[[Path], object | None]
+    read: Callable[[object, Path], T]
+    download: Callable[[Path], None]
+    sample: Callable[[], tuple[T, str]]
+    expected: Callable[[Path], str]
+    verified: str
+
+    def locate(
+        self, root: str | Path | None, download: bool, verbose: bool
+    ) -> Located[T]:
+        """The best copy: ``root`` when given, else ``$CTM_COURSE_DATA``, ``./data``, a download, the sample.
+
+        Raises:
+            FileNotFoundError: ``root`` is given and holds no copy (and none could be
+                downloaded into it).
+            ValueError: a file under an explicit ``root`` is corrupt or truncated.
+        """
+        if root is not None:
+            return self._from_root(Path(root).expanduser(), download)
+        candidates: list[tuple[Path, str]] = []
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            candidates.append((Path(env).expanduser(), f"${ENV_VAR} ({env})"))
+        cache = DOWNLOAD_FOLDER
+        candidates.append((cache, f"./data ({cache.resolve()})"))
+        for folder, label in candidates:
+            found = self.find(folder)
+            if found is None:
+                continue
+            try:  # a truncated or corrupt copy: say so and look further
+                return Located(self.read(found, folder), label)
+            except ValueError as err:
+                if verbose:
+                    print(
+                        f"WARNING: skipping an unreadable {self.name} copy in {label}: "
+                        f"{short_error(err)}"
+                    )
+        reason = "download=False"
+        if download:
+            try:
+                self.download(cache)
+                found = self.find(cache)
+                if found is None:
+                    raise RuntimeError(
+                        f"downloaded files not found in {cache.resolve()}"
+                    )
+                return Located(
+                    self.read(found, cache),
+                    f"./data ({cache.resolve()})",
+                    f" (just downloaded, {self.verified})",
+                )
+            except Exception as err:
+                reason = f"the download failed: {short_error(err)}"
+        looked = ", ".join(label for _, label in candidates)
+        data, where = self.sample()
+        return Located(data, where, f"nothing found in {looked}; {reason}")
+
+    def _from_root(self, folder: Path, download: bool) -> Located[T]:
+        found, reason = self.find(folder), ""
+        if found is None and download:
+            try:
+                self.download(folder)
+            except Exception as err:
+                raise FileNotFoundError(
+                    f"{self.name}: nothing under root={str(folder)!r} (expected "
+                    f"{self.expected(folder)}) and the download into it failed: "
+                    f"{short_error(err)}"
+                ) from err
+            found, reason = self.find(folder), f" (just downloaded, {self.verified})"
+        if found is None:
+            raise FileNotFoundError(
+                f"{self.name}: no usable copy under root={str(folder)!r}; expected "
+                f"{self.expected(folder)}"
+            )
+        return Located(self.read(found, folder), str(folder), reason)

@@ -10,9 +10,9 @@ exactly as the reference ``ParityDataset`` defines it.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
+
+from ..streams import SeededBatches
 
 
 def parity_targets(x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +47,7 @@ def _batch_seed(seed: int, index: int) -> int:
     ) % (1 << 63)
 
 
-class ParityBatches:
+class ParityBatches(SeededBatches):
     """Endless batches of fresh random parity problems, resumable from a checkpoint.
 
     Batch ``k`` is drawn from a ``torch.Generator`` seeded with a function of ``(seed, k)``, so
@@ -65,6 +65,8 @@ class ParityBatches:
         ``(x (B, L) float32 in {-1, +1}, y (B, L) int64 in {0, 1})``.
     """
 
+    counter = "position"
+
     def __init__(
         self,
         length: int,
@@ -74,57 +76,21 @@ class ParityBatches:
     ):
         if length < 1:
             raise ValueError(f"ParityBatches: length must be >= 1, got {length}")
-        if batch_size < 1:
-            raise ValueError(
-                f"ParityBatches: batch_size must be >= 1, got {batch_size}"
-            )
-        self.length, self.batch_size, self.seed, self.device = (
-            length,
-            batch_size,
-            seed,
-            device,
-        )
-        self.position = 0  # index of the next batch
+        super().__init__(batch_size, seed)
+        self.length, self.device = length, device
 
-    def __iter__(self) -> "ParityBatches":
-        return self
+    def batch_seed(self, step: int) -> int:
+        return _batch_seed(self.seed, step)
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(_batch_seed(self.seed, self.position))
-        self.position += 1
-        x = random_sequences(self.batch_size, self.length, g)
+    def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = random_sequences(self.batch_size, self.length, self.generator(step))
         y = parity_targets(x)
         if self.device is not None:
             x, y = x.to(self.device), y.to(self.device)
         return x, y
 
-    def state_dict(self) -> dict[str, int]:
-        """``position`` (batches drawn so far) and the settings that fix the stream."""
-        return {
-            "position": self.position,
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "length": self.length,
-        }
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Continue from a :meth:`state_dict`.
-
-        Raises:
-            ValueError: the state belongs to a stream with another seed, batch size or length.
-        """
-        for key in ("seed", "batch_size", "length"):
-            if key in state and int(state[key]) != getattr(self, key):
-                raise ValueError(
-                    f"ParityBatches.load_state_dict: saved {key}={state[key]!r} differs from this "
-                    f"stream's {getattr(self, key)!r}; the batches would not continue"
-                )
-        position = int(state["position"])
-        if position < 0:
-            raise ValueError(
-                f"ParityBatches.load_state_dict: position must be >= 0, got {position}"
-            )
-        self.position = position
+    def settings(self) -> dict[str, int]:
+        return {**super().settings(), "length": self.length}
 
 
 def parity_test_set(

@@ -3,7 +3,7 @@
     python -m ctm_course.rcnn.run --profile gpu --train-seconds 300 --out results.json
 
 Trains with :func:`ctm_course.train.fit` on stimuli generated on the device until the profile's
-steps are done or the wall-clock budget is spent (the cosine learning rate follows the clock), then measures
+steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of the step), then measures
 cluttered and clean test accuracy, decodes the auxiliary variables (location, scale,
 orientation) from every layer at every timestep with linear probes, and runs the perturbation
 analysis (functional importance of the flows into each layer); prints and writes JSON with
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..cli import add_overrides, device_and_profile, run_parser, write_json
 from ..data.thorat2021 import paper_numbers
 from ..parameters import count_parameters
 from ..train import fit, seed_everything
@@ -33,36 +33,35 @@ from .torch_stimuli import StimulusBatches, TorchStimuli
 from .training import accuracy, memory_format, step_fn
 from .variants import generate_variants
 
+OVERRIDES = {
+    "train_seconds": float,
+    "max_steps": int,
+    "n_feats": int,
+    "batch_size": int,
+    "lr": float,
+    "curriculum_steps": int,
+    "ema_decay": float,
+    "test_images": int,
+    "probe_images": int,
+    "perturb_images": int,
+}
+"""The profile's values that command-line flags may override (``--n-feats`` ...)."""
+HELP = {
+    "train_seconds": "a wall-clock training budget: stop there",
+    "curriculum_steps": "steps over which the clutter fades in",
+    "ema_decay": "weight average evaluated instead of the last weights (0: off)",
+    "probe_images": "0 skips the probes",
+    "perturb_images": "images of the perturbation analysis (0 skips it)",
+}
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--profile",
-        choices=("smoke", "cpu", "gpu"),
-        default=None,
-        help="the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)",
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = run_parser(
+        __doc__.split("\n\n")[0],
+        "the lesson's profile whose sizes are used (default: gpu on CUDA, else cpu)",
+        "folder with mnist/ and fashion-mnist/",
     )
-    parser.add_argument(
-        "--train-seconds", type=float, default=None, help="wall-clock training budget"
-    )
-    parser.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="at most this many steps (default: the profile's)",
-    )
-    parser.add_argument(
-        "--device", default=None, help="cuda, cpu, ... (default: cuda when available)"
-    )
-    parser.add_argument("--n-feats", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument(
-        "--curriculum-steps",
-        type=int,
-        default=None,
-        help="steps over which the clutter fades in",
-    )
+    add_overrides(parser, OVERRIDES, HELP)
     parser.add_argument(
         "--schedule",
         choices=("cosine", "constant"),
@@ -70,33 +69,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="learning rate after the warm-up (default: the profile's)",
     )
     parser.add_argument(
-        "--ema-decay",
-        type=float,
-        default=None,
-        help="moving average of the weights, evaluated instead of the last ones (default: the "
-        "profile's; 0 turns it off)",
-    )
-    parser.add_argument("--test-images", type=int, default=None)
-    parser.add_argument(
-        "--probe-images", type=int, default=None, help="0 skips the probes"
-    )
-    parser.add_argument(
-        "--perturb-images",
-        type=int,
-        default=None,
-        help="images of the perturbation analysis (default: the profile's; 0 skips it)",
-    )
-    parser.add_argument(
         "--probe-jobs", type=int, default=-1, help="parallel probe fits (-1: all cores)"
     )
     parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--data-root", default=None, help="folder with mnist/ and fashion-mnist/"
-    )
-    parser.add_argument("--out", default=None, help="write the results here as JSON")
-    parser.add_argument(
-        "--save", default=None, help="write the trained model's state_dict here"
+        "--save", type=Path, default=None, help="write the trained weights here"
     )
     return parser.parse_args(argv)
 
@@ -105,10 +82,7 @@ def main(argv=None) -> dict:
     from ..config import lesson_config
 
     args = parse_args(argv)
-    device = torch.device(
-        args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    profile = args.profile or ("gpu" if device.type == "cuda" else "cpu")
+    device, profile = device_and_profile(args)
     config = lesson_config("05_recurrent_cnn_lab", profile)
     recipe = config.train
     n_feats = args.n_feats or config.n_feats
@@ -274,10 +248,7 @@ def main(argv=None) -> dict:
         torch.save(model.state_dict(), args.save)
         print(f"saved the weights to {args.save}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}")
+    write_json(args.out, result)
     return result
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..streams import SeededBatches
 from .stimuli import (
     ANGLE,
     CANVAS,
@@ -296,7 +297,7 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
     return (x - lo) / (hi - lo).clamp_min(1e-6)
 
 
-class StimulusBatches:
+class StimulusBatches(SeededBatches):
     """Endless, resumable batches of fresh stimuli: batch ``k`` is drawn from seed ``seed * 1_000_003 + k``.
 
     ``curriculum_steps`` > 0 fades the clutter in: its intensity rises linearly from 0 to 1 over that
@@ -310,34 +311,20 @@ class StimulusBatches:
         seed: int = 0,
         curriculum_steps: int = 0,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        super().__init__(batch_size, seed)
         if curriculum_steps < 0:
             raise ValueError(f"curriculum_steps must be >= 0, got {curriculum_steps}")
-        self.stimuli, self.batch_size, self.seed, self.step = (
-            stimuli,
-            batch_size,
-            seed,
-            0,
-        )
-        self.curriculum_steps = curriculum_steps
-        self.generator = torch.Generator(device=stimuli.device)
+        self.stimuli, self.curriculum_steps = stimuli, curriculum_steps
+        self._generator = torch.Generator(device=stimuli.device)
 
-    def __iter__(self):
-        return self
+    def generator(self, step: int) -> torch.Generator:
+        """The stream's one generator (on the stimuli's device), seeded for batch ``step``."""
+        return self._generator.manual_seed(self.batch_seed(step))
 
-    def __next__(self) -> Stimuli:
-        self.generator.manual_seed(self.seed * 1_000_003 + self.step)
+    def draw(self, step: int) -> Stimuli:
         clutter = (
-            min(1.0, self.step / self.curriculum_steps)
-            if self.curriculum_steps
-            else 1.0
+            min(1.0, step / self.curriculum_steps) if self.curriculum_steps else 1.0
         )
-        self.step += 1
-        return self.stimuli(self.batch_size, generator=self.generator, clutter=clutter)
-
-    def state_dict(self) -> dict:
-        return {"step": self.step, "seed": self.seed}
-
-    def load_state_dict(self, state) -> None:
-        self.step, self.seed = int(state["step"]), int(state["seed"])
+        return self.stimuli(
+            self.batch_size, generator=self.generator(step), clutter=clutter
+        )

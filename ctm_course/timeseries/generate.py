@@ -22,10 +22,12 @@ Time steps are 30 minutes (``DAY = 48`` steps). Everything is drawn from one see
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from ..streams import SeededBatches
 
 DAY = 48
 WEEK = 7 * DAY
@@ -384,7 +386,7 @@ def windows(
     return x[index].transpose(1, 2).contiguous()  # (N, C, W)
 
 
-class WindowBatches:
+class WindowBatches(SeededBatches):
     """Endless batches of random training windows ``(B, C, W)``, resumable (``state_dict``) for ``fit``.
 
     Batch ``k`` is drawn from a generator seeded with ``(seed, k)``, so it does not depend on how the
@@ -399,47 +401,23 @@ class WindowBatches:
         seed: int = 0,
         device: torch.device | str | None = None,
     ) -> None:
+        super().__init__(batch_size, seed)
         self.values = torch.as_tensor(np.asarray(values, dtype=np.float32))
         if len(self.values) < window:
             raise ValueError(
                 f"the series ({len(self.values)} steps) is shorter than one window ({window})"
             )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.window, self.batch_size, self.seed, self.device, self.step = (
-            window,
-            batch_size,
-            seed,
-            device,
-            0,
-        )
+        self.window, self.device = window, device
 
-    def __iter__(self) -> "WindowBatches":
-        return self
-
-    def __next__(self) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
+    def draw(self, step: int) -> torch.Tensor:
         starts = torch.randint(
-            0, len(self.values) - self.window + 1, (self.batch_size,), generator=g
+            0,
+            len(self.values) - self.window + 1,
+            (self.batch_size,),
+            generator=self.generator(step),
         )
-        self.step += 1
         batch = self.values[starts[:, None] + torch.arange(self.window)].transpose(1, 2)
         return batch.to(self.device) if self.device is not None else batch
 
-    def state_dict(self) -> dict[str, int]:
-        return {
-            "step": self.step,
-            "seed": self.seed,
-            "window": self.window,
-            "batch_size": self.batch_size,
-            "length": len(self.values),
-        }
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        for key in ("seed", "window", "batch_size", "length"):
-            if key in state and state[key] != self.state_dict()[key]:
-                raise ValueError(
-                    f"WindowBatches.load_state_dict: saved {key}={state[key]} differs from "
-                    f"{self.state_dict()[key]}; the batches would not continue"
-                )
-        self.step = int(state["step"])
+    def settings(self) -> dict[str, int]:
+        return {**super().settings(), "window": self.window, "length": len(self.values)}

@@ -4,7 +4,7 @@ Usage (one GPU; prints time, steps and test accuracy; writes a JSON file)::
 
     python -m ctm_course.tlb.run --mode keras --epochs 30 --out results.json
     python -m ctm_course.tlb.run --mode paper --profile gpu --out paper.json
-    python -m ctm_course.tlb.run --mode paper --profile gpu --epochs 60 --max-seconds 600   # a time budget
+    python -m ctm_course.tlb.run --mode paper --profile gpu --epochs 60 --max-seconds 600   # stop after 10 min
     python -m ctm_course.tlb.run --mode vit --profile cpu --steps 50          # a quick check
 
 ``--mode keras`` without ``--profile`` uses the Keras example's preset
@@ -15,20 +15,22 @@ for the profile (default: ``gpu`` with CUDA, else ``cpu``). Data come from
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 
+from ..cli import add_overrides, device_and_profile, run_parser, write_json
 from ..data.image_data import ImageData
 from ..parameters import count_parameters
 from ..precision import autocast_dtype
 from ..train import TrainResult, seed_everything
 from .presets import KERAS, build, steps_of, train_config, with_overrides
 from .train import evaluate_accuracy, train_classifier
+
+OVERRIDES = {"epochs": int, "steps": int, "batch_size": int, "max_seconds": float}
+"""The run's values that command-line flags may override (``--batch-size`` ...)."""
 
 
 def train_run(
@@ -130,67 +132,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ..config import lesson_config
     from ..data.cifar10 import load_cifar10
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("keras", "paper", "vit"), required=True)
-    parser.add_argument(
-        "--profile",
-        choices=("smoke", "cpu", "gpu"),
-        default=None,
-        help="take the run from ctm_course.config.TLB (default for paper/vit: gpu with CUDA, "
+    parser = run_parser(
+        __doc__.split("\n\n")[0],
+        "take the run from ctm_course.config.TLB (default for paper/vit: gpu with CUDA, "
         "else cpu; keras without --profile uses the Keras preset)",
+        "folder with CIFAR-10 (default: the usual search)",
     )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="override the run's epochs"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=None, help="override the run's steps"
-    )
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--mode", choices=("keras", "paper", "vit"), required=True)
+    add_overrides(parser, OVERRIDES, {"max_seconds": "a wall-clock budget: stop there"})
     parser.add_argument(
         "--init",
         choices=("torch", "keras"),
         default=None,
         help="initial weights of the TLB: PyTorch's (default) or Keras' (keras_initialisation)",
     )
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=None,
-        help="wall-clock training budget: stop there (the cosine schedule follows the clock)",
-    )
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        help="folder with CIFAR-10 (default: the usual search)",
-    )
-    parser.add_argument(
-        "--device", default=None, help="cuda or cpu (default: cuda when available)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", type=Path, default=None, help="write the summary as JSON here"
-    )
     args = parser.parse_args(argv)
 
-    device = torch.device(
-        args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device, prof = device_and_profile(args)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
-    prof = args.profile or ("gpu" if device.type == "cuda" else "cpu")
     config = lesson_config("04_tlb_cifar10", prof)
     if args.mode == "keras" and args.profile is None:
         run, prof = KERAS, "keras-preset"
     else:
         run = config.paper if args.mode == "vit" else getattr(config, args.mode)
-    run = with_overrides(
-        run,
-        epochs=args.epochs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_seconds=args.max_seconds,
-    )
+    run = with_overrides(run, **{name: getattr(args, name) for name in OVERRIDES})
     if args.init is not None and args.mode != "vit":
         run["model"]["init"] = args.init
     started = time.perf_counter()
@@ -221,10 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{summary['train_seconds']:.1f} s on {summary['device']}; test accuracy "
         f"{summary['test_accuracy']:.4f} on {summary['test_images']:,} images ({summary['parameters']:,} parameters)"
     )
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        print(f"wrote {args.out}")
+    write_json(args.out, summary)
     return summary
 
 

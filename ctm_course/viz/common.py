@@ -32,6 +32,7 @@ CURSOR = "#444444"
 TRAIN = "#1f77b4"
 TEST = "#d62728"
 PRE = "#8c8c8c"  # pre-activations (grey, dashed)
+HIGHLIGHT = "#f2b400"  # the most certain tick
 
 
 def to_numpy(x: Any, dtype: Any = np.float32) -> np.ndarray:
@@ -94,6 +95,21 @@ def style_axes(ax: Axes, *, grid: bool = True) -> None:
     ax.spines["right"].set_visible(False)
     if grid:
         ax.grid(True, alpha=0.3, linewidth=0.8)
+
+
+def mark_most_certain(ax: Axes, tick: int, value: float, size: float = 15) -> None:
+    """A gold star at ``(tick, value)``, labelled as the most certain tick for the legend."""
+    ax.plot(
+        [tick],
+        [value],
+        marker="*",
+        color=HIGHLIGHT,
+        markersize=size,
+        markeredgecolor=INK,
+        markeredgewidth=0.8,
+        linestyle="none",
+        label=f"most certain: tick {tick}",
+    )
 
 
 def axes_or_new(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:

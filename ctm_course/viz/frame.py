@@ -46,6 +46,7 @@ from .common import (
     TARGET,
     WRONG,
     frame_header,
+    mark_most_certain,
     style_axes,
     to_numpy,
 )
@@ -410,17 +411,7 @@ class _TickArtists:
         (self.cert_past,) = ax.plot(ticks[:1], c[:1], color=INK, linewidth=2.2)
         self.cert_cursor = ax.axvline(0, color=CURSOR, linewidth=1.2, alpha=0.6)
         (self.cert_dot,) = ax.plot([0], [c[0]], "o", color=INK, markersize=6)
-        ax.plot(
-            [best],
-            [c[best]],
-            marker="*",
-            color="#f2b400",
-            markersize=15,
-            markeredgecolor=INK,
-            markeredgewidth=0.8,
-            linestyle="none",
-            label=f"most certain: tick {best}",
-        )
+        mark_most_certain(ax, best, c[best])
         ax.set_ylim(-0.03, 1.1)
         ax.set_yticks([0, 0.5, 1])
         _tick_axis(ax, T, nbins=16, labels=True)

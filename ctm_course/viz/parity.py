@@ -32,12 +32,14 @@ from .common import (
     FONT,
     FONT_SMALL,
     FONT_TITLE,
+    HIGHLIGHT,
     INK,
     TARGET,
     WRONG,
     axes_or_new,
     figure_to_rgb,
     frame_header,
+    mark_most_certain,
     new_figure,
     style_axes,
     to_numpy,
@@ -184,7 +186,7 @@ class _ParityArtists:
         _annotate(ax, gx, "{:+.0f}", np.where(gx > 0, INK, "white"))
         _grid_axes(ax, "input x (□ = most attended)")
         self.box = Rectangle(
-            (-0.5, -0.5), 1, 1, fill=False, edgecolor="#f2b400", linewidth=3.5
+            (-0.5, -0.5), 1, 1, fill=False, edgecolor=HIGHLIGHT, linewidth=3.5
         )
         ax.add_patch(self.box)
 
@@ -223,16 +225,7 @@ class _ParityArtists:
             linewidth=2.2,
             label="fraction of positions right",
         )
-        ax.plot(
-            [best],
-            [certainty[best]],
-            marker="*",
-            color="#f2b400",
-            markersize=14,
-            markeredgecolor=INK,
-            linestyle="none",
-            label=f"most certain: tick {best}",
-        )
+        mark_most_certain(ax, best, certainty[best], size=14)
         self.cursor = ax.axvline(0, color=CURSOR, linewidth=1.2, alpha=0.6)
         ax.set_xlim(-0.5, T - 0.5)
         ax.set_ylim(-0.03, 1.08)
