@@ -261,11 +261,11 @@ TLB = {
 
 # --- Lesson 5: the recurrent-CNN lab ------------------------------------------------------------------
 RCNN = {
-    "smoke": RCNNRow(n_feats=2, t_steps=4, curriculum_steps=10, cpu_threads=1,
-                     train=Training(steps=30, batch_size=16, lr=2e-3, schedule="constant", warmup_steps=3,
-                                    eval_every=15, checkpoint_every=15, log_every=5, max_seconds=20,
-                                    ema_decay=0.995),
-                     test_images=100, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
+    "smoke": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=75, cpu_threads=2,
+                     train=Training(steps=150, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=10,
+                                    eval_every=75, checkpoint_every=75, log_every=5, max_seconds=75,
+                                    ema_decay=0.95),
+                     test_images=300, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
     "cpu": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=500, cpu_threads=2,
                    train=Training(steps=3000, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=30,
                                   eval_every=1000, checkpoint_every=200, log_every=10, max_seconds=515,

@@ -501,7 +501,7 @@ if USE_PUBLISHED:
 # learning rate the weights never settle: every step jumps around the floor of the valley they
 # have reached. After each step the average moves a
 # little towards the current weights, $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ with
-# $d = 0.995$ (about the last 200 steps; `ctm_course.averaging.WeightAverage`), and it is the
+# $d = 0.995$ (about the last 200 steps; `ctm_course.averaging.weight_average`), and it is the
 # average that is evaluated during training and that the rest of the lab analyses. In one CPU
 # run, after 2,800 steps, the average named the target in 36.6% of the test images and the
 # last weights in 33.1%. Training saves a checkpoint now and then under `checkpoints/` (with the
@@ -1094,18 +1094,20 @@ print(
 )
 
 # %%
-# A check that learning happened (chance is 0.05, the paper 0.81), not the profile's target: the gpu row reaches
-# 0.78 in its 450 s on an H100 (results page), and a slower GPU trains fewer steps in the same time.
-minimum = {"smoke": 0.0, "cpu": 0.15, "gpu": 0.5}[PROFILE]
+# A check that learning happened (chance is 0.05, the paper 0.81), not the profile's target: the
+# smoke row's 150 steps reach about 0.08 on 300 cluttered images (2.6 standard errors above
+# chance) and 0.16 on their clean twins; the gpu row 0.78 in its 450 s on an H100.
+minimum = {"smoke": 0.07, "cpu": 0.15, "gpu": 0.5}[PROFILE]
 assert cluttered_accuracy >= minimum, (
     f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} for the {PROFILE} profile"
 )
+assert clean_accuracy >= 2 * 0.05, f"clean accuracy {clean_accuracy:.3f}: no learning"
 assert len(through_time) == 4 and len(through_depth) == 4
 assert all(0.3 <= v <= 1 for v in through_time), through_time
+assert clean_accuracy > cluttered_accuracy - 0.05, (
+    "the clean twins should not be harder than the clutter"
+)
 if PROFILE != "smoke":
-    assert clean_accuracy > cluttered_accuracy - 0.05, (
-        "the clean twins should not be harder than the clutter"
-    )
     assert np.mean(grid["Location"]) > 0.6, (
         "location should be decodable well above chance"
     )
