@@ -3,7 +3,9 @@
 A run's checkpoint is named after the lesson, the profile and a hash of the run's settings and
 of the package's sources (:func:`checkpoint_path`), so changing either starts a fresh run while
 re-running the same notebook (or resuming after a disconnect) picks up where it stopped.
-Checkpoints are written atomically and read with ``weights_only=True``.
+Checkpoints are written atomically and read with ``weights_only=True``. Runs in the quick mode
+of ``make gpu-check`` keep theirs apart, in ``checkpoints/gpu-check/``, which the check empties
+before it starts, so that each check trains from the first step.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Mapping
 import torch
 
 from .paths import output_folder
+from .profile import quick_mode
 
 
 class CheckpointError(RuntimeError):
@@ -45,13 +48,18 @@ def checkpoint_path(
 
     Args:
         settings: anything that describes the run (a profile row, a dict; dataclasses are expanded).
-        folder: defaults to ``<repository>/checkpoints`` (``./checkpoints`` outside the repository).
+        folder: defaults to ``<repository>/checkpoints`` (``./checkpoints`` outside the repository);
+            in quick mode (:func:`ctm_course.profile.quick_mode`) its subfolder ``gpu-check``.
     """
     text = json.dumps(
         _plain(settings), sort_keys=True, default=lambda v: str(_plain(v))
     )
     key = hashlib.sha1((text + package_digest()).encode()).hexdigest()
-    folder = output_folder("checkpoints") if folder is None else Path(folder)
+    if folder is None:
+        folder = output_folder("checkpoints")
+        if quick_mode():
+            folder = folder / "gpu-check"
+    folder = Path(folder)
     return folder / f"{lesson}-{profile_name}-{key[:10]}.pt"
 
 

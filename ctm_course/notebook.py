@@ -2,7 +2,8 @@
 
 - :func:`start` begins a lesson in one line: it picks the profile and its row, the device and
   the CPU threads, seeds everything and prints where the lesson runs (device, profile, data)
-  and the row's sizes.
+  and the row's sizes. With ``$CTM_COURSE_QUICK`` set (``make gpu-check``) the row is cut to a
+  few hundred steps (:func:`ctm_course.quick.quick`) and ``lesson.quick`` is ``True``.
 - :func:`setup` prints that one line alone.
 - :func:`glue` hands a number to the book (myst-nb ``glue``) and is a no-op elsewhere, so that
   every number in a lesson's prose comes from the run that produced it, on the site, and
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .profile import device, device_name, profile
+from .profile import QUICK_ENV_VAR, device, device_name, profile, quick_mode
 
 T = TypeVar("T")
 
@@ -91,25 +92,35 @@ class Lesson:
         profile: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
         config: the lesson's profile row (:mod:`ctm_course.config`).
         device: where the lesson trains.
+        quick: the quick mode of ``make gpu-check`` (``$CTM_COURSE_QUICK``): ``config`` is the
+            profile's row cut to a few hundred steps (:func:`ctm_course.quick.quick`), which runs
+            every code path of the row but does not learn enough for the lesson's thresholds.
     """
 
     name: str
     profile: str
     config: Any
     device: torch.device
+    quick: bool = False
 
 
 def start(lesson: str, seed: int = 0) -> Lesson:
     """Begin ``lesson``: its profile row, the device, the CPU threads (the row's ``cpu_threads``), seeds.
 
     Prints one line with the lesson, device, profile and data (and a GPU hint on Colab), then the
-    row, so that the reader sees every size the lesson runs with.
+    row, so that the reader sees every size the lesson runs with. With ``$CTM_COURSE_QUICK`` set
+    the row is :func:`ctm_course.quick.quick`'s cut of the profile's row and ``quick`` is ``True``.
     """
     from .config import lesson_config
     from .train import seed_everything
 
     prof = profile()
     config = lesson_config(lesson, prof)
+    is_quick = quick_mode()
+    if is_quick:
+        from .quick import quick
+
+        config = quick(config)
     dev = device()
     threads = getattr(config, "cpu_threads", None)
     if dev.type == "cpu" and threads:
@@ -120,5 +131,10 @@ def start(lesson: str, seed: int = 0) -> Lesson:
         torch.backends.cudnn.benchmark = True
     seed_everything(seed)
     setup(lesson)
+    if is_quick:
+        print(
+            f"quick mode (${QUICK_ENV_VAR}): the {prof} row cut to a few hundred steps; "
+            "it proves the lesson runs, not that it learns"
+        )
     print(config.describe())
-    return Lesson(name=lesson, profile=prof, config=config, device=dev)
+    return Lesson(name=lesson, profile=prof, config=config, device=dev, quick=is_quick)

@@ -12,6 +12,9 @@ import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
 ENV_VAR = "CTM_COURSE_PROFILE"
+QUICK_ENV_VAR = "CTM_COURSE_QUICK"
+_QUICK_VALUES = {"1": True, "true": True, "yes": True, "on": True}
+_QUICK_VALUES.update({"": False, "0": False, "false": False, "no": False, "off": False})
 
 
 def profile() -> str:
@@ -28,6 +31,23 @@ def profile() -> str:
             )
         return value
     return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def quick_mode() -> bool:
+    """``True`` when ``$CTM_COURSE_QUICK`` asks for the quick mode of ``make gpu-check``.
+
+    In quick mode a lesson keeps its profile's models, batch sizes and data but trains a few
+    hundred steps (:func:`ctm_course.quick.quick`): it proves that the row runs end to end, not
+    that it learns. Values: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``
+    (unset or empty: off).
+    """
+    value = os.environ.get(QUICK_ENV_VAR, "").strip().lower()
+    if value not in _QUICK_VALUES:
+        raise ValueError(
+            f"{QUICK_ENV_VAR}={value!r} is not a switch; allowed: 1, true, yes, on "
+            "(quick mode) or 0, false, no, off (unset: off)"
+        )
+    return _QUICK_VALUES[value]
 
 
 def device() -> torch.device:

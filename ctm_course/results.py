@@ -3,7 +3,9 @@
 ``record("01_ctm_mnist", {"test_accuracy": 0.95, ...}, train_seconds=..., steps=...,
 data_source="offline-subset")`` writes ``results/<profile>/01_ctm_mnist.json`` at the repository
 root (or ``./results`` outside the repository, e.g. on Colab). The book's results page is
-generated from these files; nothing in them is typed by hand.
+generated from these files; nothing in them is typed by hand. A run in the quick mode of
+``make gpu-check`` (``$CTM_COURSE_QUICK``) is recorded apart, in
+``results/gpu-check/runs/<lesson>.json``, and never replaces a profile's result.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from .data.sources import DATA_SOURCES
 from .paths import output_folder, repo_root
-from .profile import PROFILES, device_name, profile
+from .profile import PROFILES, device_name, profile, quick_mode
 
 #: Metric names every lesson must report (CONTRIBUTING.md, "Recorded results").
 REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
@@ -56,6 +58,8 @@ REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
         "aux_decoding_through_depth",
     ),
 }
+#: Where ``make gpu-check`` keeps its reports, under :func:`results_dir`; quick runs in ``runs/``.
+GPU_CHECK_FOLDER = "gpu-check"
 REQUIRED_KEYS = (
     "lesson",
     "profile",
@@ -75,6 +79,15 @@ def results_dir() -> Path:
     if os.environ.get("CTM_COURSE_RESULTS"):
         return Path(os.environ["CTM_COURSE_RESULTS"])
     return output_folder("results")
+
+
+def record_path(lesson: str, profile_name: str, quick: bool | None = None) -> Path:
+    """Where :func:`record` writes ``lesson``'s result: ``results/<profile>/<lesson>.json``, or in
+    quick mode (default: :func:`ctm_course.profile.quick_mode`) ``results/gpu-check/runs/<lesson>.json``."""
+    quick = quick_mode() if quick is None else quick
+    if quick:
+        return results_dir() / GPU_CHECK_FOLDER / "runs" / f"{lesson}.json"
+    return results_dir() / profile_name / f"{lesson}.json"
 
 
 def _git_commit() -> str:
@@ -120,7 +133,9 @@ def record(
     profile_name: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``results/<profile>/<lesson>.json`` and return its path.
+    """Write ``results/<profile>/<lesson>.json`` (in quick mode ``results/gpu-check/runs/<lesson>.json``,
+    :func:`record_path`) and return its path. On a CUDA device the entry also holds
+    ``gpu_peak_memory_gib``, the most GPU memory the process's tensors ever took.
 
     Args:
         lesson: the notebook's stem, e.g. ``"01_ctm_mnist"``.
@@ -154,9 +169,16 @@ def record(
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "metrics": {k: _clean_metric(k, v) for k, v in metrics.items()},
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        entry["gpu_peak_memory_gib"] = round(
+            torch.cuda.max_memory_allocated() / 2**30, 3
+        )
+    quick = quick_mode()
+    if quick:
+        entry["quick"] = True
     if extra:
         entry["extra"] = dict(extra)
-    path = results_dir() / prof / f"{lesson}.json"
+    path = record_path(lesson, prof, quick)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(entry, indent=2) + "\n")
     return path
