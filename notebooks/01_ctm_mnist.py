@@ -158,7 +158,8 @@ model = ContinuousThoughtMachine(CONFIG.model).to(DEVICE)
 x = normalise(test_data.images[:4]).to(DEVICE)
 tokens, grid = model.compute_features(x)
 print(
-    f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} on a {grid[0]}x{grid[1]} grid"
+    f"images {tuple(x.shape)} -> tokens {tuple(tokens.shape)} "
+    f"on a {grid[0]}x{grid[1]} grid"
 )
 assert tokens.shape == (4, grid[0] * grid[1], CONFIG.model.d_input)
 
@@ -186,7 +187,8 @@ one_by_one = torch.stack(
 )
 assert torch.allclose(nlm(history), one_by_one, atol=1e-5)
 print(
-    f"{model.d_model} neurons, each with its own {nlm.w1.shape[0]} -> {nlm.w1.shape[1]} map: checked"
+    f"{model.d_model} neurons, each with its own "
+    f"{nlm.w1.shape[0]} -> {nlm.w1.shape[1]} map: checked"
 )
 
 # %% [markdown]
@@ -276,10 +278,12 @@ print(f"recurrence == closed form for {len(zs)} ticks and {len(i)} pairs")
 # %%
 uniform, sure = torch.zeros(1, 10), torch.tensor([[20.0] + [0.0] * 9])
 print(
-    f"certainty of a uniform guess:       {model.compute_certainty(uniform)[0, 1].item():.4f}"
+    "certainty of a uniform guess:       "
+    f"{model.compute_certainty(uniform)[0, 1].item():.4f}"
 )
 print(
-    f"certainty of a confident prediction: {model.compute_certainty(sure)[0, 1].item():.4f}"
+    "certainty of a confident prediction: "
+    f"{model.compute_certainty(sure)[0, 1].item():.4f}"
 )
 
 # %% [markdown]
@@ -377,7 +381,8 @@ def train_ctm(model_config, steps, curves=None, checkpoint=None):
 # %%
 n_params = count_parameters(model)
 print(
-    f"the CTM has {n_params:,} parameters and thinks for {CONFIG.model.iterations} ticks"
+    f"the CTM has {n_params:,} parameters and thinks for "
+    f"{CONFIG.model.iterations} ticks"
 )
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="CTM on MNIST")
 ckpt = checkpoint_path(
@@ -448,7 +453,10 @@ fig
 
 # %% tags=["exercise"]
 def exit_ticks(certainties, threshold):
-    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
+    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold.
+
+    A row that never reaches the threshold gets the last tick, T - 1.
+    """
     raise NotImplementedError(
         "Exercise: find the first tick whose certainty reaches the threshold"
     )
@@ -463,7 +471,10 @@ def exit_ticks(certainties, threshold):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def exit_ticks(certainties, threshold):
-    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold, else T - 1."""
+    """(B, 2, T) certainties -> (B,) first tick with certainty >= threshold.
+
+    A row that never reaches the threshold gets the last tick, T - 1.
+    """
     reached = certainties[:, 1] >= threshold  # (B, T) booleans
     first = reached.int().argmax(dim=-1)  # index of the first True (0 if there is none)
     last = torch.full_like(first, certainties.shape[-1] - 1)
@@ -514,8 +525,9 @@ glue(
     ),
 )
 print(
-    f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with {best['mean_ticks']:.2f} of {T} "
-    f"ticks on average ({1 - best['mean_ticks'] / T:.0%} saved)"
+    f"threshold {best['threshold']}: accuracy {best['accuracy']:.4f} with "
+    f"{best['mean_ticks']:.2f} of {T} ticks on average "
+    f"({1 - best['mean_ticks'] / T:.0%} saved)"
 )
 viz.plot_early_exit(
     curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T

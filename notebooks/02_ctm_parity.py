@@ -225,7 +225,8 @@ model = ContinuousThoughtMachine(**MODEL_ARGS).to(DEVICE)
 x4 = x[:4].to(DEVICE)
 tokens, _ = model.compute_features(x4)
 print(
-    f"sequences {tuple(x4.shape)} -> tokens {tuple(tokens.shape)}: one token per position"
+    f"sequences {tuple(x4.shape)} -> tokens {tuple(tokens.shape)}: "
+    "one token per position"
 )
 assert tokens.shape == (4, L, MODEL_ARGS["d_input"])
 
@@ -253,7 +254,8 @@ half_circle = torch.stack([-torch.sin(theta), torch.cos(theta)], dim=1)  # (L, 2
 by_hand = model.positional_embedding.projection(half_circle).T  # (d_input, L)
 assert torch.allclose(model.positional_embedding(features)[0], by_hand, atol=1e-6)
 print(
-    "backbone: one learned vector per value; positional embedding: Linear((-sin, cos)) of the angle: checked"
+    "backbone: one learned vector per value; positional embedding: "
+    "Linear((-sin, cos)) of the angle: checked"
 )
 
 # %% [markdown]
@@ -282,7 +284,10 @@ print(
 
 # %% tags=["exercise"]
 def random_pairing(d_model, n, n_self, rng):
-    """Indices (left, right), each (n,) int64, of n random neuron pairs; the first n_self are (i, i)."""
+    """Indices (left, right), each (n,) int64, of n random neuron pairs.
+
+    The first n_self pairs are (i, i).
+    """
     raise NotImplementedError(
         "Exercise: draw left, then right = left[:n_self] + fresh draws"
     )
@@ -297,7 +302,10 @@ def random_pairing(d_model, n, n_self, rng):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def random_pairing(d_model, n, n_self, rng):
-    """Indices (left, right), each (n,) int64, of n random neuron pairs; the first n_self are (i, i)."""
+    """Indices (left, right), each (n,) int64, of n random neuron pairs.
+
+    The first n_self pairs are (i, i).
+    """
     left = torch.from_numpy(rng.choice(d_model, size=n)).long()
     fresh = torch.from_numpy(rng.choice(d_model, size=n - n_self)).long()
     return left, torch.cat([left[:n_self], fresh])
@@ -333,7 +341,8 @@ pairs = list(
 n_out = MODEL_ARGS["n_synch_out"]
 print(f"first output pairs (i, j): {pairs}")
 print(
-    f"S_out has {model.synch_representation_size_out} entries (dense selection of {n_out} neurons: "
+    f"S_out has {model.synch_representation_size_out} entries "
+    f"(dense selection of {n_out} neurons: "
     f"{n_out * (n_out + 1) // 2})"
 )
 
@@ -380,7 +389,8 @@ glue("synapse_depth", MODEL_ARGS["synapse_depth"])
 glue("unet_parameters", count_parameters(unet))
 glue("shallow_parameters", count_parameters(shallow.synapses))
 print(
-    f"synapse parameters: depth 1 {count_parameters(shallow.synapses):,}, depth 4 {count_parameters(unet):,}"
+    f"synapse parameters: depth 1 {count_parameters(shallow.synapses):,}, "
+    f"depth 4 {count_parameters(unet):,}"
 )
 print(inspect.getsource(SynapseUNet.forward))
 
@@ -402,7 +412,8 @@ print(inspect.getsource(SynapseUNet.forward))
 half_sure = torch.zeros(1, L, 2)
 half_sure[0, : L // 2, 0] = 30.0  # sure about the first half, uniform on the second
 print(
-    f"certainty when sure about half of the positions: {model.compute_certainty(half_sure.reshape(1, -1))[0, 1]:.3f}"
+    "certainty when sure about half of the positions: "
+    f"{model.compute_certainty(half_sure.reshape(1, -1))[0, 1]:.3f}"
 )
 assert (
     abs(model.compute_certainty(half_sure.reshape(1, -1).to(DEVICE))[0, 1].item() - 0.5)
@@ -443,7 +454,10 @@ def evaluate(model):
 
 
 def train(model, steps, curves=None, checkpoint=None):
-    """Train ``model`` on fresh parity batches with this lesson's recipe; returns the TrainResult."""
+    """Train ``model`` on fresh parity batches with this lesson's recipe.
+
+    Returns the TrainResult.
+    """
     config = CONFIG.train.train_config(
         steps, checkpoint_path=checkpoint, progress=curves is not None
     )
@@ -497,7 +511,8 @@ glue("test_sequences", len(x_test))
 solved = int((by_position >= 0.9).sum())
 glue("solved_positions", solved)
 print(
-    f"per position {ctm_result['per_position']:.4f}, whole sequence {ctm_result['sequence']:.4f} "
+    f"per position {ctm_result['per_position']:.4f}, "
+    f"whole sequence {ctm_result['sequence']:.4f} "
     f"(first tick {per_tick[0]:.3f}, last tick {per_tick[-1]:.3f})"
 )
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
@@ -570,14 +585,19 @@ glue("forward_fraction", order["forward_fraction"])
 glue("reverse_fraction", order["reverse_fraction"])
 glue("mean_correlation", order["mean_correlation"])
 verdict = {
-    "forward": "a forward sweep: it reads the sequence from the first position to the last",
-    "reverse": "a backward sweep: it reads the sequence from the last position to the first",
+    "forward": (
+        "a forward sweep: it reads the sequence from the first position to the last"
+    ),
+    "reverse": (
+        "a backward sweep: it reads the sequence from the last position to the first"
+    ),
     "mixed": "neither a clean forward nor a clean backward sweep for most sequences",
 }[order["strategy"]]
 glue("order_verdict", verdict)
 print(
     f"strategy: {order['strategy']} (forward {order['forward_fraction']:.2f}, "
-    f"reverse {order['reverse_fraction']:.2f}, mean correlation {order['mean_correlation']:+.2f})"
+    f"reverse {order['reverse_fraction']:.2f}, "
+    f"mean correlation {order['mean_correlation']:+.2f})"
 )
 parity_viz.plot_attention_order(order["position"], L)
 
@@ -613,7 +633,8 @@ glue("lstm_hidden", lstm.hidden_size)
 glue("lstm_parameters", n_lstm)
 glue("parameter_gap", abs(n_lstm - n_params) / n_params)
 print(
-    f"LSTM hidden size {lstm.hidden_size}: {n_lstm:,} parameters vs the CTM's {n_params:,} "
+    f"LSTM hidden size {lstm.hidden_size}: {n_lstm:,} parameters "
+    f"vs the CTM's {n_params:,} "
     f"({abs(n_lstm - n_params) / n_params:.1%} apart)"
 )
 curves = viz.LiveCurves(metrics=("loss", "accuracy"), title="LSTM on parity")
@@ -848,14 +869,16 @@ path = record(
 )
 print(
     f"recorded {path.name} ({PROFILE}): per position {ctm_result['per_position']:.4f}, "
-    f"sequence {ctm_result['sequence']:.4f}; LSTM {lstm_result['per_position']:.4f} / {lstm_result['sequence']:.4f}"
+    f"sequence {ctm_result['sequence']:.4f}; "
+    f"LSTM {lstm_result['per_position']:.4f} / {lstm_result['sequence']:.4f}"
 )
 
 # %%
 # chance is 0.5 per position: even the smoke run must have learned the first positions
 minimum = {"smoke": 0.58, "cpu": 0.80, "gpu": 0.95}[PROFILE]
 assert ctm_result["per_position"] >= minimum, (
-    f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} for the {PROFILE} profile"
+    f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} "
+    f"for the {PROFILE} profile"
 )
 assert 0 <= ctm_result["sequence"] <= ctm_result["per_position"] <= 1
 assert 0 <= lstm_result["sequence"] <= lstm_result["per_position"] <= 1

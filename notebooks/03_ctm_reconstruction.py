@@ -185,7 +185,8 @@ val_starts, val_windows = (
 )
 train_windows = windows(train.values, W, stride)
 print(
-    f"windows of {W} steps ({W / 48:.2g} days), {C} channels: train {tuple(train_windows.shape)}, "
+    f"windows of {W} steps ({W / 48:.2g} days), {C} channels: "
+    f"train {tuple(train_windows.shape)}, "
     f"test {tuple(test_windows.shape)} (every {stride} steps)"
 )
 
@@ -220,10 +221,12 @@ from ctm_course.ctm.certainty import certainty as entropy_certainty
 
 window = test_windows[:1].reshape(1, -1)
 print(
-    f"entropy 'certainty' of a perfect reconstruction:        {entropy_certainty(window, [-1])[0, 1]:.3f}"
+    "entropy 'certainty' of a perfect reconstruction:        "
+    f"{entropy_certainty(window, [-1])[0, 1]:.3f}"
 )
 print(
-    f"entropy 'certainty' of the same window, doubled (also perfect): {entropy_certainty(2 * window, [-1])[0, 1]:.3f}"
+    "entropy 'certainty' of the same window, doubled (also perfect): "
+    f"{entropy_certainty(2 * window, [-1])[0, 1]:.3f}"
 )
 
 # %% [markdown]
@@ -269,8 +272,10 @@ model = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
 reconstructions, certainties, log_var = model(test_windows[:4].to(DEVICE))
 T = CONFIG.ctm["iterations"]
 print(
-    f"windows {tuple(test_windows[:4].shape)} -> tokens {tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
-    f"-> reconstructions {tuple(reconstructions.shape)}, certainties {tuple(certainties.shape)}"
+    f"windows {tuple(test_windows[:4].shape)} -> tokens "
+    f"{tuple(model.features(test_windows[:4].to(DEVICE)).shape)} "
+    f"-> reconstructions {tuple(reconstructions.shape)}, "
+    f"certainties {tuple(certainties.shape)}"
 )
 assert reconstructions.shape == (4, C, W, T) and certainties.shape == (4, 2, T)
 n_params = count_parameters(model)
@@ -302,7 +307,10 @@ def step_fn(model, x):
 
 
 def ctm_scores(model, series, starts, x):
-    """Per-step anomaly scores: squared error at each window's most certain tick, averaged over windows."""
+    """Per-step anomaly scores, averaged over the windows.
+
+    A window contributes its squared error at its most certain tick.
+    """
     reconstructions, certainties = reconstruct(model, x)
     t2 = most_certain_tick(certainties)
     return scores_from_window_errors(
@@ -319,7 +327,10 @@ def evaluate(model):
 
 
 def train_model(net, step, steps, curves=None, checkpoint=None, evaluate=None):
-    """Train ``net`` on random training windows with this lesson's recipe; returns the TrainResult."""
+    """Train ``net`` on random training windows with this lesson's recipe.
+
+    Returns the TrainResult.
+    """
     config = CONFIG.train.train_config(
         steps, checkpoint_path=checkpoint, progress=curves is not None
     )
@@ -358,7 +369,8 @@ glue("val_roc_auc", run.history["eval"][-1]["roc_auc"])
 glue("train_mse", float(np.mean([row["mse"] for row in run.history["train"][-100:]])))
 glue("val_mse", run.history["eval"][-1]["mse"])
 print(
-    f"trained {run.steps:,} steps in {run.seconds:.0f} s; validation {run.history['eval'][-1]}"
+    f"trained {run.steps:,} steps in {run.seconds:.0f} s; "
+    f"validation {run.history['eval'][-1]}"
 )
 final = viz.LiveCurves(
     metrics=("loss", "mse", "roc_auc"),
@@ -371,7 +383,8 @@ for row in run.history[
     final.update(row["step"], train=row)
 for row in run.history["eval"]:
     final.update(row["step"], test=row)
-final.figure() if run.resumed_from is not None else None  # a resumed run drew no live curves: show them here
+# a resumed run drew no live curves: show them here
+final.figure() if run.resumed_from is not None else None
 
 # %% [markdown]
 # In {glue:text}`train_minutes:.1f` minutes ({glue:text}`train_steps` steps) the CTM learns to
@@ -477,7 +490,10 @@ fig
 
 # %% tags=["exercise"]
 def agreement_certainty(reconstructions):
-    """(N, C, W, T) reconstructions -> (N, 2, T) certainties from the change between consecutive ticks."""
+    """(N, C, W, T) reconstructions -> (N, 2, T) certainties.
+
+    The certainty comes from the change between consecutive ticks.
+    """
     raise NotImplementedError(
         "Exercise: mean squared change between ticks -> 1 / (1 + change)"
     )
@@ -492,7 +508,10 @@ def agreement_certainty(reconstructions):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def agreement_certainty(reconstructions):
-    """(N, C, W, T) reconstructions -> (N, 2, T) certainties from the change between consecutive ticks."""
+    """(N, C, W, T) reconstructions -> (N, 2, T) certainties.
+
+    The certainty comes from the change between consecutive ticks.
+    """
     # (N, T-1)
     change = (
         (reconstructions[..., 1:] - reconstructions[..., :-1]).pow(2).mean(dim=(1, 2))
@@ -533,12 +552,15 @@ glue("roc_variance", roc_variance)
 glue("agreement_tick", float(t2_agreement.float().mean() + 1))
 glue("same_tick_share", float((t2_agreement == t2).float().mean()))
 print(
-    f"most certain tick, predicted variance: mean {t2.float().mean() + 1:.2f}; agreement: "
-    f"mean {t2_agreement.float().mean() + 1:.2f}; the same tick for {(t2_agreement == t2).float().mean():.0%} "
+    "most certain tick, predicted variance: "
+    f"mean {t2.float().mean() + 1:.2f}; agreement: "
+    f"mean {t2_agreement.float().mean() + 1:.2f}; "
+    f"the same tick for {(t2_agreement == t2).float().mean():.0%} "
     f"of the windows"
 )
 print(
-    f"test ROC-AUC at the chosen tick: predicted variance {roc_variance:.3f}, agreement {roc_agreement:.3f}"
+    f"test ROC-AUC at the chosen tick: predicted variance {roc_variance:.3f}, "
+    f"agreement {roc_agreement:.3f}"
 )
 
 # %% [markdown]
@@ -583,9 +605,13 @@ plots.plot_scores(test, {"CTM": ctm_test_scores}, 0, 4 * 336, channel=2)
 
 # %% tags=["exercise"]
 def point_adjust(predictions, labels):
-    """(T,) 0/1 predictions and labels -> (T,) predictions with every touched true segment fully flagged."""
+    """(T,) 0/1 predictions and labels -> (T,) point-adjusted predictions.
+
+    Every true segment that a prediction touches is flagged in full.
+    """
     raise NotImplementedError(
-        "Exercise: find the runs of 1s in labels; flag a run wholly if any step in it is flagged"
+        "Exercise: find the runs of 1s in labels; "
+        "flag a run wholly if any step in it is flagged"
     )
 
 
@@ -598,7 +624,10 @@ def point_adjust(predictions, labels):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def point_adjust(predictions, labels):
-    """(T,) 0/1 predictions and labels -> (T,) predictions with every touched true segment fully flagged."""
+    """(T,) 0/1 predictions and labels -> (T,) point-adjusted predictions.
+
+    Every true segment that a prediction touches is flagged in full.
+    """
     adjusted = np.asarray(predictions).astype(bool).copy()
     labels = np.asarray(labels).astype(bool)
     t = 0
@@ -650,8 +679,9 @@ adjusted_f1 = best_f1(
     test.labels,
 )[0]
 print(
-    f"CTM    best F1 {best_f1(ctm_test_scores, test.labels)[0]:.3f}, point-adjusted at the same threshold "
-    f"{adjusted_f1:.3f}, best point-adjusted {point_adjusted_f1(ctm_test_scores, test.labels):.3f}"
+    f"CTM    best F1 {best_f1(ctm_test_scores, test.labels)[0]:.3f}, "
+    f"point-adjusted at the same threshold {adjusted_f1:.3f}, "
+    f"best point-adjusted {point_adjusted_f1(ctm_test_scores, test.labels):.3f}"
 )
 random_f1, random_pa_f1 = (
     best_f1(random_scores, test.labels)[0],
@@ -707,7 +737,8 @@ z_window = max(
     ),
 )
 print(
-    f"chosen on validation: PCA with k = {pca_k} components, z-score over w = {z_window} steps"
+    f"chosen on validation: PCA with k = {pca_k} components, "
+    f"z-score over w = {z_window} steps"
 )
 
 seed_everything(0)
@@ -729,7 +760,10 @@ print(
 
 @torch.no_grad()
 def detector_scores(series):
-    """Per-step scores of every detector on ``series`` (normalised like the training split)."""
+    """Per-step scores of every detector on ``series``.
+
+    ``series`` is normalised like the training split.
+    """
     starts, x = window_starts(len(series), W, stride), windows(series.values, W, stride)
     autoencoder.eval()
     ae_errors = torch.cat(
@@ -759,7 +793,8 @@ rows = [
 ]
 for name, m in table.items():
     rows.append(
-        f"| {name} | {m['roc_auc']:.3f} | {m['pr_auc']:.3f} | {m['best_f1']:.3f} | {m['pa_f1']:.3f} |"
+        f"| {name} | {m['roc_auc']:.3f} | {m['pr_auc']:.3f} | "
+        f"{m['best_f1']:.3f} | {m['pa_f1']:.3f} |"
     )
 display(Markdown("\n".join(rows)))
 
@@ -818,7 +853,10 @@ plots.plot_scores(
 
 # %%
 def per_kind_table(series, scores, kind_names):
-    """ROC-AUC of each detector on the steps of each anomaly kind against the normal steps."""
+    """ROC-AUC of each detector on each anomaly kind.
+
+    The steps of a kind are scored against the normal steps.
+    """
     rows = [
         "| detector | " + " | ".join(kind_names) + " |",
         "|---|" + "---|" * len(kind_names),
@@ -870,7 +908,10 @@ glue("zscore_decorrelation", per_kind[("z-score", "decorrelation")])
 
 # %% tags=["exercise"]
 def inject_stuck(series, start, length, channel):
-    """A copy of ``series`` where ``channel`` is frozen at its value at ``start`` for ``length`` steps."""
+    """A copy of ``series`` with ``channel`` stuck for ``length`` steps.
+
+    From ``start`` on, the channel keeps its value at ``start``.
+    """
     raise NotImplementedError(
         "Exercise: copy values, labels and kinds; freeze the channel; label the steps"
     )
@@ -885,7 +926,10 @@ def inject_stuck(series, start, length, channel):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def inject_stuck(series, start, length, channel):
-    """A copy of ``series`` where ``channel`` is frozen at its value at ``start`` for ``length`` steps."""
+    """A copy of ``series`` with ``channel`` stuck for ``length`` steps.
+
+    From ``start`` on, the channel keeps its value at ``start``.
+    """
     import dataclasses
 
     values, labels, kinds = (
@@ -958,7 +1002,8 @@ print(f"best at finding stuck sensors: {stuck_winner}")
 # results page is generated from these files. The last cell checks that learning happened.
 
 # %%
-# learning, not luck: the trained CTM beside the same network untrained, at its first tick
+# learning, not luck: the trained CTM beside the same network untrained,
+# at its first tick
 seed_everything(0)
 untrained = ReconstructionCTM(C, W, CONFIG.d_backbone, CONFIG.ctm).to(DEVICE)
 untrained_recon, _ = reconstruct(untrained, test_windows)
@@ -1012,17 +1057,19 @@ path = record(
     },
 )
 print(
-    f"recorded {path.name} ({PROFILE}): CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}"
+    f"recorded {path.name} ({PROFILE}): "
+    f"CTM ROC-AUC {metrics['ctm_roc_auc']:.3f}, winner {winner}"
 )
 
 # %%
 assert table["CTM"]["roc_auc"] > untrained_roc + 0.05, (
-    f"the trained CTM ({table['CTM']['roc_auc']:.3f}) is not clearly above the untrained "
-    f"one ({untrained_roc:.3f})"
+    f"the trained CTM ({table['CTM']['roc_auc']:.3f}) is not clearly above "
+    f"the untrained one ({untrained_roc:.3f})"
 )
 minimum = {"smoke": 0.6, "cpu": 0.85, "gpu": 0.9}[PROFILE]
 assert table["CTM"]["roc_auc"] >= minimum, (
-    f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} for the {PROFILE} profile"
+    f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} "
+    f"for the {PROFILE} profile"
 )
 assert table["PCA"]["roc_auc"] >= {"smoke": 0.8, "cpu": 0.85, "gpu": 0.85}[PROFILE], (
     "PCA baseline broke"

@@ -225,7 +225,8 @@ print(inspect.getsource(block_plan))
 for mode in ("keras", "paper"):
     names, schedule = block_plan(mode, num_layers=4, r=2)
     print(
-        f"{mode}: blocks {names}\n       one chunk applies {[f'{n}:{role}' for n, role in schedule]}"
+        f"{mode}: blocks {names}\n"
+        f"       one chunk applies {[f'{n}:{role}' for n, role in schedule]}"
     )
 
 # %% [markdown]
@@ -282,7 +283,10 @@ glue("keras_preset_params", f"{count_parameters(keras_model):,}")
 
 # %% tags=["exercise"]
 def block_calls(model, images):
-    """Counter of (block name, "self" | "cross") -> calls per chunk in one forward pass."""
+    """Calls per chunk of each block in one forward pass.
+
+    A Counter of (block name, "self" | "cross") -> calls.
+    """
     raise NotImplementedError(
         "Exercise: register_forward_hook on each block of model.perceptual"
     )
@@ -297,7 +301,10 @@ def block_calls(model, images):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def block_calls(model, images):
-    """Counter of (block name, "self" | "cross") -> calls per chunk in one forward pass."""
+    """Calls per chunk of each block in one forward pass.
+
+    A Counter of (block name, "self" | "cross") -> calls.
+    """
     from collections import Counter
 
     seen = Counter()
@@ -426,9 +433,11 @@ def train_and_test(name):
             curves.update(row["step"], test=row)
         display(curves.figure())
     print(
-        f"{name}: {summary['parameters']:,} parameters, {summary['steps']:,} steps ({summary['epochs']:.2f} "
-        f"epochs) in {summary['train_seconds']:.0f} s; test accuracy {summary['test_accuracy']:.3f} on "
-        f"{summary['test_images']:,} images"
+        f"{name}: {summary['parameters']:,} parameters, "
+        f"{summary['steps']:,} steps ({summary['epochs']:.2f} epochs) "
+        f"in {summary['train_seconds']:.0f} s; "
+        f"test accuracy {summary['test_accuracy']:.3f} "
+        f"on {summary['test_images']:,} images"
     )
     runs[name], results[name] = model, summary
     return model
@@ -458,8 +467,8 @@ rows = [
 ]
 for name, s in results.items():
     rows.append(
-        f"| {labels[name]} | {s['parameters']:,} | {s['steps']:,} | {s['epochs']:.2f} | "
-        f"{s['train_seconds']:.0f} s | {s['test_accuracy']:.3f} |"
+        f"| {labels[name]} | {s['parameters']:,} | {s['steps']:,} | "
+        f"{s['epochs']:.2f} | {s['train_seconds']:.0f} s | {s['test_accuracy']:.3f} |"
     )
 display(Markdown("\n".join(rows)))
 for name, s in results.items():
@@ -475,7 +484,10 @@ glue("test_size", f"{results['paper']['test_images']:,}")
 # %% mystnb={"figure": {"caption": "Test accuracy of the three models trained on the same number of steps, with chance level (0.1)."}}
 plots.plot_accuracy_bars(
     {labels[k].split(" (")[0]: v["test_accuracy"] for k, v in results.items()},
-    title=f"CIFAR-10 test accuracy ({results['paper']['test_images']:,} images, {PROFILE})",
+    title=(
+        f"CIFAR-10 test accuracy ({results['paper']['test_images']:,} images, "
+        f"{PROFILE})"
+    ),
 )
 
 # %% [markdown]
@@ -556,7 +568,10 @@ ablation_test = test_data.subset(min(2000, len(test_data)), seed=2)
 
 
 def quick_accuracy(model, steps=CONFIG.ablation_steps):
-    """Train ``model`` (on DEVICE) with the paper recipe for ``steps`` steps; its test accuracy."""
+    """Train ``model`` (on DEVICE) with the paper recipe for ``steps`` steps.
+
+    Returns its test accuracy.
+    """
     recipe = CONFIG.paper["train"]
     log_every = min(steps, recipe.get("log_every", 10))
     config = train_config(
@@ -584,7 +599,8 @@ def quick_accuracy(model, steps=CONFIG.ablation_steps):
 seed_everything(0)
 reference_accuracy = quick_accuracy(build(CONFIG.paper))
 print(
-    f"paper mode, n_state = {paper_model_args.get('n_state')}, {CONFIG.ablation_steps} steps: "
+    f"paper mode, n_state = {paper_model_args.get('n_state')}, "
+    f"{CONFIG.ablation_steps} steps: "
     f"test accuracy {reference_accuracy:.3f}"
 )
 
@@ -695,7 +711,8 @@ no_top_down = without_top_down(build(CONFIG.paper))
 assert all(role == "self" for _, role in no_top_down.schedule)
 no_top_down_accuracy = quick_accuracy(no_top_down)
 print(
-    f"without top-down attention: {no_top_down_accuracy:.3f}; with it: {reference_accuracy:.3f}"
+    f"without top-down attention: {no_top_down_accuracy:.3f}; "
+    f"with it: {reference_accuracy:.3f}"
 )
 glue("no_top_down_acc", no_top_down_accuracy)
 glue("reference_acc", reference_accuracy)
@@ -747,7 +764,8 @@ print(
 # %%
 minimum = {"smoke": 0.15, "cpu": 0.40, "gpu": 0.70}[PROFILE]
 assert results["paper"]["test_accuracy"] >= minimum, (
-    f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} is below {minimum} for {PROFILE}"
+    f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} "
+    f"is below {minimum} for {PROFILE}"
 )
 for name in ("keras", "vit"):
     floor = {"smoke": 0.13, "cpu": 0.30, "gpu": 0.45}[PROFILE]

@@ -152,8 +152,10 @@ PAPER = paper_numbers("0111")
 # %%
 train_sources, test_sources = load_sources("train", verbose=True), load_sources("test")
 print(
-    f"objects: train {len(train_sources.images[0]):,} MNIST + {len(train_sources.images[1]):,} Fashion-MNIST; "
-    f"test {len(test_sources.images[0]):,} + {len(test_sources.images[1]):,} ({train_sources.source})"
+    f"objects: train {len(train_sources.images[0]):,} MNIST "
+    f"+ {len(train_sources.images[1]):,} Fashion-MNIST; "
+    f"test {len(test_sources.images[0]):,} + {len(test_sources.images[1]):,} "
+    f"({train_sources.source})"
 )
 t0 = time.perf_counter()
 faithful = generate_faithful(8, test_sources, seed=0)
@@ -191,8 +193,10 @@ torch_ms = (time.perf_counter() - t0) / (2 * 256) * 1000
 glue("render_corr", min(agreement))
 glue("torch_ms", torch_ms)
 print(
-    f"faithful: {faithful_ms:.1f} ms per image; torch on {DEVICE}: {torch_ms:.2f} ms per image; "
-    f"correlation of the two renderings of the same scene: min {min(agreement):.3f}, mean {np.mean(agreement):.3f}"
+    f"faithful: {faithful_ms:.1f} ms per image; "
+    f"torch on {DEVICE}: {torch_ms:.2f} ms per image; "
+    "correlation of the two renderings of the same scene: "
+    f"min {min(agreement):.3f}, mean {np.mean(agreement):.3f}"
 )
 big = renderer(1000, seed=2).labels
 for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
@@ -218,7 +222,10 @@ for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
 
 # %% tags=["exercise"]
 def same_label_pairs(labels, n_pairs=2):
-    """Indices [a1, b1, a2, b2, ...] with labels[a_i] == labels[b_i] and a different category per pair."""
+    """Indices [a1, b1, a2, b2, ...] with labels[a_i] == labels[b_i].
+
+    Each pair has a different category.
+    """
     raise NotImplementedError(
         "Exercise: group the indices by label and take two from each of n_pairs labels"
     )
@@ -233,7 +240,10 @@ def same_label_pairs(labels, n_pairs=2):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def same_label_pairs(labels, n_pairs=2):
-    """Indices [a1, b1, a2, b2, ...] with labels[a_i] == labels[b_i] and a different category per pair."""
+    """Indices [a1, b1, a2, b2, ...] with labels[a_i] == labels[b_i].
+
+    Each pair has a different category.
+    """
     labels = [int(v) for v in labels]
     by_label = {}
     for index, label in enumerate(labels):
@@ -389,9 +399,13 @@ del paper_net
 
 # %% tags=["exercise"]
 def count_connections(model):
-    """{"lateral": [module names], "topdown": [module names]} of a RecurrentCNN's recurrent modules."""
+    """The recurrent modules of a RecurrentCNN, lateral and top-down.
+
+    Returns {"lateral": [module names], "topdown": [module names]}.
+    """
     raise NotImplementedError(
-        "Exercise: run each recurrent module on its source's shape; same shape out = lateral"
+        "Exercise: run each recurrent module on its source's shape; "
+        "same shape out = lateral"
     )
 
 
@@ -404,7 +418,10 @@ def count_connections(model):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def count_connections(model):
-    """{"lateral": [module names], "topdown": [module names]} of a RecurrentCNN's recurrent modules."""
+    """The recurrent modules of a RecurrentCNN, lateral and top-down.
+
+    Returns {"lateral": [module names], "topdown": [module names]}.
+    """
     n = model.n_feats
     sources = {
         "c1": torch.zeros(1, n, 32, 32),
@@ -453,7 +470,8 @@ expected = connection_counts(small)
 assert sorted(counted["lateral"]) == sorted(expected["lateral"]), counted
 assert sorted(counted["topdown"]) == sorted(expected["topdown"]), counted
 print(
-    f"lateral ({len(counted['lateral'])}): {counted['lateral']}\ntop-down ({len(counted['topdown'])}): "
+    f"lateral ({len(counted['lateral'])}): {counted['lateral']}\n"
+    f"top-down ({len(counted['topdown'])}): "
     f"{counted['topdown']}"
 )
 
@@ -473,7 +491,8 @@ if USE_PUBLISHED:
     try:
         published = weights.load_published("0111", folder="checkpoints").to(DEVICE)
         print(
-            f"loaded the authors' 0111 network ({count_parameters(published):,} parameters)"
+            "loaded the authors' 0111 network "
+            f"({count_parameters(published):,} parameters)"
         )
     except ConnectionError as error:
         print(error)
@@ -566,10 +585,12 @@ glue("last_weights_accuracy", last_weights_accuracy)
 glue("paper_cluttered", PAPER["cluttered_accuracy"])
 glue("paper_clean", PAPER["clean_accuracy"])
 print(
-    f"{run.steps:,} steps in {run.seconds:.0f} s; test accuracy on {len(test_set):,} images: cluttered "
-    f"{cluttered_accuracy:.3f}, clean twins {clean_accuracy:.3f} (paper: {PAPER['cluttered_accuracy']:.3f}, "
-    f"{PAPER['clean_accuracy']:.3f}; chance 0.05); the last weights instead of their average: cluttered "
-    f"{last_weights_accuracy:.3f}"
+    f"{run.steps:,} steps in {run.seconds:.0f} s; "
+    f"test accuracy on {len(test_set):,} images: "
+    f"cluttered {cluttered_accuracy:.3f}, clean twins {clean_accuracy:.3f} "
+    f"(paper: {PAPER['cluttered_accuracy']:.3f}, {PAPER['clean_accuracy']:.3f}; "
+    "chance 0.05); the last weights instead of their average: "
+    f"cluttered {last_weights_accuracy:.3f}"
 )
 
 # %% mystnb={"figure": {"caption": "Training of the gain network: loss and accuracy on the training batches (the current weights), and accuracy on 500 test images (their moving average)."}}
@@ -606,7 +627,10 @@ final.figure()
 
 # %% tags=["exercise"]
 def shuffled_label_accuracy(net, stimuli, seed=0):
-    """Accuracy of net's predictions against the category labels of the same images, shuffled."""
+    """Accuracy of net's predictions against shuffled category labels.
+
+    The labels are those of the same images, in a seeded random order.
+    """
     raise NotImplementedError(
         "Exercise: predict, permute the labels with a seeded generator, compare"
     )
@@ -626,7 +650,10 @@ def clean_gap(net, stimuli):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def shuffled_label_accuracy(net, stimuli, seed=0):
-    """Accuracy of net's predictions against the category labels of the same images, shuffled."""
+    """Accuracy of net's predictions against shuffled category labels.
+
+    The labels are those of the same images, in a seeded random order.
+    """
     labels = stimuli.labels["category"].cpu()
     shuffled = labels[
         torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
@@ -731,7 +758,10 @@ plots.plot_decoding(grid, PAPER)
 
 # %% tags=["exercise"]
 def plot_aux_decoding(grid, paper):
-    """(figure, through_time (T,), through_depth (4,)) of the mean auxiliary-variable decoding."""
+    """Plot the mean auxiliary-variable decoding through time and depth.
+
+    Returns (figure, through_time (T,), through_depth (4,)).
+    """
     raise NotImplementedError(
         "Exercise: stack Location, Scale, Orientation; average; plot two panels"
     )
@@ -746,7 +776,10 @@ def plot_aux_decoding(grid, paper):
 # %% cellView="form" tags=["solution"]
 # @title Solution
 def plot_aux_decoding(grid, paper):
-    """(figure, through_time (T,), through_depth (4,)) of the mean auxiliary-variable decoding."""
+    """Plot the mean auxiliary-variable decoding through time and depth.
+
+    Returns (figure, through_time (T,), through_depth (4,)).
+    """
     # (3, 4 layers, T)
     aux = np.stack([grid[g] for g in ("Location", "Scale", "Orientation")])
     through_time, through_depth = aux.mean(axis=(0, 1)), aux.mean(axis=(0, 2))
@@ -825,7 +858,10 @@ flow_labels = {k: v.cpu() for k, v in flow_subset.labels.items()}
 
 
 def last_step(features):
-    """Only the flows entering the last step (the table below), to keep the probes quick."""
+    """Only the flows entering the last step (the table below).
+
+    Keeps the probes quick.
+    """
     return {
         key: value for key, value in features.items() if key[1] == model.t_steps - 1
     }
@@ -846,13 +882,18 @@ random_flows = decode_grid(
 )
 flow_seconds = time.perf_counter() - t0
 rows = [
-    "| flow into (last step) | category: trained | category: random | location: trained | location: random |",
+    (
+        "| flow into (last step) | category: trained | category: random "
+        "| location: trained | location: random |"
+    ),
     "|---|---|---|---|---|",
 ]
 for i, layer in enumerate(("Input", "Conv1", "Conv2", "FC")):
     rows.append(
-        f"| {layer} | {trained_flows['Category'][i, -1]:.3f} | {random_flows['Category'][i, -1]:.3f} | "
-        f"{trained_flows['Location'][i, -1]:.3f} | {random_flows['Location'][i, -1]:.3f} |"
+        f"| {layer} | {trained_flows['Category'][i, -1]:.3f} | "
+        f"{random_flows['Category'][i, -1]:.3f} | "
+        f"{trained_flows['Location'][i, -1]:.3f} | "
+        f"{random_flows['Location'][i, -1]:.3f} |"
     )
 display(Markdown("\n".join(rows)))
 paper_flow = PAPER["flow_decoding"]
@@ -972,9 +1013,13 @@ glue("conv1_location_paper", float(np.max(paper_conv["Location"][0])))
 
 # %% tags=["exercise"]
 def silenced_accuracy(net, stimuli, layer, step):
-    """Accuracy of net when the flow into ``layer`` entering step ``step + 1`` is replaced by zeros."""
+    """Accuracy of net with the flow into ``layer`` silenced at one step.
+
+    The flow entering step ``step + 1`` is replaced by zeros.
+    """
     raise NotImplementedError(
-        "Exercise: a trace gives the flow's shape; pass replace={(branch, layer, step): zeros}"
+        "Exercise: a trace gives the flow's shape; "
+        "pass replace={(branch, layer, step): zeros}"
     )
 
 
@@ -988,7 +1033,10 @@ def silenced_accuracy(net, stimuli, layer, step):
 # @title Solution
 @torch.no_grad()
 def silenced_accuracy(net, stimuli, layer, step):
-    """Accuracy of net when the flow into ``layer`` entering step ``step + 1`` is replaced by zeros."""
+    """Accuracy of net with the flow into ``layer`` silenced at one step.
+
+    The flow entering step ``step + 1`` is replaced by zeros.
+    """
     device = next(net.parameters()).device
     hits = 0
     for start in range(0, len(stimuli), 100):
@@ -1094,12 +1142,14 @@ print(
 )
 
 # %%
-# A check that learning happened (chance is 0.05, the paper 0.81), not the profile's target: the
-# smoke row's 150 steps reach about 0.08 on 300 cluttered images (2.6 standard errors above
-# chance) and 0.16 on their clean twins; the gpu row 0.78 in its 450 s on an H100.
+# A check that learning happened (chance is 0.05, the paper 0.81), not the
+# profile's target: the smoke row's 150 steps reach about 0.08 on 300 cluttered
+# images (2.6 standard errors above chance) and 0.16 on their clean twins; the
+# gpu row 0.78 in its 450 s on an H100.
 minimum = {"smoke": 0.07, "cpu": 0.15, "gpu": 0.5}[PROFILE]
 assert cluttered_accuracy >= minimum, (
-    f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} for the {PROFILE} profile"
+    f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} "
+    f"for the {PROFILE} profile"
 )
 assert clean_accuracy >= 2 * 0.05, f"clean accuracy {clean_accuracy:.3f}: no learning"
 assert len(through_time) == 4 and len(through_depth) == 4

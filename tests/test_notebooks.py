@@ -151,6 +151,43 @@ def test_ipynb_asks_colab_for_a_gpu(stem):
     assert metadata.get("kernelspec", {}).get("name") == "python3"
 
 
+# ----------------------------------------------------------------------------- (b2) code fits the page
+# ruff's line length; the book's code blocks show about this many columns
+CODE_WIDTH = 88
+
+
+def test_code_cells_fit_the_page():
+    """Every line of every lesson's code cells is at most CODE_WIDTH characters.
+
+    A longer line scrolls sideways on the page and in Colab. The check reads the
+    ``.ipynb`` (what the book and Colab show), so cell markers and markdown don't count.
+    """
+    assert IPYNBS, "no notebooks/*.ipynb"
+    too_long = []
+    for path in IPYNBS:
+        py = path.with_suffix(".py")
+        py_lines = py.read_text().splitlines() if py.exists() else []
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            for number, line in enumerate(source(cell).splitlines(), start=1):
+                if len(line) > CODE_WIDTH:
+                    where = (
+                        f" ({py.name}:{py_lines.index(line) + 1})"
+                        if line in py_lines
+                        else ""
+                    )
+                    too_long.append(
+                        f"{path.stem}: cell {index}, line {number}{where}: "
+                        f"{len(line)} characters: {line.strip()[:60]}..."
+                    )
+    assert not too_long, (
+        f"{len(too_long)} code lines longer than {CODE_WIDTH} characters (split long "
+        "strings by implicit concatenation, wrap comments, break expressions):\n"
+        + "\n".join(too_long)
+    )
+
+
 # ----------------------------------------------------------------------------- (c) table of contents
 def test_every_notebook_is_in_the_toc():
     listed = toc_files()
