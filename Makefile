@@ -25,7 +25,7 @@ export TIMEFORMAT := ---- %0R s
 LESSON_PY := $(sort $(wildcard notebooks/*.py))
 LESSON_NB := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv notebooks book test student clean browser
+.PHONY: help venv notebooks book test student clean browser gpu-check
 
 help:
 	@echo "make book       create .venv, execute every lesson in this machine's profile, build _build/html"
@@ -37,6 +37,8 @@ help:
 	@echo "make student    student copies of the lessons without solutions, in student/"
 	@echo "make venv       only create .venv and install requirements.txt and the ctm_course package"
 	@echo "make clean      remove builds and student copies (keeps .venv)"
+	@echo "make gpu-check  on a GPU: the CUDA-only tests and every lesson's gpu row in quick mode (<= 8 min),"
+	@echo "                report in results/gpu-check/<device>.json; exits 2 without CUDA"
 
 venv: $(STAMP)
 
@@ -102,3 +104,7 @@ student: $(STAMP)
 clean:
 	rm -rf _build student .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# On a lent GPU machine (no $(STAMP): it cannot pip install; its python3 has torch).
+gpu-check:
+	$(PYTHON) scripts/gpu_check.py
