@@ -709,12 +709,15 @@ print(
 )
 
 # %%
+# learning thresholds; quick mode (`make gpu-check`) trains too few steps for them
 minimum = {"smoke": 0.3, "cpu": 0.94, "gpu": 0.97}[PROFILE]
-assert test_accuracy >= minimum, (
-    f"test accuracy {test_accuracy:.4f} is below {minimum} for the {PROFILE} profile"
-)
+if not lesson.quick:
+    assert test_accuracy >= minimum, (
+        f"test accuracy {test_accuracy:.4f} is below {minimum} "
+        f"for the {PROFILE} profile"
+    )
+    assert per_tick.max() > 0.2, "no tick is better than chance"
 assert best["mean_ticks"] <= T and 0 < best["accuracy"] <= 1
-assert per_tick.max() > 0.2, "no tick is better than chance"
 
 # %% [markdown]
 # ## Summary

@@ -762,16 +762,18 @@ print(
 )
 
 # %%
+# learning thresholds; quick mode (`make gpu-check`) trains too few steps for them
 minimum = {"smoke": 0.15, "cpu": 0.40, "gpu": 0.70}[PROFILE]
-assert results["paper"]["test_accuracy"] >= minimum, (
-    f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} "
-    f"is below {minimum} for {PROFILE}"
-)
-for name in ("keras", "vit"):
-    floor = {"smoke": 0.13, "cpu": 0.30, "gpu": 0.45}[PROFILE]
-    assert results[name]["test_accuracy"] >= floor, (
-        f"{name} test accuracy {results[name]['test_accuracy']:.3f}"
+floor = {"smoke": 0.13, "cpu": 0.30, "gpu": 0.45}[PROFILE]
+if not lesson.quick:
+    assert results["paper"]["test_accuracy"] >= minimum, (
+        f"paper-mode test accuracy {results['paper']['test_accuracy']:.3f} "
+        f"is below {minimum} for {PROFILE}"
     )
+    for name in ("keras", "vit"):
+        assert results[name]["test_accuracy"] >= floor, (
+            f"{name} test accuracy {results[name]['test_accuracy']:.3f}"
+        )
 assert count_parameters(keras_model) == 364_810, (
     "the keras preset no longer has the example's parameter count"
 )

@@ -1146,18 +1146,22 @@ print(
 # profile's target: the smoke row's 150 steps reach about 0.08 on 300 cluttered
 # images (2.6 standard errors above chance) and 0.16 on their clean twins; the
 # gpu row 0.78 in its 450 s on an H100.
+# (quick mode, `make gpu-check`, trains too few steps for any of these thresholds)
 minimum = {"smoke": 0.07, "cpu": 0.15, "gpu": 0.5}[PROFILE]
-assert cluttered_accuracy >= minimum, (
-    f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} "
-    f"for the {PROFILE} profile"
-)
-assert clean_accuracy >= 2 * 0.05, f"clean accuracy {clean_accuracy:.3f}: no learning"
 assert len(through_time) == 4 and len(through_depth) == 4
-assert all(0.3 <= v <= 1 for v in through_time), through_time
-assert clean_accuracy > cluttered_accuracy - 0.05, (
-    "the clean twins should not be harder than the clutter"
-)
-if PROFILE != "smoke":
+if not lesson.quick:
+    assert cluttered_accuracy >= minimum, (
+        f"cluttered accuracy {cluttered_accuracy:.3f} is below {minimum} "
+        f"for the {PROFILE} profile"
+    )
+    assert clean_accuracy >= 2 * 0.05, (
+        f"clean accuracy {clean_accuracy:.3f}: no learning"
+    )
+    assert all(0.3 <= v <= 1 for v in through_time), through_time
+    assert clean_accuracy > cluttered_accuracy - 0.05, (
+        "the clean twins should not be harder than the clutter"
+    )
+if PROFILE != "smoke" and not lesson.quick:
     assert np.mean(grid["Location"]) > 0.6, (
         "location should be decodable well above chance"
     )
