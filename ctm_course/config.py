@@ -174,7 +174,7 @@ MNIST = {
                       train_images=2000, test_images=1000, ablation_steps=60),
     "cpu": MnistRow(model=_MNIST_MODEL,
                     train=Training(steps=3000, batch_size=64, lr=1e-3, warmup_steps=200, eval_every=1000,
-                                   checkpoint_every=500),
+                                   checkpoint_every=500, max_seconds=285),
                     ablation_steps=500),
     "gpu": MnistRow(model=_MNIST_MODEL.replace(d_input=128),
                     train=Training(steps=6000, batch_size=256, lr=1e-3, warmup_steps=300, eval_every=1000,

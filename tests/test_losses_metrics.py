@@ -152,3 +152,48 @@ def test_most_certain_tick_is_one_rule_for_tensors_arrays_and_single_examples():
     assert isinstance(most_certain_tick(certainties.numpy()), np.ndarray)
     with pytest.raises(ValueError, match=r"\(B, 2, T\)"):
         most_certain_tick(torch.zeros(2, 3, 4))
+
+
+# ------------------------------------------------------------------------- calibration
+def test_calibration_of_known_answers():
+    from ctm_course.calibration import expected_calibration_error, reliability
+
+    # 10 answers at confidence 0.95 of which 9 right, 10 at 0.55 of which 5 right
+    confidence = torch.tensor([0.95] * 10 + [0.55] * 10)
+    correct = torch.tensor([True] * 9 + [False] + [True] * 5 + [False] * 5)
+    r = reliability(confidence, correct, bins=10)
+    assert r.counts.tolist() == [0, 0, 0, 0, 0, 10, 0, 0, 0, 10]
+    assert r.accuracy[9].item() == pytest.approx(0.9)
+    assert r.confidence[5].item() == pytest.approx(0.55)
+    assert torch.isnan(r.accuracy[0])
+    # (10 * |0.9 - 0.95| + 10 * |0.5 - 0.55|) / 20
+    assert r.ece == pytest.approx(0.05)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.05)
+    # perfectly calibrated: answers at 1.0 all right (the last bin includes 1.0)
+    assert expected_calibration_error(torch.ones(4), torch.ones(4, dtype=torch.bool)) == 0
+
+
+def test_calibration_rejects_bad_input():
+    from ctm_course.calibration import reliability
+
+    with pytest.raises(ValueError, match="confidences"):
+        reliability(torch.tensor([1.2]), torch.tensor([True]))
+    with pytest.raises(ValueError, match="need"):
+        reliability(torch.ones(3), torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no answers"):
+        reliability(torch.ones(0), torch.ones(0, dtype=torch.bool))
+
+
+# ------------------------------------------------------------------------- baselines
+def test_feedforward_baseline_matches_the_ctm_size_and_shapes():
+    from ctm_course.baselines import FeedForwardClassifier, matched_feedforward
+    from ctm_course.parameters import count_parameters
+
+    for n_params in (18_988, 88_780):
+        net = matched_feedforward(n_params, d_input=32)
+        assert abs(count_parameters(net) - n_params) <= 32 * 49 + 11  # within one unit
+        assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(ValueError, match="images"):
+        FeedForwardClassifier(8, 4)(torch.rand(3, 28, 28))
+    with pytest.raises(ValueError, match=">= 1"):
+        FeedForwardClassifier(8, 0)

@@ -383,3 +383,19 @@ def test_plots_draw_into_given_axes():
     assert plot_accuracy_per_tick(np.array([0.1, 0.9]), ax=ax1) is fig
     assert plot_early_exit([0.5, 0.9], [0.9, 0.95], [3, 8], 0.96, T=10, ax=ax2) is fig
     assert len(fig.axes) == 3  # two panels and the twin axis
+
+
+def test_reliability_diagram_shows_the_bins_and_the_ece():
+    from ctm_course.calibration import reliability
+
+    g = torch.Generator().manual_seed(0)
+    confidence = torch.rand(500, generator=g) * 0.5 + 0.5
+    correct = torch.rand(500, generator=g) < confidence
+    rel = reliability(confidence, correct)
+    from ctm_course.viz import plot_reliability
+
+    fig = plot_reliability(rel)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "confidence" and ax.get_ylabel() == "accuracy"
+    assert f"{rel.ece:.3f}" in ax.get_title()
+    assert len(ax.patches) == int((rel.counts > 0).sum())  # one bar per filled bin

@@ -7,7 +7,7 @@
 - :func:`draw_tick`, :func:`tick_view`: draw one tick onto any Figure (both of the above use them).
 - :class:`LiveCurves`: train/test curves updated in place in a notebook.
 - :func:`plot_accuracy_per_tick`, :func:`plot_certainty_per_tick`, :func:`plot_early_exit`,
-  :func:`plot_examples`: the static plots of lesson 1.
+  :func:`plot_examples`, :func:`plot_reliability`: the static plots of lesson 1.
 - :mod:`.common`: the shared style (colours, fonts, :func:`~.common.new_figure`,
   :func:`~.common.style_axes`, :func:`~.common.to_numpy`), used by the other lessons' plots too.
 """
@@ -27,6 +27,7 @@ from .plots import (
     plot_certainty_per_tick,
     plot_early_exit,
     plot_examples,
+    plot_reliability,
 )
 from .scrubber import tick_scrubber
 
@@ -41,6 +42,7 @@ __all__ = [
     "plot_certainty_per_tick",
     "plot_early_exit",
     "plot_examples",
+    "plot_reliability",
     "save_animation",
     "show_animation",
     "tick_frames",

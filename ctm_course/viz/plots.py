@@ -340,3 +340,36 @@ def plot_examples(
     fig.suptitle(title, fontsize=FONT_TITLE)
     fig.tight_layout()
     return fig
+
+
+def plot_reliability(
+    reliability: Any, ax: Axes | None = None, title: str = "Reliability diagram"
+) -> Figure:
+    """Accuracy against confidence per bin (``ctm_course.calibration.Reliability``), with the
+    diagonal a calibrated model would follow and the share of answers in each bin."""
+    edges = to_numpy(reliability.edges, dtype=np.float64)
+    accuracy = to_numpy(reliability.accuracy, dtype=np.float64)
+    counts = to_numpy(reliability.counts, dtype=np.float64)
+    fig, ax = axes_or_new(ax, (4.6, 4.0))
+    width = np.diff(edges)
+    filled = counts > 0
+    ax.bar(
+        edges[:-1][filled],
+        accuracy[filled],
+        width=width[filled],
+        align="edge",
+        color=TRAIN,
+        alpha=0.8,
+        edgecolor="white",
+        label="accuracy in the bin",
+    )
+    ax.plot([0, 1], [0, 1], "--", color=INK, linewidth=1, label="calibrated")
+    share = counts / max(counts.sum(), 1)
+    ax.step(edges[:-1], share, where="post", color=WRONG, label="share of answers")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02))
+    ax.set_xlabel("confidence", fontsize=FONT)
+    ax.set_ylabel("accuracy", fontsize=FONT)
+    ax.set_title(f"{title} (ECE {reliability.ece:.3f})", fontsize=FONT_TITLE)
+    ax.legend(fontsize=FONT_SMALL, frameon=False, loc="upper left")
+    style_axes(ax)
+    return fig
