@@ -90,12 +90,15 @@ from ctm_course.timeseries import (
     detect,
     errors_at,
     generate,
+    load_csv,
+    per_kind_roc_auc,
     per_tick_mse,
     plots,
     reconstruct,
     reconstruction_loss,
     regression_certainty,
     window_starts,
+    window_tracks,
     windows,
 )
 from ctm_course.timeseries.detect import (
@@ -140,6 +143,15 @@ PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 #
 # The training split is clean (the detectors learn normal behaviour only); the validation and test
 # splits carry anomalies. The three splits follow each other in time.
+#
+# **Why synthetic data.** The tutorial this lesson grew from (the reconstruction part of the
+# parity notebook the course started from) trained on a dataset of its own that it calls `BSM`:
+# 20 channels read in windows of 100 steps from a local folder `../dataset/BSM`, through a
+# `data_provider` function that is neither in the notebook nor in the CTM's repository. The
+# course can neither ship that dataset nor download it, and the tutorial never used its labels.
+# So this lesson generates its data, with every anomaly labelled by kind, which lets us check
+# each number below. Section 9 shows how to load your own sensor file instead, and section 10
+# lists where the lesson departs from that tutorial.
 
 # %% mystnb={"figure": {"caption": "The first four weeks of the test split, every channel normalised; shaded stretches are the anomalies."}}
 data = generate(**CONFIG.data)
@@ -570,6 +582,118 @@ print(
 # visible in the curves above: in the first ticks the reconstruction barely changes because the
 # model has not started to reconstruct yet. Stable is not the same as right.
 #
+# ### Inside a window: where the CTM looks, and what its neurons do
+#
+# With `track=True` the CTM also returns what it computed at every tick: the attention of its
+# one query over the tokens, which here are the window's time steps, and the post-activations
+# $z^t$ of its neurons. `window_tracks` collects both for every test window. We draw them for
+# the normal window above and for the partly anomalous test window that the CTM reconstructs
+# worst.
+
+# %% mystnb={"figure": {"caption": "What the CTM does over a normal (left) and an anomalous test window (right): the window (top, anomalous steps shaded), the attention over its steps at every tick (middle, anomalous steps outlined), and the post-activations of the four neurons that change most over the ticks in these two windows (bottom)."}}
+attention, post = window_tracks(model, test_windows)  # (N, T, W), (N, T, D)
+window_labels = np.stack([test.labels[s : s + W] for s in test_starts])  # (N, W)
+share = window_labels.mean(1)  # anomalous share of each window
+window_error = errors_at(test_recon, test_windows, t2).mean(1)  # (N,)
+partly = np.flatnonzero((share >= 0.25) & (share <= 0.75))
+if len(partly) == 0:
+    partly = np.flatnonzero(share > 0)
+flagged = int(partly[np.argmax(window_error[partly])])
+ids = test.kinds[test_starts[flagged] : test_starts[flagged] + W]
+flagged_kind = ANOMALY_KINDS[int(np.bincount(ids[ids > 0]).argmax()) - 1]
+glue("flagged_kind", Markdown(f"`{flagged_kind}`"))
+pair = [example, flagged]
+neurons = post[pair].var(dim=1).mean(0).topk(4).indices.tolist()
+plots.plot_window_thinking(
+    test_windows[pair].numpy(),
+    attention[pair].numpy(),
+    post[pair].numpy(),
+    titles=["a normal window", f"an anomalous window ({flagged_kind})"],
+    neurons=neurons,
+    labels=window_labels[pair],
+    channels=test.channels,
+)
+
+# %%
+# how far the attention is from an even spread over the steps, and how far it moves
+# from the first tick to the last (total variation: the share of weight to move)
+from_even = 0.5 * (attention - 1 / W).abs().sum(-1).mean()
+shift = 0.5 * (attention[:, -1] - attention[:, 0]).abs().sum(-1).mean()
+glue("attn_from_even", float(from_even))
+glue("attn_shift", float(shift))
+glue(
+    "attn_verdict",
+    Markdown(
+        ("broad" if from_even < 0.25 else "concentrated")
+        + (" and hardly moves" if shift < 0.05 else ", and it moves")
+    ),
+)
+glue("neuron_shift", float((post[:, -1] - post[:, 0]).abs().mean()))
+# every partly anomalous test window: the attention on its anomalous steps, per tick
+mixed = (share > 0) & (share < 1)
+mask = torch.as_tensor(window_labels[mixed], dtype=attention.dtype)
+on_anomaly = (attention[torch.as_tensor(mixed)] * mask[:, None]).sum(-1)  # (n, T)
+even = float(share[mixed].mean())  # what attention spread evenly would give
+ratio = float(on_anomaly.mean()) / even
+glue("n_mixed", int(mixed.sum()))
+glue("attn_on_anomaly", float(on_anomaly.mean()))
+glue("anomaly_step_share", even)
+glue("attn_ratio", ratio)
+glue(
+    "attn_word",
+    Markdown(
+        "more than an even spread"
+        if ratio > 1.1
+        else "less than an even spread"
+        if ratio < 0.9
+        else "about an even spread"
+    ),
+)
+# the neurons at the last tick: mean distance from the mean state of normal windows
+last = post[:, -1]  # (N, D)
+gap = (last - last[normal].mean(0)).abs().mean(1)
+mostly = torch.as_tensor(share >= 0.5)
+glue("state_gap_normal", float(gap[normal].mean()))
+glue("state_gap_anomalous", float(gap[mostly].mean()))
+glue("gap_ratio", float(gap[mostly].mean() / gap[normal].mean()))
+print(
+    f"attention: {float(from_even):.1%} of its weight away from an even spread, "
+    f"{float(shift):.1%} moves from tick 1 to tick {T}; neurons change by "
+    f"{float((post[:, -1] - post[:, 0]).abs().mean()):.3f} on average"
+)
+print(
+    f"{int(mixed.sum())} partly anomalous windows: attention on the anomalous steps "
+    f"{float(on_anomaly.mean()):.1%} (tick 1 {float(on_anomaly[:, 0].mean()):.1%}, "
+    f"tick {T} {float(on_anomaly[:, -1].mean()):.1%}), an even spread {even:.1%}"
+)
+print(
+    f"last-tick neuron states, mean distance from the normal mean: normal windows "
+    f"{float(gap[normal].mean()):.3f}, windows at least half anomalous "
+    f"{float(gap[mostly].mean()):.3f}"
+)
+
+# %% [markdown]
+# **How to read it.** A row of a heat map is one tick: the weights that the CTM's query gives
+# the window's steps, which sum to 1. The anomalous window is a {glue:md}`flagged_kind`
+# anomaly. In this run the attention is {glue:md}`attn_verdict` from tick to tick: averaged
+# over the test windows, {glue:text}`attn_from_even:.1%` of its weight would have to move to
+# spread it evenly over the steps, and {glue:text}`attn_shift:.1%` moves between the first and
+# the last tick (the total variation distance in both cases). The bottom panels follow the
+# same four neurons in both windows, tick by tick: this is the activity whose synchronisation
+# the output head reads. Averaged over all neurons and test windows, a post-activation changes
+# by {glue:text}`neuron_shift:.3f` between the first and the last tick.
+#
+# Over all {glue:text}`n_mixed` test windows that are partly anomalous, the anomalous steps
+# receive {glue:text}`attn_on_anomaly:.1%` of the attention, averaged over the ticks, where an
+# even spread would give them {glue:text}`anomaly_step_share:.1%`: {glue:md}`attn_word`
+# ({glue:text}`attn_ratio:.2f` times). Attention is no detector by itself: the model never saw
+# an anomaly in training, and its query goes wherever the reconstruction needs information.
+# The neurons can be compared in the same way. At the last tick, the neuron states of normal
+# windows lie at a mean distance of {glue:text}`state_gap_normal:.3f` per neuron from the
+# average normal state, those of windows that are at least half anomalous at
+# {glue:text}`state_gap_anomalous:.3f` ({glue:text}`gap_ratio:.2f` times as far). The anomaly
+# score below does not use these states; it reads only the reconstruction.
+#
 # ## 5. Anomaly scores over time
 #
 # The CTM's anomaly score of a time step is its squared reconstruction error, averaged over the
@@ -853,26 +977,20 @@ plots.plot_scores(
 
 # %%
 def per_kind_table(series, scores, kind_names):
-    """ROC-AUC of each detector on each anomaly kind.
+    """ROC-AUC of each detector on each anomaly kind: {detector: {kind: AUC}}.
 
-    The steps of a kind are scored against the normal steps.
+    The steps of a kind are scored against the normal steps; shown as a table.
     """
+    result = {
+        name: per_kind_roc_auc(s, series.kinds, kind_names)
+        for name, s in scores.items()
+    }
     rows = [
         "| detector | " + " | ".join(kind_names) + " |",
         "|---|" + "---|" * len(kind_names),
     ]
-    result = {}
-    for name, s in scores.items():
-        cells = []
-        for k, kind in enumerate(kind_names, start=1):
-            mask = (series.kinds == 0) | (series.kinds == k)
-            value = (
-                roc_auc(s[mask], series.kinds[mask] == k)
-                if (series.kinds == k).any()
-                else float("nan")
-            )
-            result[(name, kind)] = value
-            cells.append(f"{value:.3f}")
+    for name, values in result.items():
+        cells = [f"{values[k]:.3f}" if k in values else "—" for k in kind_names]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     display(Markdown("\n".join(rows)))
     return result
@@ -881,15 +999,36 @@ def per_kind_table(series, scores, kind_names):
 per_kind = per_kind_table(
     test, {k: v for k, v in scores.items() if k != "random"}, ANOMALY_KINDS
 )
-glue("ctm_decorrelation", per_kind[("CTM", "decorrelation")])
-glue("zscore_decorrelation", per_kind[("z-score", "decorrelation")])
+assert all(set(v) == set(ANOMALY_KINDS) for v in per_kind.values())
+for kind in ANOMALY_KINDS:
+    glue(f"ctm_{kind}", per_kind["CTM"][kind])
+ctm_hardest = min(ANOMALY_KINDS, key=lambda kind: per_kind["CTM"][kind])
+glue("ctm_hardest", Markdown(f"`{ctm_hardest}`"))
+spike_weakest = min(per_kind, key=lambda name: per_kind[name]["spike"])
+spike_min = per_kind[spike_weakest]["spike"]
+glue("spike_weakest", Markdown(spike_weakest))
+glue("spike_min", spike_min)
+glue(
+    "spike_verdict",
+    Markdown(
+        "every detector catches spikes"
+        if spike_min >= 0.9
+        else "not every detector catches spikes"
+    ),
+)
+glue("zscore_decorrelation", per_kind["z-score"]["decorrelation"])
 
 # %% [markdown]
-# The per-kind table tells the story behind the single number. On broken correlations the CTM
-# reaches {glue:text}`ctm_decorrelation:.3f` and the z-score {glue:text}`zscore_decorrelation:.3f`:
-# a detector that looks at one channel at a time sees at most the jump where the break starts,
-# not the break itself. Spikes are caught by everything. Reconstruction-based detectors (CTM, PCA, autoencoder) score a step by
-# what the *other* channels and the neighbouring steps say it should be.
+# The per-kind table tells the story behind the single number. The CTM reaches
+# {glue:text}`ctm_spike:.3f` on spikes, {glue:text}`ctm_level_shift:.3f` on level shifts,
+# {glue:text}`ctm_drift:.3f` on drifts, {glue:text}`ctm_frequency:.3f` on a too-fast rhythm and
+# {glue:text}`ctm_decorrelation:.3f` on broken correlations; its hardest kind is
+# {glue:md}`ctm_hardest`. On spikes the weakest detector, {glue:md}`spike_weakest`, reaches
+# {glue:text}`spike_min:.3f`: {glue:md}`spike_verdict`. On broken correlations the z-score
+# reaches {glue:text}`zscore_decorrelation:.3f`: a detector that looks at one channel at a time
+# sees at most the jump where the break starts, not the break itself. Reconstruction-based
+# detectors (CTM, PCA, autoencoder) score a step by what the *other* channels and the
+# neighbouring steps say it should be.
 #
 # ## 7. A new kind of anomaly
 
@@ -966,7 +1105,7 @@ assert (
 )
 stuck_scores = detector_scores(stuck)
 stuck_table = per_kind_table(stuck, stuck_scores, list(ANOMALY_KINDS) + ["stuck"])
-stuck_winner = max(stuck_scores, key=lambda name: stuck_table[(name, "stuck")])
+stuck_winner = max(stuck_scores, key=lambda name: stuck_table[name]["stuck"])
 glue("stuck_winner", Markdown(stuck_winner))
 print(f"best at finding stuck sensors: {stuck_winner}")
 
@@ -996,7 +1135,103 @@ print(f"best at finding stuck sensors: {stuck_winner}")
 # the early ticks of the lesson's model were never trained to be good on their own.
 # ```
 #
-# ## 9. Recording the results
+# ## 9. Your own data
+#
+# To run the lesson on your own sensor or monitoring data, export it as a CSV file: a header
+# row, then one row per time step in time order, with one numeric column per channel,
+# optionally a time-stamp column (ignored) and a 0/1 label column. `load_csv(path,
+# label_column="label")` checks the file (a missing or non-numeric value is an error that names
+# its line and column), splits the rows in time (the first `train_fraction` of them for
+# training), standardises both parts with the training part's mean and standard deviation, and
+# returns `(train, test, normaliser)`: two `Series` like the synthetic splits, with
+# `values (T, C)`, `labels (T,)` and `channels`. The cell below writes the lesson's own
+# training and test splits, in their original units, to such a file in a temporary folder,
+# loads it back, cuts the test part into windows and scores it with the CTM trained above.
+
+# %%
+import csv
+import datetime
+import tempfile
+from pathlib import Path
+
+# the splits in their original units, as a monitoring system would export them
+raw = [(s.values * normaliser.std + normaliser.mean, s.labels) for s in (train, test)]
+stamps = (
+    datetime.datetime(2024, 1, 1) + datetime.timedelta(minutes=30 * i)
+    for i in range(len(train) + len(test))
+)
+with tempfile.TemporaryDirectory() as folder:
+    path = Path(folder) / "my_metrics.csv"
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["timestamp", *test.channels, "label"])
+        for values, labels in raw:
+            for row, label, stamp in zip(values, labels, stamps):
+                cells = [f"{v:.7g}" for v in row]
+                out.writerow([f"{stamp:%Y-%m-%d %H:%M}", *cells, int(label)])
+    print("\n".join(path.read_text().splitlines()[:3]), "\n...")
+    own_train, own_test, own_normaliser = load_csv(
+        path, label_column="label", train_fraction=len(train) / (len(train) + len(test))
+    )
+print(
+    f"channels {own_train.channels}\n"
+    f"train {own_train.values.shape}, test {own_test.values.shape}, "
+    f"{own_test.labels.mean():.1%} of the test steps labelled anomalous"
+)
+own_starts = window_starts(len(own_test), W, stride)
+own_windows = windows(own_test.values, W, stride)  # (N, C, W), as for the test split
+own_scores = ctm_scores(model, own_test, own_starts, own_windows)
+own_roc = roc_auc(own_scores, own_test.labels)
+assert np.allclose(own_test.values, test.values, atol=1e-4)
+glue("own_roc", own_roc)
+print(f"windows {tuple(own_windows.shape)}; the CTM's ROC-AUC on them {own_roc:.3f}")
+
+# %% [markdown]
+# The round trip gives back the test split's values, and the CTM's ROC-AUC on them is
+# {glue:text}`own_roc:.3f` (section 6: {glue:text}`ctm_roc:.3f`). With your own file, keep the
+# training part as free of anomalies as you can (set `train_fraction` to where it ends), and
+# train a model for its channels on its windows, with the same loss and step as above:
+#
+# ```python
+# own_batches = WindowBatches(own_train.values, W, CONFIG.train.batch_size, seed=0)
+# net = ReconstructionCTM(own_train.n_channels, W, CONFIG.d_backbone, CONFIG.ctm)
+# fit(net.to(DEVICE), own_batches, step_fn, CONFIG.train.train_config(CONFIG.train.steps))
+# own_scores = ctm_scores(net, own_test, own_starts, own_windows)  # one score per step
+# ```
+#
+# Without a label column every label is 0: the scores still rank the steps, but the metrics of
+# section 5 need labels to compare them with.
+#
+# ## 10. Where this lesson departs from its source
+#
+# The tutorial's reconstruction code, as printed in the notebook this lesson grew from, did not
+# run against the CTM's code and measured nothing about anomalies. The lesson departs from it
+# in four places:
+#
+# - **The loss.** It used lesson 1's two-tick loss, but called it with
+#   `use_most_certain=False` in training and in validation, which takes the *last* tick as the
+#   second tick: the certainty never entered the loss. That certainty was also lesson 1's
+#   entropy of a softmax, taken over the reconstructed values, which section 2.2 shows to say
+#   nothing about a reconstruction. Here the CTM predicts its own error variance, and its most
+#   certain tick is part of the loss.
+# - **No anomaly scoring.** Its training loop dropped the labels that its data loader returned
+#   (`x, _ = next(iterator)`), the test split was commented out, and nothing turned an error
+#   into a score or compared a score with a label; its printed run trained for 20 steps. Here
+#   every time step gets a score, measured against the labels and against baselines
+#   (sections 5 and 6).
+# - **`precomputed_kv`.** Its wrapper called
+#   `self.ctm(x=None, track=track, precomputed_kv=kv_features)`, but the CTM's forward pass,
+#   in its repository as in this course, is `forward(x, track=False)`: it has no such
+#   argument. Here the wrapper passes its features as `x` to a CTM built with
+#   `backbone_type='none'`, which reads them as tokens.
+# - **The animation.** Its GIF function sits in a cell that was never run, indented like a
+#   method but outside any class; its one call is commented out; and it reshapes the
+#   reconstruction into parity's two classes and calls parity helpers (`make_parity_gif`,
+#   `reshape_inputs`, `reshape_attention_weights`) and a `grid_size` that the notebook never
+#   defines. The figure of section 4 shows, for this task, what it was meant to show: the
+#   attention over the window's steps and the neurons, tick by tick.
+#
+# ## 11. Recording the results
 #
 # The lesson writes its numbers to `results/<profile>/03_ctm_reconstruction.json`; the book's
 # results page is generated from these files. The last cell checks that learning happened.
@@ -1052,6 +1287,8 @@ path = record(
         "pca_components": pca_k,
         "zscore_window": z_window,
         "winner": winner,
+        # ROC-AUC of each detector on each kind of anomaly: {detector: {kind: AUC}}
+        "per_kind_roc_auc": per_kind,
         "model": CONFIG.ctm,
         "d_backbone": CONFIG.d_backbone,
     },
@@ -1062,19 +1299,20 @@ print(
 )
 
 # %%
-assert table["CTM"]["roc_auc"] > untrained_roc + 0.05, (
-    f"the trained CTM ({table['CTM']['roc_auc']:.3f}) is not clearly above "
-    f"the untrained one ({untrained_roc:.3f})"
-)
-minimum = {"smoke": 0.6, "cpu": 0.85, "gpu": 0.9}[PROFILE]
-assert table["CTM"]["roc_auc"] >= minimum, (
-    f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} "
-    f"for the {PROFILE} profile"
-)
+if not lesson.quick:  # a quick run proves that the row runs, not that it learns
+    assert table["CTM"]["roc_auc"] > untrained_roc + 0.05, (
+        f"the trained CTM ({table['CTM']['roc_auc']:.3f}) is not clearly above "
+        f"the untrained one ({untrained_roc:.3f})"
+    )
+    minimum = {"smoke": 0.6, "cpu": 0.85, "gpu": 0.9}[PROFILE]
+    assert table["CTM"]["roc_auc"] >= minimum, (
+        f"CTM ROC-AUC {table['CTM']['roc_auc']:.3f} is below {minimum} "
+        f"for the {PROFILE} profile"
+    )
+    assert table["CTM"]["pr_auc"] > test.labels.mean(), "CTM PR-AUC is not above chance"
 assert table["PCA"]["roc_auc"] >= {"smoke": 0.8, "cpu": 0.85, "gpu": 0.85}[PROFILE], (
     "PCA baseline broke"
 )
-assert table["CTM"]["pr_auc"] > test.labels.mean(), "CTM PR-AUC is not above chance"
 assert abs(table["random"]["roc_auc"] - 0.5) < 0.05, (
     "random scores should sit at chance"
 )

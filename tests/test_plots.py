@@ -276,6 +276,77 @@ def test_plot_scores_draws_one_channel_and_each_normalised_score(series, keep):
     assert legend_texts(fig.legends[0]) == sorted({a["kind"] for a in shown})
 
 
+def thinking_case(series, width: int = 32, ticks: int = 5, neurons: int = 12):
+    """Two windows ``(2, C, W)`` (the second holds an anomaly), attention ``(2, T, W)``
+    whose rows sum to 1, post-activations ``(2, T, D)`` and labels ``(2, W)``."""
+    a = next((a for a in series.anomalies if a["kind"] != "spike"), series.anomalies[0])
+    starts = [0, max(0, a["start"] - width // 2)]
+    windows = np.stack([series.values[s : s + width].T for s in starts])
+    labels = np.stack([series.labels[s : s + width] for s in starts])
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, ticks, width))
+    attention = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    post = np.cumsum(rng.normal(size=(2, ticks, neurons)), axis=1)
+    return windows, attention, post, labels
+
+
+def test_plot_window_thinking_draws_window_attention_and_neurons(series, keep):
+    windows, attention, post, labels = thinking_case(series)
+    neurons = [0, 5, 7]
+    titles = ["a normal window", "an anomalous window"]
+    fig = keep(
+        ts_plots.plot_window_thinking(
+            windows, attention, post, titles, neurons, labels, series.channels
+        )
+    )
+    axes = np.array(check_figure(fig, 6)).reshape(3, 2)
+    K, C, W = windows.shape
+    T = attention.shape[1]
+    for k in range(K):
+        window_ax, att_ax, neuron_ax = axes[:, k]
+        assert window_ax.get_title() == titles[k]
+        assert window_ax.get_xlabel() == att_ax.get_xlabel() == "step in window"
+        assert window_ax.get_ylabel() and neuron_ax.get_ylabel() == "post-activation"
+        assert att_ax.get_ylabel() == neuron_ax.get_xlabel() == "tick"
+        lines = data_lines(window_ax)
+        assert len(lines) == C
+        for c, line in enumerate(lines):
+            np.testing.assert_allclose(ydata(line), windows[k, c])
+        # the heat map: ticks as rows, the window's steps as columns
+        (image,) = att_ax.images
+        np.testing.assert_allclose(np.asarray(image.get_array()), attention[k])
+        assert image.get_extent() == [-0.5, W - 0.5, T + 0.5, 0.5]
+        traces = data_lines(neuron_ax)
+        assert len(traces) == len(neurons)
+        for line, n in zip(traces, neurons):
+            np.testing.assert_allclose(line.get_xdata(), np.arange(1, T + 1))
+            np.testing.assert_allclose(ydata(line), post[k, :, n])
+    # one colour scale for both heat maps, with its colour bar
+    assert {im.get_clim() for ax in axes[1] for im in ax.images} == {
+        (0.0, attention.max())
+    }
+    assert axes[1, -1].child_axes, "the attention colour bar is missing"
+    # the anomalous window's labelled steps are shaded above and outlined in the heat map
+    assert not spans(axes[0, 0]) and spans(axes[0, 1]) and spans(axes[1, 1])
+    assert legend_texts(axes[0, -1].get_legend()) == list(series.channels)
+    assert legend_texts(axes[2, -1].get_legend()) == [str(n) for n in neurons]
+
+
+def test_plot_window_thinking_rejects_mismatched_shapes(series):
+    windows, attention, post, labels = thinking_case(series)
+    titles = ["a", "b"]
+    with pytest.raises(ValueError, match="attention"):
+        ts_plots.plot_window_thinking(windows, attention[:, :, 1:], post, titles, [0])
+    with pytest.raises(ValueError, match="post_activations"):
+        ts_plots.plot_window_thinking(windows, attention, post[:, 1:], titles, [0])
+    with pytest.raises(ValueError, match="neurons"):
+        ts_plots.plot_window_thinking(windows, attention, post, titles, [99])
+    with pytest.raises(ValueError, match="labels"):
+        ts_plots.plot_window_thinking(
+            windows, attention, post, titles, [0], labels[:, 1:]
+        )
+
+
 # ---------------------------------------------------------------------- lesson 4: TLB
 @pytest.fixture(scope="module")
 def tlb_run():

@@ -19,7 +19,12 @@ from ctm_course.timeseries import (
     windows,
 )
 from ctm_course.timeseries.generate import DAY
-from ctm_course.timeseries.model import errors_at, per_tick_mse, reconstruct
+from ctm_course.timeseries.model import (
+    errors_at,
+    per_tick_mse,
+    reconstruct,
+    window_tracks,
+)
 from ctm_course.train import TrainConfig, fit
 
 SMALL = dict(
@@ -236,6 +241,32 @@ def test_metrics_on_known_inputs():
         detect.roc_auc(np.ones(4), np.zeros(4))
 
 
+def test_per_kind_roc_auc_ranks_each_kind_against_normal_steps_only():
+    kinds = np.array([0, 0, 0, 0, 1, 1, 2, 2, 0, 0])
+    # spikes (kind 1) score above every normal step; drifts (kind 2) below half of them
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.25, 0.15, 0.35, 0.05])
+    got = detect.per_kind_roc_auc(scores, kinds, ("spike", "drift", "frequency"))
+    assert list(got) == ["spike", "drift"]  # a kind without steps is left out
+    assert got["spike"] == 1.0
+    # drift 0.25 beats 3 of 6 normal steps, 0.15 beats 2: (3 + 2) / 12
+    assert got["drift"] == pytest.approx(5 / 12)
+    # the same as roc_auc on the normal steps and the kind's steps alone
+    mask = (kinds == 0) | (kinds == 2)
+    assert got["drift"] == detect.roc_auc(scores[mask], kinds[mask] == 2)
+    with pytest.raises(ValueError, match="kinds"):
+        detect.per_kind_roc_auc(scores, kinds[:-1], ("spike",))
+
+
+def test_per_kind_roc_auc_of_the_generated_kinds(data):
+    test = data.test
+    oracle = (test.kinds == 1) + 0.01 * np.arange(len(test)) / len(test)
+    got = detect.per_kind_roc_auc(oracle, test.kinds, ANOMALY_KINDS)
+    present = [k for i, k in enumerate(ANOMALY_KINDS, 1) if (test.kinds == i).any()]
+    assert list(got) == present and "spike" in got
+    assert got["spike"] == 1.0  # this oracle flags spikes only
+    assert all(0.0 <= v <= 1.0 for v in got.values())
+
+
 def test_point_adjust_on_a_constructed_example():
     labels = np.array([0, 1, 1, 1, 1, 0, 0, 1, 1, 0])
     flags = np.array([0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
@@ -320,6 +351,24 @@ def test_model_shapes():
     recon, cert = reconstruct(model, torch.randn(7, 4, 16), batch_size=3)
     assert recon.shape == (7, 4, 16, 3) and cert.shape == (7, 2, 3)
     assert errors_at(recon, torch.zeros(7, 4, 16), 2).shape == (7, 16)
+
+
+def test_window_tracks_give_attention_and_neurons_per_tick():
+    torch.manual_seed(0)
+    model = ReconstructionCTM(4, 16, 8, TINY_CTM)
+    x = torch.randn(7, 4, 16)
+    attention, post = window_tracks(model, x, batch_size=3)
+    assert attention.shape == (7, 3, 16) and post.shape == (7, 3, 16)
+    # one query per tick, its weights over the window's steps sum to 1 (heads averaged)
+    assert torch.allclose(attention.sum(-1), torch.ones(7, 3), atol=1e-5)
+    assert (attention >= 0).all()
+    # the same numbers as the CTM's own track of one window
+    with torch.no_grad():
+        track = model.eval()(x[2:3], track=True)[3]
+    torch.testing.assert_close(
+        attention[2], track.attention[:, 0].mean(1).squeeze(1), atol=1e-6, rtol=1e-5
+    )
+    torch.testing.assert_close(post[2], track.post_activations[:, 0])
 
 
 def test_loss_on_known_inputs():

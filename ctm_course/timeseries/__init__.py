@@ -6,7 +6,8 @@
 - :mod:`.model`: the temporal backbone, the positional embedding, the reconstruction wrapper around the
   one :class:`~ctm_course.ctm.ContinuousThoughtMachine`, its certainty and loss.
 - :mod:`.detect`: per-time-step anomaly scores, ROC-AUC, PR-AUC, best F1, point-adjusted F1, baselines.
-- :mod:`.plots`: the lesson's figures (series with anomalies, reconstructions tick by tick, scores over time).
+- :mod:`.plots`: the lesson's figures (series with anomalies, reconstructions tick by tick, attention and
+  neurons over a window, scores over time).
 """
 
 from .csv import load_csv
@@ -17,6 +18,7 @@ from .detect import (
     matched_autoencoder,
     moving_zscore_scores,
     pca_scores,
+    per_kind_roc_auc,
     point_adjust,
     point_adjusted_f1,
     pr_auc,
@@ -42,6 +44,7 @@ from .model import (
     reconstruct,
     reconstruction_loss,
     regression_certainty,
+    window_tracks,
 )
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "matched_autoencoder",
     "moving_zscore_scores",
     "pca_scores",
+    "per_kind_roc_auc",
     "per_tick_mse",
     "point_adjust",
     "point_adjusted_f1",
@@ -72,5 +76,6 @@ __all__ = [
     "roc_auc",
     "scores_from_window_errors",
     "window_starts",
+    "window_tracks",
     "windows",
 ]

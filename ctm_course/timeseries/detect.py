@@ -7,6 +7,8 @@ in hindsight (best F1; an optimistic number, reported as such). All functions ta
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -152,6 +154,30 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         "best_f1": best_f1(scores, labels)[0],
         "pa_f1": point_adjusted_f1(scores, labels),
     }
+
+
+def per_kind_roc_auc(
+    scores: np.ndarray, kinds: np.ndarray, kind_names: Sequence[str]
+) -> dict[str, float]:
+    """ROC-AUC on each kind of anomaly: ``(T,)`` scores and ``(T,)`` kind ids -> ``{kind: AUC}``.
+
+    ``kinds`` holds 0 for a normal step and ``i + 1`` for a step of ``kind_names[i]``. The steps
+    of one kind are ranked against the normal steps only (the other kinds are left out), so
+    each number says how well the detector separates that kind from normal behaviour. A kind
+    with no step in ``kinds`` is left out of the result.
+    """
+    scores, kinds = np.asarray(scores, dtype=np.float64), np.asarray(kinds)
+    if scores.shape != kinds.shape or scores.ndim != 1:
+        raise ValueError(
+            f"scores and kinds must be 1-D of the same length, got {scores.shape} and "
+            f"{kinds.shape}"
+        )
+    result = {}
+    for k, name in enumerate(kind_names, start=1):
+        if (kinds == k).any():
+            mask = (kinds == 0) | (kinds == k)
+            result[name] = roc_auc(scores[mask], kinds[mask] == k)
+    return result
 
 
 # --------------------------------------------------------------------------------------------- baselines

@@ -181,3 +181,29 @@ def errors_at(
         ticks = torch.full((N,), ticks % reconstructions.shape[-1], dtype=torch.long)
     chosen = reconstructions[torch.arange(N), :, :, ticks]  # (N, C, W)
     return (chosen - targets).pow(2).mean(dim=1).numpy()
+
+
+def window_tracks(
+    model: ReconstructionCTM,
+    x: torch.Tensor,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the CTM does over each window: its attention and its neurons, tick by tick.
+
+    Runs ``model(x, track=True)`` in eval mode without gradients on ``(N, C, W)`` windows in
+    batches and returns, on the CPU,
+
+    - ``attention (N, T, W)``: the weights of the CTM's single query over the window's W time
+      steps at every tick, averaged over the heads (each row sums to 1);
+    - ``post_activations (N, T, D)``: the D neurons' post-activations z^t at every tick.
+    """
+    device = device or next(model.parameters()).device
+
+    def run(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        track = model(windows.to(device), track=True)[3]
+        attention = track.attention.mean(dim=2).squeeze(2)  # (T, B, W)
+        return attention.transpose(0, 1), track.post_activations.transpose(0, 1)
+
+    outputs = batched(model, x, run, batch_size)
+    return torch.cat([a for a, _ in outputs]), torch.cat([z for _, z in outputs])

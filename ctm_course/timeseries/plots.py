@@ -1,4 +1,5 @@
-"""The figures of lesson 3: the series with its anomalies, reconstructions tick by tick, scores over time."""
+"""The figures of lesson 3: the series with its anomalies, reconstructions tick by tick, attention and
+neurons over a window, scores over time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-from ..viz.common import FONT, FONT_TITLE, new_figure, style_axes
+from ..viz.common import FONT, FONT_SMALL, FONT_TITLE, WRONG, new_figure, style_axes
 from .detect import _segments
 from .generate import ANOMALY_KINDS, Series
 
@@ -144,4 +146,134 @@ def plot_scores(
     axes[-1].set_xlabel("time step (30 min)", fontsize=FONT)
     _legend(fig, kinds)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def plot_window_thinking(
+    windows: np.ndarray,
+    attention: np.ndarray,
+    post_activations: np.ndarray,
+    titles: Sequence[str],
+    neurons: Sequence[int],
+    labels: np.ndarray | None = None,
+    channels: Sequence[str] | None = None,
+) -> Figure:
+    """What the CTM does over a few windows: one column per window, three rows.
+
+    1. the window itself, every channel over its W steps, labelled anomalous steps shaded;
+    2. the attention of the CTM's query over the window's steps at every tick: a heat map with
+       the ticks as rows (tick 1 on top) and the steps as columns, on one colour scale for all
+       windows; anomalous steps are outlined;
+    3. the post-activations of a few ``neurons`` over the ticks (same colour = same neuron).
+
+    Args:
+        windows: (K, C, W) the windows, as the model read them.
+        attention: (K, T, W) attention weights over the steps, averaged over the heads
+            (:func:`ctm_course.timeseries.window_tracks`).
+        post_activations: (K, T, D) the neurons' post-activations z^t.
+        titles: K column titles.
+        neurons: indices (< D) of the neurons whose traces are drawn.
+        labels: optional (K, W) 0/1 anomaly labels of the windows' steps.
+        channels: optional C channel names for the legend.
+    """
+    windows = np.asarray(windows, dtype=float)
+    attention = np.asarray(attention, dtype=float)
+    post = np.asarray(post_activations, dtype=float)
+    if windows.ndim != 3:
+        raise ValueError(f"windows must be (K, C, W), got shape {windows.shape}")
+    K, C, W = windows.shape
+    if attention.ndim != 3 or attention.shape[0] != K or attention.shape[2] != W:
+        raise ValueError(
+            f"attention must be (K, T, W) = ({K}, T, {W}), got shape {attention.shape}"
+        )
+    T = attention.shape[1]
+    if post.ndim != 3 or post.shape[:2] != (K, T):
+        raise ValueError(
+            f"post_activations must be (K, T, D) = ({K}, {T}, D), got shape {post.shape}"
+        )
+    if len(titles) != K:
+        raise ValueError(
+            f"titles must have one entry per window ({K}), got {len(titles)}"
+        )
+    if not neurons or not all(0 <= n < post.shape[2] for n in neurons):
+        raise ValueError(
+            f"neurons must be indices in [0, {post.shape[2]}), got {list(neurons)}"
+        )
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (K, W):
+            raise ValueError(f"labels must be (K, W) = ({K}, {W}), got {labels.shape}")
+
+    fig = new_figure((min(5.0 * K + 1.2, 11.0), 8.2))
+    axes = fig.subplots(
+        3, K, squeeze=False, gridspec_kw={"height_ratios": (1.0, 1.3, 1.1)}
+    )
+    steps, ticks = np.arange(W), np.arange(1, T + 1)
+    vmax = max(float(attention.max()), 1e-6)
+    neuron_colours = [f"C{i % 10}" for i in range(len(neurons))]
+    for k in range(K):
+        ax_window, ax_att, ax_neurons = axes[:, k]
+        segments = _segments(labels[k]) if labels is not None else []
+        for c in range(C):
+            name = channels[c] if channels is not None else f"channel {c + 1}"
+            ax_window.plot(steps, windows[k, c], lw=1.1, label=name)
+        for start, end in segments:
+            ax_window.axvspan(start - 0.5, end - 0.5, color=WRONG, alpha=0.2, lw=0)
+        ax_window.set_xlim(-0.5, W - 0.5)
+        ax_window.set_title(titles[k], fontsize=FONT_TITLE)
+        ax_window.set_xlabel("step in window", fontsize=FONT_SMALL)
+        ax_window.set_ylabel("value (std)", fontsize=FONT_SMALL)
+        style_axes(ax_window)
+
+        image = ax_att.imshow(
+            attention[k],
+            aspect="auto",
+            origin="upper",
+            cmap="Blues",
+            vmin=0,
+            vmax=vmax,
+            extent=(-0.5, W - 0.5, T + 0.5, 0.5),
+            interpolation="nearest",
+        )
+        for start, end in segments:
+            ax_att.axvspan(
+                start - 0.5, end - 0.5, fill=False, edgecolor=WRONG, lw=1.4, ls="--"
+            )
+        ax_att.set_xlabel("step in window", fontsize=FONT_SMALL)
+        ax_att.set_ylabel("tick", fontsize=FONT_SMALL)
+        ax_att.set_title("attention over the window's steps", fontsize=FONT)
+        ax_att.yaxis.set_major_locator(MaxNLocator(nbins=min(T, 6), integer=True))
+        style_axes(ax_att, grid=False)
+
+        for n, colour in zip(neurons, neuron_colours):
+            ax_neurons.plot(
+                ticks, post[k, :, n], "o-", ms=3, lw=1.3, color=colour, label=f"{n}"
+            )
+        ax_neurons.set_xlabel("tick", fontsize=FONT_SMALL)
+        ax_neurons.set_ylabel("post-activation", fontsize=FONT_SMALL)
+        ax_neurons.set_title("neuron traces", fontsize=FONT)
+        ax_neurons.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 8), integer=True))
+        style_axes(ax_neurons)
+    low = float(post[:, :, list(neurons)].min())
+    high = float(post[:, :, list(neurons)].max())
+    pad = 0.05 * (high - low if high > low else 1.0)
+    for ax in axes[2]:
+        ax.set_ylim(low - pad, high + pad)
+    axes[0, -1].legend(
+        fontsize=FONT_SMALL - 1, frameon=False, loc="upper left", bbox_to_anchor=(1, 1)
+    )
+    axes[2, -1].legend(
+        title="neuron",
+        fontsize=FONT_SMALL - 1,
+        title_fontsize=FONT_SMALL - 1,
+        frameon=False,
+        loc="upper left",
+        bbox_to_anchor=(1, 1),
+    )
+    # the colour bar in an inset right of the last heat map keeps the rows aligned
+    cax = axes[1, -1].inset_axes((1.03, 0.0, 0.035, 1.0))
+    bar = fig.colorbar(image, cax=cax)
+    bar.set_label("attention weight", fontsize=FONT_SMALL)
+    bar.ax.tick_params(labelsize=FONT_SMALL - 1)
+    fig.tight_layout()
     return fig
