@@ -263,7 +263,7 @@ TLB = {
 RCNN = {
     "smoke": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=75, cpu_threads=2,
                      train=Training(steps=150, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=10,
-                                    eval_every=75, checkpoint_every=75, log_every=5, max_seconds=75,
+                                    eval_every=75, checkpoint_every=75, log_every=5,
                                     ema_decay=0.95),
                      test_images=300, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
     "cpu": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=500, cpu_threads=2,

@@ -819,7 +819,8 @@ fig
 # representation is the synchronisation, so its size is the width of the model's "output
 # layer".
 # ```
-#
+
+# %% [markdown]
 # ```{exercise}
 # :label: l01-last-tick
 #

@@ -559,16 +559,16 @@ plots.plot_attention_chunks(
 #
 # ## 7. Two experiments with the bottleneck
 #
-# Both exercises below train small models for `CONFIG.ablation_steps` steps each with the paper
-# recipe, and test them on the first 2,000 test images (fewer in the `smoke` profile). They share
-# this helper:
+# Both exercises below train small models for `CONFIG.ablation_steps` steps each with the
+# course's paper-mode recipe (the course's, not the paper's own), and test them on the first
+# 2,000 test images (fewer in the `smoke` profile). They share this helper:
 
 # %%
 ablation_test = test_data.subset(min(2000, len(test_data)), seed=2)
 
 
 def quick_accuracy(model, steps=CONFIG.ablation_steps):
-    """Train ``model`` (on DEVICE) with the paper recipe for ``steps`` steps.
+    """Train ``model`` (on DEVICE) with the paper-mode recipe for ``steps`` steps.
 
     Returns its test accuracy.
     """
