@@ -90,21 +90,28 @@ def record_path(lesson: str, profile_name: str, quick: bool | None = None) -> Pa
     return results_dir() / profile_name / f"{lesson}.json"
 
 
-def _git_commit() -> str:
-    root = repo_root() or Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+def git_commit(root: Path | None = None, mark_changes: bool = False) -> str:
+    """The repository's short HEAD commit (12 hex digits), or ``"unknown"`` outside git.
+
+    With ``mark_changes``, ``"+changes"`` is appended when tracked files differ from HEAD.
+    """
+    root = root or repo_root() or Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if not commit:
         return "unknown"
-    return (
-        out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-    )
+    if mark_changes and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    return commit
 
 
 def _clean_metric(name: str, value: Any) -> float | int | list[float]:
@@ -165,7 +172,7 @@ def record(
         "data_source": data_source,
         "train_seconds": round(float(train_seconds), 2),
         "steps": int(steps),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "metrics": {k: _clean_metric(k, v) for k, v in metrics.items()},
     }

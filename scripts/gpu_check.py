@@ -117,30 +117,6 @@ def missing_modules(names: Sequence[str] = NEEDED_MODULES) -> list[str]:
     return [name for name in names if importlib.util.find_spec(name) is None]
 
 
-def git_commit(root: Path = ROOT) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip() if out.returncode == 0 else ""
-    if commit:
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit + ("+changes" if dirty else "")
-    return "unknown"
-
-
 # --------------------------------------------------------------------------------------------
 # The two kinds of work: the tests, and one notebook
 # --------------------------------------------------------------------------------------------
@@ -250,6 +226,7 @@ def run_check(
 ) -> dict[str, Any]:
     """Run the tests and ``notebooks`` within ``budget`` seconds; the report (:data:`REPORT_KEYS`)."""
     from ctm_course.quick import QUICK_SECONDS, QUICK_STEPS
+    from ctm_course.results import git_commit
 
     began = clock()
 
@@ -261,7 +238,7 @@ def run_check(
         "torch": torch_version,
         "cuda": cuda_version,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": git_commit(ROOT, mark_changes=True),
         "profile": "gpu",
         "quick": {"steps": QUICK_STEPS, "max_seconds": QUICK_SECONDS},
         "budget_seconds": budget,
