@@ -166,3 +166,73 @@ def test_glossary_terms_have_anchors(site):
         "functional-importance",
     ):
         assert f"term-{term}" in ids, f"glossary has no term {term!r} (id term-{term})"
+
+
+# ----------------------------------------------------------------------------- numbering
+CAPTION_NUMBER = re.compile(r'<span class="caption-number">([^<]*)</span>')
+NUMBERED = re.compile(r"^(Fig\.|Exercise|Table|Listing) (\d+(?:\.\d+)*)$")
+LINK = re.compile(r'<a\s[^>]*href="([^"]*)"[^>]*>(.*?)</a>', re.S)
+
+
+def caption_numbers(html: str) -> dict[str, list[str]]:
+    """``{"Exercise": ["4.1", "4.2"], "Fig.": [...]}``: the numbers a page shows, in order."""
+    found: dict[str, list[str]] = {}
+    for text in CAPTION_NUMBER.findall(html):
+        match = NUMBERED.match(" ".join(text.split()))
+        assert match, f"caption number {text!r} is neither a figure nor an exercise"
+        found.setdefault(match[1], []).append(match[2])
+    return found
+
+
+@pytest.mark.parametrize("stem", lessons())
+def test_figures_and_exercises_are_numbered_within_their_lesson(stem, site):
+    """Lesson N's exercises read "Exercise N.1", "Exercise N.2", ... and its figures
+    "Fig. N.1", ... (``numbered`` in ``_toc.yml``, ``numfig_secnum_depth`` in
+    ``_config.yml``), while its title and headings carry no section number
+    (``book/_ext/lesson_numbers.py``)."""
+    n = int(stem[:2])
+    html = (site / "notebooks" / f"{stem}.html").read_text(encoding="utf-8")
+    numbers = caption_numbers(html)
+    exercises = len(re.findall(r'<div class="exercise admonition"', html))
+    figures = len(re.findall(r"<figcaption>", html))
+    assert exercises >= 3 and figures >= 1, (stem, exercises, figures)
+    for kind, count in (("Exercise", exercises), ("Fig.", figures)):
+        expected = [f"{n}.{k}" for k in range(1, count + 1)]
+        assert numbers.get(kind, []) == expected, (
+            f"{stem}: {kind} numbers {numbers.get(kind)}, expected {expected} "
+            f"(numbered within lesson {n})"
+        )
+    assert 'class="section-number"' not in html, (
+        f"{stem}: a heading shows a section number (the lessons number their own)"
+    )
+    title = parse(site / "notebooks" / f"{stem}.html").title.strip()
+    assert title.startswith(f"Lesson {n}"), f"{stem}: <title> {title!r}"
+
+
+def test_references_to_figures_and_exercises_show_their_numbers(site, parsed):
+    """A link that reads "Fig. 4.2" or "Exercise 4.1" leads to the figure or exercise
+    that carries that number, on its lesson's page."""
+    wrong, seen = [], 0
+    for page in parsed:
+        for href, inner in LINK.findall(page.read_text(encoding="utf-8")):
+            text = " ".join(re.sub(r"<[^>]+>", "", inner).split())
+            match = NUMBERED.match(text)
+            if not match:
+                continue
+            seen += 1
+            target, fragment = resolve(site, page, href)
+            where = f"{page.relative_to(site)}: link {text!r} -> {href}"
+            if target is None or not target.is_file() or not fragment:
+                wrong.append(f"{where} (not a figure or exercise of the site)")
+                continue
+            html = target.read_text(encoding="utf-8")
+            at = html.find(f'id="{fragment}"')
+            shown = CAPTION_NUMBER.search(html, at) if at >= 0 else None
+            if not shown or " ".join(shown[1].split()) != text:
+                wrong.append(f"{where} (the target shows {shown and shown[1]!r})")
+            elif target.parent.name == "notebooks" and not match[2].startswith(
+                f"{int(target.name[:2])}."
+            ):
+                wrong.append(f"{where} (not numbered within its lesson)")
+    print(f"{seen} numbered references checked")
+    assert not wrong, "\n".join(wrong)
