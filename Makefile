@@ -25,7 +25,7 @@ export TIMEFORMAT := ---- %0R s
 LESSON_PY := $(sort $(wildcard notebooks/*.py))
 LESSON_NB := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help venv notebooks book test student clean browser gpu-check
+.PHONY: help venv notebooks book test student clean browser gpu-check web-assets
 
 help:
 	@echo "make book       create .venv, execute every lesson in this machine's profile, build _build/html"
@@ -36,6 +36,7 @@ help:
 	@echo "make notebooks  copy repository.url from _config.yml into the lessons, regenerate notebooks/*.ipynb"
 	@echo "make student    student copies of the lessons without solutions, in student/"
 	@echo "make venv       only create .venv and install requirements.txt and the ctm_course package"
+	@echo "make web-assets MathJax and the ipywidgets manager for the site (pinned npm packages, no CDN)"
 	@echo "make clean      remove builds and student copies (keeps .venv)"
 	@echo "make gpu-check  on a GPU: the CUDA-only tests and every lesson's gpu row in quick mode (<= 8 min),"
 	@echo "                report in results/gpu-check/<device>.json; exits 2 without CUDA"
@@ -54,7 +55,7 @@ notebooks: $(STAMP)
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 
 # Execute the lessons (results/<profile>/*.json), then rebuild only the pages that show the results.
-book: $(STAMP) student
+book: $(STAMP) student web-assets
 	python scripts/book_results.py
 	python scripts/book_cache.py _build
 	jupyter-book build . -W -n --keep-going
@@ -70,7 +71,24 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make test needs Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: $(STAMP) browser
+# The site serves MathJax and the Jupyter widget manager itself, from book/_static/vendor/ (git-ignored):
+# scripts/web_assets.py npm-packs pinned versions and checks their SHA-256. npm is needed only when
+# they are missing or the pins change; the stamp makes a second `make web-assets` instant.
+WEB_ASSETS := book/_static/vendor/.installed
+
+web-assets: $(WEB_ASSETS)
+
+$(WEB_ASSETS): scripts/web_assets.py | $(STAMP)
+	@python scripts/web_assets.py --check >/dev/null || { \
+	  command -v npm >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing Debian's npm to fetch the site's JavaScript"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	    else echo "make web-assets needs npm: sudo apt-get install npm"; exit 1; fi; }; \
+	  python scripts/web_assets.py; }
+	touch $@
+
+test: $(STAMP) browser web-assets
 	@echo "== ruff: lint and format check of the package, scripts, tests and the lessons' .py"
 	ruff check .
 	ruff format --check .

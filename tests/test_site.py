@@ -3,9 +3,12 @@
 The test serves the built site with Python's ``http.server`` on 127.0.0.1 (a free port), opens
 every page in Chromium and checks what a reader sees:
 
-- every page loads without a console error, an uncaught exception or a failed request, except
-  the external CDN scripts listed in ``IGNORED_EXTERNAL`` (they cannot load offline; the test
-  blocks every request that leaves 127.0.0.1, so none of them can even be tried);
+- every page loads without a console error, an uncaught exception or a failed request; the
+  test blocks every request that leaves 127.0.0.1, so the site must be complete offline (MathJax
+  and the Jupyter widget manager come from its own ``_static/vendor/``, filled by
+  ``scripts/web_assets.py``; ``IGNORED_EXTERNAL`` lists what may still fail, today nothing);
+- each lesson's formulas are typeset by MathJax (no TeX source left in the text), and the tick
+  slider a lesson embeds with ipywidgets renders and moves;
 - every image (files and ``data:`` URIs, the animations included) is decoded by the browser
   with a non-zero size;
 - each lesson shows its exercises, keeps its solutions collapsed, and opens one when its title
@@ -44,16 +47,10 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-#: External resources the pages ask for and that cannot load without the internet, with the reason
-#: each one is allowed to fail here. Nothing else may fail.
-IGNORED_EXTERNAL = {
-    "https://cdn.jsdelivr.net/npm/mathjax@3/": "MathJax 3 (myst-nb's math renderer) from its CDN: "
-    "offline the formulas stay as TeX source",
-    "https://cdnjs.cloudflare.com/ajax/libs/require.js/": "require.js, which myst-nb loads for the "
-    "embedded ipywidgets (the tick slider)",
-    "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@": "the ipywidgets HTML manager that "
-    "renders the embedded slider",
-}
+#: External resources the pages may ask for although they cannot load without the internet, with
+#: the reason each one is allowed to fail. None: MathJax 3 and the ipywidgets HTML manager used to
+#: come from CDNs (cdn.jsdelivr.net, cdnjs.cloudflare.com); they are served from _static/vendor/.
+IGNORED_EXTERNAL: dict[str, str] = {}
 
 
 def ignored(url: str) -> bool:
@@ -359,6 +356,115 @@ def test_markdown_outputs_are_rendered(stem, site, server, browser):
     assert not raw, (
         f"{stem}: Markdown output shown as raw text (nb_render_markdown_format): {raw}"
     )
+
+
+# ----------------------------------------------------------------------------- offline: math, widgets
+#: TeX left as text: \( \) \[ \] delimiters, $$...$$, or $...$ around a non-blank.
+RAW_TEX = r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^\s$][^$]*\$"
+
+
+def local_scripts(page, server: str, pattern: str) -> list[str]:
+    srcs = page.evaluate(
+        "p => Array.from(document.scripts).map(s => s.src).filter(s => new RegExp(p, 'i').test(s))",
+        pattern,
+    )
+    assert srcs, f"no script matching {pattern!r} on the page"
+    assert all(src.startswith(f"{server}/") for src in srcs), (
+        f"{pattern} not served by the site itself: {srcs}"
+    )
+    return srcs
+
+
+@pytest.mark.parametrize("stem", lessons())
+def test_math_is_typeset_offline(stem, site, server, browser):
+    """MathJax from the site's ``_static/vendor/`` typesets every formula of the lesson.
+
+    Every request leaving 127.0.0.1 is blocked (``Visit``), so this passes only when MathJax,
+    its TeX extensions and its fonts are all part of the site.
+    """
+    visit = Visit(browser, server, f"notebooks/{stem}.html")
+    page = visit.page
+    try:
+        local_scripts(page, server, r"mathjax")
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=20_000,
+        )
+        page.evaluate("() => MathJax.startup.promise")
+        page.evaluate("() => document.fonts.ready.then(() => true)")
+        found = page.evaluate("""() => {
+            const maths = Array.from(document.querySelectorAll('article .math'));
+            const text = (root) => {
+                const copy = root.cloneNode(true);
+                copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input, '
+                    + '.cell_output, .headerlink').forEach(e => e.remove());
+                return copy.textContent;
+            };
+            return {
+                maths: maths.length,
+                typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+                errors: document.querySelectorAll('mjx-merror').length,
+                text: text(document.querySelector('article') || document.body),
+            };
+        }""")
+        assert found["maths"] >= 1, f"{stem}: no formula on the page"
+        assert found["typeset"] == found["maths"], (
+            f"{stem}: MathJax typeset {found['typeset']} of {found['maths']} formulas"
+        )
+        assert not found["errors"], f"{stem}: {found['errors']} MathJax errors"
+        raw = [m.group(0) for m in re.finditer(RAW_TEX, found["text"])]
+        assert not raw, f"{stem}: TeX left as text: {raw[:5]}"
+        assert not visit.problems, "\n".join(visit.problems)
+    finally:
+        visit.close()
+
+
+def slider_lessons(site: Path) -> list[str]:
+    """Lessons whose page embeds an ipywidgets slider (lesson 1's tick slider)."""
+    return [
+        stem
+        for stem in lessons()
+        if '"IntSliderModel"' in (site / "notebooks" / f"{stem}.html").read_text()
+    ]
+
+
+def test_tick_slider_renders_and_moves_offline(site, server, browser):
+    """The embedded tick slider is drawn by the widget manager from ``_static/vendor/`` and
+    moves: a key press on its handle steps the tick, as a reader's drag would, and its play
+    button runs it; neither throws (``book/_static/widgets-compat.js``)."""
+    stems = slider_lessons(site)
+    assert stems, "no lesson embeds an ipywidgets slider (lesson 1's tick_scrubber)"
+    for stem in stems:
+        visit = Visit(browser, server, f"notebooks/{stem}.html")
+        page = visit.page
+        try:
+            local_scripts(page, server, r"html-manager")
+            slider = page.locator(".widget-slider").first
+            slider.wait_for(state="visible", timeout=20_000)
+            slider.scroll_into_view_if_needed()
+            readout = slider.locator(".widget-readout")
+            before = int(readout.inner_text().strip())
+            slider.locator(".noUi-handle").focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "([el, v]) => el.textContent.trim() !== String(v)",
+                arg=[readout.element_handle(), before],
+                timeout=5_000,
+            )
+            after = int(readout.inner_text().strip())
+            assert after == before + 1, f"{stem}: the slider went {before} -> {after}"
+            # the play button (linked to the slider in the browser) steps it on its own
+            play = page.locator(".widget-play button").first
+            assert play.is_visible(), f"{stem}: the slider's play button is not drawn"
+            play.click()
+            page.wait_for_function(
+                "([el, v]) => Number(el.textContent.trim()) > v",
+                arg=[readout.element_handle(), after],
+                timeout=5_000,
+            )
+            assert not visit.problems, "\n".join(visit.problems)
+        finally:
+            visit.close()
 
 
 # ----------------------------------------------------------------------------- results page
