@@ -15,6 +15,9 @@ every page in Chromium and checks what a reader sees:
   is clicked; its Colab button points at the lesson's ``.ipynb`` under ``repository.url``; it
   links the glossary and offers its student copy for download;
 - the results page lists every lesson with recorded results;
+- in dark mode every lesson keeps its figures on a light, opaque background (matplotlib draws
+  black text for a white page), and a full-page screenshot of it goes to
+  ``_build/screenshots/dark__notebooks__NN_slug.png``;
 - a full-page screenshot of every page goes to ``_build/screenshots/`` for review.
 
 Runs after the smoke book build (``CTM_COURSE_SITE``; see ``sitecheck.py``). Chromium is
@@ -118,9 +121,14 @@ def screenshots():
 class Visit:
     """One page opened in a fresh browser context, with everything that went wrong on the way."""
 
-    def __init__(self, browser, server: str, path: str):
+    def __init__(self, browser, server: str, path: str, *, mode: str = "light"):
         self.context = browser.new_context(
             viewport={"width": 1280, "height": 900}, device_scale_factor=1
+        )
+        # the theme's colour mode, as its switch stores it (pydata-sphinx-theme's layout.html
+        # sets <html data-theme> from localStorage before the page is drawn)
+        self.context.add_init_script(
+            f"localStorage.setItem('theme', '{mode}'); localStorage.setItem('mode', '{mode}');"
         )
         self.problems: list[str] = []
         self.ignored: list[str] = []
@@ -465,6 +473,62 @@ def test_tick_slider_renders_and_moves_offline(site, server, browser):
             assert not visit.problems, "\n".join(visit.problems)
         finally:
             visit.close()
+
+
+# ----------------------------------------------------------------------------- dark mode
+def relative_luminance(css: str) -> tuple[float, float]:
+    """(WCAG relative luminance, alpha) of a computed CSS colour ``rgb(...)``/``rgba(...)``."""
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    r, g, b = values[:3]
+    alpha = values[3] if len(values) > 3 else 1.0
+
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b), alpha
+
+
+def light_and_opaque(css: str) -> bool:
+    luminance, alpha = relative_luminance(css)
+    return alpha == 1 and luminance >= 0.5
+
+
+@pytest.mark.parametrize("stem", lessons())
+def test_dark_mode_keeps_figures_readable(stem, site, server, browser, screenshots):
+    """With the theme switched to dark, every figure, animation and widget image of the lesson
+    sits on an opaque light background: matplotlib draws black text for a white page, which
+    would vanish on the dark page wherever a figure is transparent. The page is photographed
+    in dark mode for review."""
+    visit = Visit(browser, server, f"notebooks/{stem}.html", mode="dark")
+    page = visit.page
+    try:
+        theme = page.evaluate("() => document.documentElement.dataset.theme")
+        assert theme == "dark", f"{stem}: data-theme={theme!r}, expected dark"
+        body = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert relative_luminance(body)[0] < 0.1, (
+            f"{stem}: dark mode not applied: {body}"
+        )
+        images = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.bd-content .cell_output img, .bd-content figure img'))
+            .map(i => [i.src.slice(-40), getComputedStyle(i).backgroundColor])""")
+        assert images, f"{stem}: no figure on the page"
+        dark = [
+            f"{src}: background {colour}"
+            for src, colour in images
+            if not light_and_opaque(colour)
+        ]
+        assert not dark, (
+            f"{stem}: in dark mode these figures have no light background "
+            "(book/_static/ctm-course.css):\n" + "\n".join(dark)
+        )
+        page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+        target = screenshots / f"dark__{screenshot_name(f'notebooks/{stem}.html')}"
+        page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 10_000, f"{stem}: dark screenshot is empty"
+        assert not visit.problems, "\n".join(visit.problems)
+    finally:
+        visit.close()
 
 
 # ----------------------------------------------------------------------------- results page
