@@ -108,8 +108,6 @@ class ParityRow(LessonRow):
     train: Training
     eval_sequences: int
     test_sequences: int
-    ticks_compare: tuple[int, ...]  # ticks of the tick-sweep exercise
-    ticks_steps: int  # its training steps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,16 +194,16 @@ PARITY = {
     "smoke": ParityRow(length=16, cpu_threads=1, model=_ctm_args(6, 32, 16, 2, 16, 16, 4, "random-pairing"),
                        train=Training(steps=600, batch_size=64, lr=2e-3, warmup_steps=30, grad_clip=1.0,
                                       eval_every=300, checkpoint_every=300),
-                       eval_sequences=256, test_sequences=1000, ticks_compare=(1, 3, 6), ticks_steps=30),
+                       eval_sequences=256, test_sequences=1000),
     "cpu": ParityRow(length=16, cpu_threads=1, model=_ctm_args(24, 128, 32, 4, 128, 64, 8, "random-pairing"),
                      train=Training(steps=3500, batch_size=32, lr=2e-3, warmup_steps=100, grad_clip=1.0,
                                     eval_every=500, checkpoint_every=250),
-                     eval_sequences=1000, test_sequences=10000, ticks_compare=(1, 4, 24), ticks_steps=500),
+                     eval_sequences=1000, test_sequences=10000),
     # not yet run on a GPU (book/profiles.md)
     "gpu": ParityRow(length=16, model=_ctm_args(32, 256, 64, 4, 256, 128, 16, "random-pairing"),
                      train=Training(steps=10000, batch_size=128, lr=1e-3, warmup_steps=500, grad_clip=1.0,
                                     eval_every=1000, checkpoint_every=500),
-                     eval_sequences=2000, test_sequences=10000, ticks_compare=(1, 8, 32), ticks_steps=1000),
+                     eval_sequences=2000, test_sequences=10000),
 }
 
 # --- Lesson 3: CTM time-series reconstruction ---------------------------------------------------------

@@ -23,8 +23,8 @@ Row = TypeVar("Row")
 QUICK_STEPS = 200
 #: A wall-clock budget of a quick run, in seconds (only where a row has a budget).
 QUICK_SECONDS = 60.0
-#: Steps of each of a lesson's further runs (exercise ablations, tick sweeps).
-QUICK_EXTRA_STEPS = {"ablation_steps": 50, "ticks_steps": 50}
+#: Steps of each of a lesson's further runs (exercise ablations).
+QUICK_EXTRA_STEPS = {"ablation_steps": 50}
 #: The largest analysis sizes of a quick run; ``None`` in a row (the whole split) stays ``None``.
 QUICK_SIZES = {
     "test_images": 2000,
@@ -42,7 +42,6 @@ KEPT_FIELDS = frozenset(
         "max_shift",
         "train_images",
         "length",
-        "ticks_compare",
         "data",
         "ctm",
         "d_backbone",

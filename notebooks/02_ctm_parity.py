@@ -19,7 +19,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 2: The CTM solves parity, tick by tick
+# # Lesson 2: A CTM learns parity, tick by tick
 #
 # Is the number of $-1$s in a sequence of $\pm 1$ values even or odd? Read one value at a time,
 # this is trivial: keep one bit and flip it at every $-1$. Shown the **whole sequence at once**,
@@ -27,8 +27,10 @@
 # the input says anything about the answer on its own. In this lesson a Continuous Thought Machine
 # (CTM) learns the *cumulative* parity of a sequence of 16 values presented all at once, as in
 # the CTM paper (Darlow et al., 2025, [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)). We
-# watch how it uses its internal {term}`ticks <tick>` (which positions it looks at, and in which
-# order) and compare it with an LSTM of the same size that gets the same inputs and the same
+# train one for a few minutes, then study one that has *solved* the task (the same
+# architecture trained for longer, shipped with the course): how it uses its internal
+# {term}`ticks <tick>`, where it looks at each tick, and whether it reads the positions in order.
+# We also compare the CTM with an LSTM of the same size that gets the same inputs and the same
 # number of ticks.
 #
 # **Learning goals.** After this lesson you can
@@ -37,7 +39,8 @@
 #   positional embedding, **random-pairing** {term}`synchronisation` and U-Net synapses, and check each;
 # - train a CTM with the {term}`certainty`-based loss for $L$ decisions at once, and read its
 #   accuracy per tick, per position and per sequence;
-# - measure the order in which a trained CTM attends to the positions;
+# - load a trained model with `ctm_course.pretrained` and map its attention per head and tick;
+# - test whether attention reaches the positions in order, with a test that can say no;
 # - compare a CTM with a parameter-matched LSTM fairly (same inputs, ticks, loss, data and steps).
 #
 # **Prerequisites.** {doc}`Lesson 1 <01_ctm_mnist>` (ticks, {term}`neuron-level models <neuron-level model>`,
@@ -46,8 +49,8 @@
 # **Time.** About an hour to read and do the exercises. The lesson runs in three budgets
 # (profiles): `smoke` (for tests), `cpu` (a laptop without a GPU) and `gpu` (Colab or a
 # workstation GPU). Training time as measured by the lesson itself in each profile (executing the
-# whole notebook takes longer: it also trains the LSTM and the small models of an exercise; more
-# on the [results page](../book/results.md)):
+# whole notebook takes longer: it also trains the LSTM; more on the
+# [results page](../book/results.md)):
 #
 # ```{include} ../book/results.md
 # :start-after: <!-- lesson-times:02_ctm_parity:start -->
@@ -83,7 +86,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ctm_course import viz
+from ctm_course import pretrained, viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.ctm import (
     ContinuousThoughtMachine,
@@ -94,14 +97,16 @@ from ctm_course.losses import parity_loss
 from ctm_course.parity import (
     ParityBatches,
     ParityLSTM,
-    attention_order,
+    attention_mass,
     count_parameters,
     evaluate_parity,
     matched_lstm,
-    parity_correct_at,
+    parity_accuracy,
     parity_model_args,
+    parity_step,
     parity_targets,
     parity_test_set,
+    reading_order,
 )
 from ctm_course.results import record
 from ctm_course.train import fit, seed_everything
@@ -439,13 +444,14 @@ x_eval, y_eval = parity_test_set(CONFIG.eval_sequences, L, seed=1)
 x_test, y_test = parity_test_set(CONFIG.test_sequences, L, seed=2)  # the final numbers
 
 
-def step_fn(model, batch):
-    x, y = batch
-    predictions, certainties, _ = model(x)
-    loss, t2 = parity_loss(predictions, certainties, y)
-    return loss, {
-        "accuracy": parity_correct_at(predictions.detach(), y, t2).float().mean()
-    }
+print(inspect.getsource(parity_step))  # one training step, from ctm_course.parity
+
+
+def track_of(net, x):
+    """The CTM's (or the LSTM's) recorded forward pass on ``x``, without gradients."""
+    net.eval()
+    with torch.no_grad():
+        return net(x.to(DEVICE), track=True)[2]
 
 
 def evaluate(model):
@@ -467,7 +473,7 @@ def train(model, steps, curves=None, checkpoint=None):
         else None
     )
     batches = ParityBatches(L, CONFIG.train.batch_size, seed=0, device=DEVICE)
-    return fit(model, batches, step_fn, config, evaluate=evaluate, on_log=on_log)
+    return fit(model, batches, parity_step, config, evaluate=evaluate, on_log=on_log)
 
 
 glue("grad_clip", CONFIG.train.grad_clip)
@@ -508,8 +514,8 @@ glue("last_tick_accuracy", per_tick[-1].item())
 glue("first_position_accuracy", by_position[0].item())
 glue("last_position_accuracy", by_position[-1].item())
 glue("test_sequences", len(x_test))
-solved = int((by_position >= 0.9).sum())
-glue("solved_positions", solved)
+n_solved_positions = int((by_position >= 0.9).sum())
+glue("solved_positions", n_solved_positions)
 print(
     f"per position {ctm_result['per_position']:.4f}, "
     f"whole sequence {ctm_result['sequence']:.4f} "
@@ -543,18 +549,55 @@ fig
 # accuracy is a harsh measure: one wrong answer out of {glue:text}`length` spoils the sequence, so it stays low
 # until the per-position accuracy is close to 1.
 #
+# ### 4.1 A CTM that has solved parity
+#
+# A run of a few minutes leaves the later positions near chance, and a model that has not
+# solved the task cannot show how the task is solved. So the course ships a CTM of the same
+# architecture as the `cpu` row (the same arguments, {glue:text}`solved_parameters` parameters),
+# trained with the same loss and optimiser for longer: {glue:text}`solved_steps` steps,
+# {glue:text}`solved_minutes:.0f` minutes on {glue:text}`solved_device`. Its record (command,
+# seed, steps, time, accuracies) ships beside the weights, and `pretrained.load` checks the
+# weights' SHA-256 before loading them. The rest of the lesson analyses this model and, beside
+# it, yours.
+
+# %%
+solved_model, solved_info = pretrained.load("02_ctm_parity", DEVICE)
+solved_result = evaluate_parity(solved_model, x_test, y_test)
+solved_per_tick = solved_result["per_position_per_tick"]
+solved_T = solved_model.iterations
+glue("solved_parameters", count_parameters(solved_model))
+glue("solved_steps", solved_info["steps"])
+glue("solved_minutes", solved_info["train_seconds"] / 60)
+glue("solved_device", solved_info["device"])
+glue("solved_per_position", solved_result["per_position"])
+glue("solved_sequence", solved_result["sequence"])
+glue("solved_ticks", solved_T)
+glue("solved_first_tick", solved_per_tick[0].item())
+print(
+    f"solved model: per position {solved_result['per_position']:.4f}, "
+    f"whole sequence {solved_result['sequence']:.4f} on {len(x_test):,} sequences"
+)
+
+# %% mystnb={"figure": {"caption": "Your run and the shipped, solved CTM on the same test sequences: per-position accuracy at each tick (left) and the accuracy of each position at the most certain tick (right)."}}
+parity_viz.plot_comparison({"your run": ctm_result, "solved": solved_result})
+
+# %% [markdown]
+# On the same {glue:text}`test_sequences` sequences the solved CTM gets
+# {glue:text}`solved_per_position:.4f` of the answers and {glue:text}`solved_sequence:.4f` of
+# the whole sequences right. Its accuracy climbs over the ticks from
+# {glue:text}`solved_first_tick:.3f` at the first: it needs its thinking time.
+#
 # ## 5. Watching the CTM think
 #
-# The animation shows one test sequence tick by tick: the input (the most attended position
+# The animation shows one test sequence, as the solved CTM processes it, tick by tick: the input (the most attended position
 # framed), the target parities, the model's answers (✗ marks a wrong one) and the attention over
 # the {glue:text}`length` positions, with the certainty and the fraction of right answers below.
 
 # %% mystnb={"figure": {"caption": "One test sequence, tick by tick: the input, the attention over its positions, and the predicted parities with the model's certainty."}}
-model.eval()
 x_show, y_show = x_test[:16], y_test[:16]
 with torch.no_grad():
-    _, _, track = model(x_show.to(DEVICE), track=True)
-read = track.predictions.reshape(16, L, 2, T).argmax(2)[
+    _, _, track = solved_model(x_show.to(DEVICE), track=True)
+read = track.predictions.reshape(16, L, 2, solved_T).argmax(2)[
     torch.arange(16), :, track.most_certain_tick()
 ]
 example = int((read == y_show).sum(1).argmax())  # the sequence it gets most right
@@ -566,53 +609,57 @@ viz.show_animation(frames, fps=3)
 # %% [markdown]
 # To keep the animation as a file, `viz.save_animation(frames, "ctm_parity.gif")`.
 #
-# ## 6. In which order does the CTM look?
+# ## 6. Where does the CTM look, tick by tick?
 #
 # The paper reports two strategies learned by CTMs with many ticks: some attend to the sequence
 # from the start to the end and output the parities as they go; others read it backwards first
-# and then emit all answers. Which does *this* model use? For each test sequence and tick we
-# take the most attended position (attention averaged over heads) and correlate it with the tick:
-# a correlation near $+1$ means a forward sweep, near $-1$ a backward one.
+# and then emit all answers. Which does the solved model use? We first look without a
+# hypothesis: for each head, the attention on each position at each tick, averaged over 1,000
+# test sequences.
 
-# %% mystnb={"figure": {"caption": "How often each position is the most attended one at each tick, over the test sequences, with the mean attended position on top."}}
-with torch.no_grad():
-    _, _, order_track = model(x_test[:1000].to(DEVICE), track=True)
-order = attention_order(order_track.attention)
-glue("order_sequences", order["position"].shape[1])
-glue("sweep_furthest", order["mean_position"].max().item())
-glue("sweep_furthest_tick", int(order["mean_position"].argmax()))
-glue("forward_fraction", order["forward_fraction"])
-glue("reverse_fraction", order["reverse_fraction"])
-glue("mean_correlation", order["mean_correlation"])
-verdict = {
-    "forward": (
-        "a forward sweep: it reads the sequence from the first position to the last"
-    ),
-    "reverse": (
-        "a backward sweep: it reads the sequence from the last position to the first"
-    ),
-    "mixed": "neither a clean forward nor a clean backward sweep for most sequences",
-}[order["strategy"]]
-glue("order_verdict", verdict)
-print(
-    f"strategy: {order['strategy']} (forward {order['forward_fraction']:.2f}, "
-    f"reverse {order['reverse_fraction']:.2f}, "
-    f"mean correlation {order['mean_correlation']:+.2f})"
+# %% mystnb={"figure": {"caption": "The solved CTM: mean attention on each position (rows) at each tick (columns), one map per head, over 1,000 test sequences. Dots: the tick at which each position receives its peak attention (heads averaged)."}}
+print(inspect.getsource(attention_mass))
+solved_mass = attention_mass(track_of(solved_model, x_test[:1000]).attention)
+# (heads, T, L)
+order = reading_order(solved_mass)
+parity_viz.plot_attention_mass(
+    solved_mass, order["peak_tick"], title="The solved CTM's attention"
 )
-parity_viz.plot_attention_order(order["position"], L)
 
 # %% [markdown]
-# Measured on {glue:text}`order_sequences` test sequences: the correlation between tick and attended position is above
-# 0.5 for {glue:text}`forward_fraction:.2f` of them and below $-0.5$ for
-# {glue:text}`reverse_fraction:.2f` (mean {glue:text}`mean_correlation:+.2f`). So this model's
-# strategy is {glue:text}`order_verdict`. The heat map shows how sharply that holds: a clean sweep
-# is a bright diagonal band. The mean attended position (orange) is furthest along at tick
-# {glue:text}`sweep_furthest_tick`, at position {glue:text}`sweep_furthest:.1f`; compare this with
-# the accuracy by position in section 4, where {glue:text}`solved_positions` positions are right at
-# least 90% of the time. A model that reads the sequence forward can only compute the parities of
-# the positions it has already read, so for such a model the two numbers should roughly agree. A small model trained for minutes need not find as clean a strategy
-# as the paper's 75-tick models trained for hours, and another seed may find the other order;
-# the exercise at the end asks you to try.
+# A reading order makes a prediction we can test, and the test can fail: if the CTM reads the
+# sequence forward, position $l$ should get its peak attention at a later tick than position
+# $l - 1$; backward, at an earlier one. `reading_order` takes the peak tick of every position
+# (heads averaged), computes Spearman's rank correlation $\rho$ between position and peak tick,
+# and compares it with 10,000 random relabellings of the positions (a permutation test): the
+# p-value is the share of relabellings whose $|\rho|$ is at least as large. The verdict is
+# *forward* or *backward* only when $p < 0.01$; otherwise it is *no order*.
+
+# %%
+own_order = reading_order(attention_mass(track_of(model, x_test[:1000]).attention))
+glue("order_rho", order["rho"])
+glue("order_p", order["p_value"])
+glue("order_verdict", order["verdict"])
+glue("own_order_rho", own_order["rho"])
+glue("own_order_p", own_order["p_value"])
+glue("own_order_verdict", own_order["verdict"])
+for name, result in (("solved CTM", order), ("your CTM", own_order)):
+    print(
+        f"{name}: rho = {result['rho']:+.2f}, p = {result['p_value']:.4f} "
+        f"-> {result['verdict']}; peak tick per position "
+        f"{result['peak_tick'].tolist()}"
+    )
+
+# %% [markdown]
+# For the solved CTM, $\rho$ = {glue:text}`order_rho:+.2f` with p =
+# {glue:text}`order_p:.4f`: the verdict is **{glue:text}`order_verdict`**. For your run, after
+# {glue:text}`steps` steps, $\rho$ = {glue:text}`own_order_rho:+.2f` (p =
+# {glue:text}`own_order_p:.4f`): **{glue:text}`own_order_verdict`**. The heat maps say more than
+# the one number: whether the heads share the work or split the sequence between them, and
+# whether a position is looked at once, sharply, or over several ticks. The verdict is about
+# *attention*; a model can also carry what it read in its neurons' state and compute the
+# parities later, so a reading order is not yet an algorithm. Another seed may find another
+# order; the second exercise asks you to try.
 #
 # ## 7. CTM versus LSTM at the same size
 #
@@ -644,11 +691,9 @@ lstm_ckpt = checkpoint_path(
 lstm_run = train(lstm, CONFIG.train.steps, curves, lstm_ckpt)
 curves.close()
 lstm_result = evaluate_parity(lstm, x_test, y_test)
-with torch.no_grad():
-    _, _, lstm_attention = lstm(x_test[:1000].to(DEVICE), track=True)
-lstm_order = attention_order(lstm_attention)
-glue("lstm_order", lstm_order["strategy"])
-glue("lstm_order_correlation", lstm_order["mean_correlation"])
+lstm_order = reading_order(attention_mass(track_of(lstm, x_test[:1000])))
+glue("lstm_order", lstm_order["verdict"])
+glue("lstm_order_rho", lstm_order["rho"])
 
 # %% mystnb={"figure": {"caption": "The CTM against the LSTM with the same number of parameters: per-position accuracy at each tick (left) and the accuracy of each position (right)."}}
 glue("lstm_per_position_accuracy", lstm_result["per_position"])
@@ -669,23 +714,12 @@ rows = [
         f"{ctm_result['sequence']:.4f}",
         f"{lstm_result['sequence']:.4f}",
     ),
-    ("attention order", order["strategy"], lstm_order["strategy"]),
+    ("reading order", own_order["verdict"], lstm_order["verdict"]),
 ]
 print(f"{'':24s}{'CTM':>10s}{'LSTM':>10s}")
 for name, a, b in rows:
     print(f"{name:24s}{a:>10s}{b:>10s}")
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-parity_viz.plot_per_tick(
-    {"CTM": per_tick, "LSTM": lstm_result["per_position_per_tick"]},
-    ax=axes[0],
-    title="Per-position accuracy at each tick",
-)
-parity_viz.plot_by_position(
-    {"CTM": by_position, "LSTM": lstm_result["by_position"]}, ax=axes[1]
-)
-fig.tight_layout()
-plt.close(fig)
-fig
+parity_viz.plot_comparison({"CTM": ctm_result, "LSTM": lstm_result})
 
 # %% [markdown]
 # With {glue:text}`lstm_parameters:,.0f` parameters (hidden size {glue:text}`lstm_hidden`,
@@ -695,8 +729,8 @@ fig
 # {glue:text}`lstm_sequence_accuracy:.3f`, against the CTM's {glue:text}`per_position_accuracy:.3f`
 # and {glue:text}`sequence_accuracy:.3f`. Its first position is right
 # {glue:text}`lstm_first_position:.3f` of the time and its last {glue:text}`lstm_last_position:.3f`;
-# its attention order is "{glue:text}`lstm_order`" (mean correlation between tick and attended
-# position {glue:text}`lstm_order_correlation:+.2f`).
+# the reading-order test of section 6 gives "{glue:text}`lstm_order`" for it ($\rho$ =
+# {glue:text}`lstm_order_rho:+.2f`).
 # An LSTM step is cheaper than a CTM tick, so it trained in {glue:text}`lstm_train_minutes:.1f`
 # minutes instead of {glue:text}`train_minutes:.1f`; we compare at equal steps, as the paper does,
 # not at equal time. One short run of each is a single sample: the paper averages three seeds
@@ -708,20 +742,21 @@ fig
 # ```{exercise}
 # :label: l02-ticks
 #
-# How much does thinking time help? Write `compare_ticks(ticks, steps)` that trains one CTM per
-# number of ticks in `ticks` (all other settings as in `MODEL_ARGS`, seeded with
-# `seed_everything(0)` before building each model) for `steps` steps with `train`, and returns
-# `{ticks: per-position accuracy on (x_test, y_test)}`. The cell below runs it for 1, a few and
-# the lesson's number of ticks on a short budget. Before running it: what do you expect from a
-# CTM with a single tick?
+# How much thinking time does the solved CTM need? A CTM's tick $t$ depends only on ticks
+# $1 \ldots t$, so a model allowed to think for only $t$ ticks gives exactly the first $t$ ticks
+# of the full run. Write `accuracy_within(result, y, t)` that reads each sequence at its most
+# certain tick *among the first t* (`result` is what `evaluate_parity` returns) and returns the
+# per-position and whole-sequence accuracy. The cell below draws both against $t$ for the
+# solved model. Before running it: where would you put the first tick at which every sequence
+# is right?
 # ```
 
 
 # %% tags=["exercise"]
-def compare_ticks(ticks, steps):
-    """Train one CTM per number of ticks; return {ticks: per-position test accuracy}."""
+def accuracy_within(result, y, t):
+    """Accuracy when each sequence may only use ticks 0..t-1 (most certain of them)."""
     raise NotImplementedError(
-        "Exercise: loop over ticks, build a CTM with iterations=t, train, evaluate"
+        "Exercise: slice predictions and certainties to the first t ticks, read them"
     )
 
 
@@ -733,72 +768,69 @@ def compare_ticks(ticks, steps):
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
-def compare_ticks(ticks, steps):
-    """Train one CTM per number of ticks; return {ticks: per-position test accuracy}."""
-    accuracies = {}
-    for t in ticks:
-        seed_everything(0)
-        net = ContinuousThoughtMachine(**{**MODEL_ARGS, "iterations": t}).to(DEVICE)
-        train(net, steps)
-        accuracies[t] = evaluate_parity(net, x_test, y_test)["per_position"]
-    return accuracies
+def accuracy_within(result, y, t):
+    """Accuracy when each sequence may only use ticks 0..t-1 (most certain of them)."""
+    return parity_accuracy(
+        result["predictions"][..., :t], y, result["certainties"][..., :t]
+    )
 
 
 # %% [markdown] tags=["solution"]
-# The number of ticks does not change the number of parameters, only how long the model thinks,
-# so the runs differ in nothing else. With one tick the CTM attends once and must answer from a
-# single weighted average of the tokens, like a feed-forward model: expect it to get the first
-# position (a copy of one input) and little else. More ticks let it gather the sequence a few
-# positions at a time. On this short budget every model is far from converged; the full run of
-# section 3 shows what many ticks reach with more training.
+# Slicing the outputs is the same as running the model for fewer ticks, because nothing in
+# tick $t$ depends on later ticks; it costs no extra forward pass. Reading at the most certain
+# tick among the first $t$ is what an early-exit rule would do with a budget of $t$ ticks.
 #
 # ```{solution-end}
 # ```
 
-# %% mystnb={"figure": {"caption": "Per-position test accuracy of CTMs with different numbers of ticks, each trained for the same short budget; the dotted line is chance."}}
-tick_accuracy = compare_ticks(CONFIG.ticks_compare, CONFIG.ticks_steps)
-for t, accuracy in tick_accuracy.items():
-    glue(f"ticks_{t}_accuracy", accuracy)
-glue("ticks_steps", CONFIG.ticks_steps)
-glue("ticks_list", ", ".join(str(t) for t in tick_accuracy))
-glue("ticks_best", max(tick_accuracy, key=tick_accuracy.get))
-fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.bar(
-    [f"T = {t}" for t in tick_accuracy], list(tick_accuracy.values()), color="tab:blue"
-)
-ax.axhline(0.5, color="gray", linestyle=":", label="chance")
-ax.set(
-    ylabel="per-position test accuracy",
-    ylim=(0, 1),
-    title=f"{CONFIG.ticks_steps} training steps each",
-)
+# %% mystnb={"figure": {"caption": "The solved CTM allowed to think for only the first t ticks, each sequence read at its most certain tick among them: per-position and whole-sequence accuracy."}}
+budgets = range(1, solved_T + 1)
+within = [accuracy_within(solved_result, y_test, t) for t in budgets]
+fig, ax = plt.subplots(figsize=(6, 3.6))
+ax.plot(budgets, [a["per_position"] for a in within], "o-", label="per position")
+ax.plot(budgets, [a["sequence"] for a in within], "s-", label="whole sequence")
+ax.axhline(0.5, color="gray", linestyle=":", label="chance per position")
+ax.set(xlabel="ticks allowed", ylabel="test accuracy", ylim=(0, 1.02))
 ax.legend(frameon=False)
 plt.close(fig)
+needed = next(
+    (
+        t
+        for t, a in zip(budgets, within)
+        if a["sequence"] >= 0.95 * within[-1]["sequence"]
+    ),
+    solved_T,
+)
+glue("ticks_needed", needed)
+glue("ticks_half_sequence", within[solved_T // 2 - 1]["sequence"])
 fig
 
 # %% [markdown]
-# With {glue:text}`ticks_steps` steps each, the CTMs with {glue:text}`ticks_list` ticks reach
-# the per-position accuracies in the chart; the best of them on this budget is the one with
-# {glue:text}`ticks_best` ticks.
+# With half its ticks ({glue:text}`solved_ticks` in all) the solved CTM gets
+# {glue:text}`ticks_half_sequence:.3f` of the whole sequences right; it first reaches 95% of its
+# final whole-sequence accuracy with {glue:text}`ticks_needed` ticks. The thinking time is
+# where the work is done: no tick budget is free.
 
 # %% [markdown]
 # ```{exercise}
 # :label: l02-order-seed
 #
-# Does the attention order depend on the seed? Train a second CTM with `seed_everything(1)` and
+# Does the reading order depend on the seed? Train a second CTM with `seed_everything(1)` and
 # `selection_seed=1` (another initialisation and other neuron pairs) and compare its
-# `attention_order` with the one above.
+# `reading_order` and attention maps with those of your first run.
 # ```
 #
 # ```{solution} l02-order-seed
 # :class: dropdown
 #
-# `seed_everything(1)`, then `other = ContinuousThoughtMachine(**{**MODEL_ARGS, "selection_seed": 1})`,
-# `train(other, CONFIG.train.steps)`, and `attention_order(other(x_test[:1000], track=True)[2].attention)`.
-# The paper found both forward and backward strategies across runs with many ticks; which one a
-# run finds is decided early in training by small differences, so different seeds can give
-# different orders (or, on a short budget, no clean order at all). Compare the correlations, not
-# only the verdict, and look at the heat maps side by side.
+# `seed_everything(1)`, then
+# `other = ContinuousThoughtMachine(**{**MODEL_ARGS, "selection_seed": 1})`,
+# `train(other, CONFIG.train.steps)`, `mass = attention_mass(track_of(other, x_test[:1000]).attention)`,
+# `reading_order(mass)` and `parity_viz.plot_attention_mass(mass)`. The paper found both forward
+# and backward strategies across runs with many ticks; which one a run finds is decided early
+# in training by small differences, so different seeds can give different orders (or, on a
+# short budget, none the test can tell from chance). Compare $\rho$ and p, not only the
+# verdict, and the heat maps side by side.
 # ```
 
 # %% [markdown]
@@ -839,12 +871,15 @@ metrics = {
     "lstm_accuracy_per_tick": lstm_result["per_position_per_tick"].tolist(),
     "lstm_accuracy_by_position": lstm_result["by_position"].tolist(),
     "lstm_train_seconds": lstm_run.seconds,
-    "attention_forward_fraction": order["forward_fraction"],
-    "attention_reverse_fraction": order["reverse_fraction"],
-    "attention_mean_correlation": order["mean_correlation"],
-    "attention_mean_position": order["mean_position"].tolist(),
-    "lstm_attention_mean_correlation": lstm_order["mean_correlation"],
-    **{f"ticks_{t}_accuracy": a for t, a in tick_accuracy.items()},
+    "reading_order_rho": own_order["rho"],
+    "reading_order_p": own_order["p_value"],
+    "lstm_reading_order_rho": lstm_order["rho"],
+    "solved_per_position_accuracy": solved_result["per_position"],
+    "solved_sequence_accuracy": solved_result["sequence"],
+    "solved_accuracy_per_tick": solved_per_tick.tolist(),
+    "solved_reading_order_rho": order["rho"],
+    "solved_reading_order_p": order["p_value"],
+    "solved_sequence_accuracy_within_ticks": [a["sequence"] for a in within],
 }
 path = record(
     "02_ctm_parity",
@@ -860,9 +895,11 @@ path = record(
         "lstm_parameters": n_lstm,
         "lstm_hidden_size": lstm.hidden_size,
         "lstm_steps": lstm_run.steps,
-        "attention_strategy": order["strategy"],
-        "lstm_attention_strategy": lstm_order["strategy"],
-        "ticks_steps": CONFIG.ticks_steps,
+        "reading_order": own_order["verdict"],
+        "lstm_reading_order": lstm_order["verdict"],
+        "solved_reading_order": order["verdict"],
+        "solved_steps": solved_info["steps"],
+        "solved_sha256": solved_info["sha256"],
         "cpu_threads": torch.get_num_threads(),
         "model": MODEL_ARGS,
     },
@@ -875,16 +912,20 @@ print(
 
 # %%
 # chance is 0.5 per position: even the smoke run must have learned the first positions
+# (quick mode, `make gpu-check`, trains too few steps for any threshold)
 minimum = {"smoke": 0.58, "cpu": 0.80, "gpu": 0.95}[PROFILE]
-assert ctm_result["per_position"] >= minimum, (
-    f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} "
-    f"for the {PROFILE} profile"
-)
+if not lesson.quick:
+    assert ctm_result["per_position"] >= minimum, (
+        f"per-position accuracy {ctm_result['per_position']:.4f} is below {minimum} "
+        f"for the {PROFILE} profile"
+    )
 assert 0 <= ctm_result["sequence"] <= ctm_result["per_position"] <= 1
 assert 0 <= lstm_result["sequence"] <= lstm_result["per_position"] <= 1
 assert abs(n_lstm - n_params) <= 0.05 * n_params, "the LSTM is not parameter-matched"
-if PROFILE != "smoke":
+if PROFILE != "smoke" and not lesson.quick:
     assert per_tick.max() > 0.6, "no tick is clearly better than chance"
+# the shipped model is the one its record describes, in every profile
+assert solved_result["per_position"] >= 0.99 and solved_result["sequence"] >= 0.95
 
 # %% [markdown]
 # ## Summary
@@ -897,8 +938,14 @@ if PROFILE != "smoke":
 #   construction); the **U-Net synapses** are an option for larger models.
 # - The certainty-based loss carries over to $L$ answers per tick: cross-entropy and certainty
 #   are averaged over the positions, then one tick per sequence is chosen.
-# - How the model uses its ticks can be measured: accuracy per tick and per position, and the
-#   order in which it attends to the positions.
+# - Your run: {glue:text}`per_position_accuracy:.3f` per position and
+#   {glue:text}`sequence_accuracy:.3f` of the whole sequences after {glue:text}`steps` steps.
+#   The shipped CTM of the same architecture, trained for {glue:text}`solved_steps` steps, has
+#   solved parity-{glue:text}`length`: {glue:text}`solved_per_position:.4f` per position and
+#   {glue:text}`solved_sequence:.4f` of the whole sequences.
+# - How a model uses its ticks can be measured: accuracy per tick and per position, attention
+#   per head and tick, and a reading-order test that can come out either way (for the solved
+#   CTM: {glue:text}`order_verdict`, $\rho$ = {glue:text}`order_rho:+.2f`).
 # - Against an LSTM with the same inputs, ticks, loss, data and size, we measured both on the same
 #   budget; the numbers above are one run each.
 #

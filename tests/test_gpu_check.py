@@ -93,7 +93,7 @@ def test_quick_gpu_rows_cap_the_steps_and_keep_models_batches_and_data(lesson):
             changed.add(f.name)
     # models, data and code paths stay the gpu row's
     kept = {"model", "ctm", "data", "n_feats", "t_steps", "length", "train_images"}
-    kept |= {"d_backbone", "window", "ticks_compare", "max_shift", "cpu_threads"}
+    kept |= {"d_backbone", "window", "max_shift", "cpu_threads"}
     assert not changed & kept, changed & kept
     for name in ("keras", "paper"):
         if hasattr(row, name):

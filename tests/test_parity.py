@@ -19,7 +19,7 @@ from ctm_course.parity import (
     ParityBatches,
     ParityLSTM,
     accuracy_per_position,
-    attention_order,
+    attention_mass,
     count_parameters,
     evaluate_parity,
     lstm_parameter_count,
@@ -31,6 +31,7 @@ from ctm_course.parity import (
     parity_targets,
     parity_test_set,
     random_sequences,
+    reading_order,
 )
 from ctm_course.train import TrainConfig, fit
 
@@ -186,25 +187,54 @@ def test_metrics_reject_mismatched_shapes():
         parity_predictions(torch.zeros(2, 7, 3))
 
 
-def test_attention_order_finds_forward_and_reverse_sweeps():
-    T, B, L = 8, 5, 16
-    attention = torch.zeros(T, B, 2, 1, L)
-    for t in range(T):
-        attention[t, :3, :, 0, 2 * t] = 1.0  # three sequences sweep forward
-        attention[t, 3:, :, 0, L - 1 - 2 * t] = 1.0  # two sweep backwards
-    order = attention_order(attention)
-    assert order["position"][:, 0].tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
-    assert order["correlation"].tolist() == pytest.approx([1, 1, 1, -1, -1])
-    assert order["forward_fraction"] == pytest.approx(0.6) and order[
-        "reverse_fraction"
-    ] == pytest.approx(0.4)
-    assert order["strategy"] == "forward"
-    attention[:, :, :, 0, :] = 0
-    attention[:, :, :, 0, 5] = 1  # staring at one position: no order
-    still = attention_order(attention)
-    assert still["correlation"].abs().max().item() == 0 and still["strategy"] == "mixed"
+def test_attention_mass_averages_over_sequences_per_head():
+    T, B, heads, L = 3, 4, 2, 5
+    attention = torch.zeros(T, B, heads, 1, L)
+    attention[:, :2, 0, 0, 1] = 1.0  # head 1: half the sequences on position 1
+    attention[:, 2:, 0, 0, 3] = 1.0  # ... the other half on position 3
+    attention[:, :, 1, 0, 4] = 1.0  # head 2: always position 4
+    mass = attention_mass(attention)
+    assert mass.shape == (heads, T, L)
+    assert mass[0, :, 1].tolist() == [0.5] * T and mass[0, :, 3].tolist() == [0.5] * T
+    assert mass[1, :, 4].tolist() == [1.0] * T
+    assert torch.allclose(mass.sum(-1), torch.ones(heads, T))
     with pytest.raises(ValueError, match="attention"):
-        attention_order(torch.zeros(T, B, L))
+        attention_mass(torch.zeros(T, B, L))
+
+
+def _sweep(T: int, L: int, forward: bool) -> torch.Tensor:
+    mass = torch.zeros(T, L)
+    for n in range(L):
+        mass[(n if forward else L - 1 - n) % T, n] = 1.0
+    return mass
+
+
+def test_reading_order_can_come_out_either_way():
+    T, L = 16, 16
+    forward = reading_order(_sweep(T, L, True))
+    assert forward["verdict"] == "forward" and forward["rho"] == pytest.approx(1.0)
+    assert forward["p_value"] == pytest.approx(1 / 10_001)
+    assert forward["peak_tick"].tolist() == list(range(L))
+    backward = reading_order(_sweep(T, L, False))
+    assert backward["verdict"] == "backward" and backward["rho"] == pytest.approx(-1.0)
+    # every position peaks at the same tick: rho 0, p = 1, no order
+    flat = torch.zeros(T, L)
+    flat[5] = 1.0
+    still = reading_order(flat)
+    assert (
+        still["rho"] == 0 and still["p_value"] == 1.0 and still["verdict"] == "no order"
+    )
+    # random peaks: no order at the 1 % level, and a p-value that is a real probability
+    g = torch.Generator().manual_seed(0)
+    noise = reading_order(torch.rand(T, L, generator=g), permutations=2000)
+    assert noise["verdict"] == "no order" and 0.01 < noise["p_value"] <= 1
+
+
+def test_reading_order_averages_heads_and_checks_shapes():
+    heads = torch.stack([_sweep(8, 8, True), _sweep(8, 8, True)])
+    assert reading_order(heads)["verdict"] == "forward"
+    with pytest.raises(ValueError, match="mass"):
+        reading_order(torch.zeros(8, 2))
 
 
 # --------------------------------------------------------------------------------------- LSTM
@@ -465,8 +495,19 @@ def test_parity_plots_and_frames():
         parity_viz.parity_frames(
             x, y, predictions, certainties, track.attention[:, :2], index=0
         )
-    order = attention_order(track.attention)
-    assert isinstance(parity_viz.plot_attention_order(order["position"], 16), Figure)
+    mass = attention_mass(track.attention)
+    fig = parity_viz.plot_attention_mass(mass, reading_order(mass)["peak_tick"])
+    assert isinstance(fig, Figure) and len(fig.axes) == mass.shape[0] + 1  # + colorbar
+    assert all(ax.get_xlabel() == "internal tick" for ax in fig.axes[:-1])
+    results = {
+        name: {"per_position_per_tick": torch.rand(3), "by_position": torch.rand(16)}
+        for name in ("a", "b")
+    }
+    both = parity_viz.plot_comparison(results)
+    left, right = both.axes
+    assert left.get_xlabel() == "internal tick" and len(left.get_lines()) >= 2
+    assert right.get_xlabel() == "position in the sequence"
+    assert {"a", "b"} <= {t.get_text() for t in right.get_legend().get_texts()}
     assert isinstance(parity_viz.plot_parity_examples(x, y, n=2), Figure)
     assert isinstance(
         parity_viz.plot_per_tick({"a": [0.5, 0.6], "b": [0.5, 0.7, 0.8]}), Figure

@@ -12,7 +12,9 @@ exactly as the reference ``ParityDataset`` defines it. A model answers with logi
   sequences, resumable), :func:`parity_test_set` (a fixed, seeded test set);
 - :mod:`.evaluation`: :func:`parity_predictions`, :func:`parity_correct_at`, :func:`parity_accuracy`,
   :func:`parity_accuracy_per_tick`, :func:`accuracy_per_position`, :func:`evaluate_parity`;
-- :mod:`.strategy`: :func:`attention_order`, which position the model looks at, tick by tick;
+- :mod:`.strategy`: :func:`attention_mass` (where the model looks, per head and tick) and
+  :func:`reading_order` (does attention reach the positions in order? a permutation test);
+- :mod:`.training`: :func:`parity_step`, one training step for ``fit``;
 - :mod:`.models`: :func:`parity_model_args` (the CTM's arguments for the task), :class:`ParityLSTM` and
   :func:`matched_lstm`: an LSTM with the CTM's input pipeline and ticks, its width chosen so that it has
   (within 5%) as many parameters as the CTM.
@@ -31,13 +33,14 @@ from .evaluation import (
     parity_predictions,
 )
 from .models import ParityLSTM, lstm_parameter_count, matched_lstm, parity_model_args
-from .strategy import attention_order
+from .strategy import attention_mass, reading_order
+from .training import parity_step
 
 __all__ = [
     "ParityBatches",
     "ParityLSTM",
     "accuracy_per_position",
-    "attention_order",
+    "attention_mass",
     "count_parameters",
     "evaluate_parity",
     "lstm_parameter_count",
@@ -48,6 +51,8 @@ __all__ = [
     "parity_model_args",
     "parity_predictions",
     "parity_targets",
+    "parity_step",
     "parity_test_set",
+    "reading_order",
     "random_sequences",
 ]

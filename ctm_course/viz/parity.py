@@ -7,7 +7,7 @@ row: position l sits at row ``l // side``, column ``l % side``), else on one row
 - :func:`parity_frames`: one frame per tick (input, target, prediction and attention grids,
   certainty and accuracy over the ticks); save or show with :func:`~ctm_course.viz.save_animation`
   / :func:`~ctm_course.viz.show_animation`.
-- :func:`plot_attention_order`: which position is attended most at each tick, over many sequences.
+- :func:`plot_attention_mass`: mean attention on each position at each tick, one map per head.
 - :func:`plot_per_tick`, :func:`plot_by_position`: curves and bars of several models side by side.
 
 Every function returns a :class:`matplotlib.figure.Figure` that pyplot does not manage (shown as a
@@ -17,7 +17,7 @@ cell's value, saved with ``fig.savefig``); functions with ``ax=`` draw into that
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -342,59 +342,6 @@ def parity_frames(
 
 
 # ----------------------------------------------------------------------------- analysis plots
-def plot_attention_order(
-    position: torch.Tensor | np.ndarray,
-    length: int,
-    ax: Axes | None = None,
-    title: str = "Most attended position at each tick",
-) -> Figure:
-    """How often each position is the most attended one at each tick, with the mean position on top.
-
-    Args:
-        position: (T, B) most attended position per tick and sequence (``attention_order(...)["position"]``).
-        length: sequence length L.
-        ax: draw into this Axes instead of a new figure.
-    """
-    pos = to_numpy(position, dtype=np.int64)
-    if pos.ndim != 2:
-        raise ValueError(f"position must be (T, B), got shape {pos.shape}")
-    if length < 1 or pos.size and (pos.min() < 0 or pos.max() >= length):
-        raise ValueError(f"positions must lie in 0..length-1 = 0..{length - 1}")
-    T, B = pos.shape
-    # (T, L)
-    counts = np.stack([np.bincount(pos[t], minlength=length) for t in range(T)]) / max(
-        B, 1
-    )
-    fig, ax = axes_or_new(ax, (7.0, 4.0))
-    image = ax.imshow(
-        counts.T,
-        aspect="auto",
-        origin="lower",
-        cmap="Blues",
-        vmin=0,
-        vmax=max(counts.max(), 1e-6),
-        extent=(-0.5, T - 0.5, -0.5, length - 0.5),
-    )
-    ax.plot(
-        np.arange(T),
-        pos.mean(1),
-        "o-",
-        color=WRONG,
-        linewidth=2,
-        markersize=4,
-        label="mean over sequences",
-    )
-    ax.set_xlabel("internal tick", fontsize=FONT)
-    ax.set_ylabel("most attended position", fontsize=FONT)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 16), integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=min(length, 16), integer=True))
-    ax.set_title(title, fontsize=FONT_TITLE)
-    ax.tick_params(labelsize=FONT_SMALL)
-    ax.legend(fontsize=FONT_SMALL, loc="upper left", framealpha=0.9)
-    fig.colorbar(image, ax=ax, label="share of sequences")
-    return fig
-
-
 def plot_per_tick(
     curves: Mapping[str, Sequence[float] | np.ndarray | torch.Tensor],
     ax: Axes | None = None,
@@ -485,8 +432,81 @@ __all__ = [
     "PARITY_FRAME_FIGSIZE",
     "grid_shape",
     "parity_frames",
-    "plot_attention_order",
+    "plot_attention_mass",
     "plot_by_position",
+    "plot_comparison",
     "plot_parity_examples",
     "plot_per_tick",
 ]
+
+
+def plot_attention_mass(
+    mass: torch.Tensor | np.ndarray,
+    peak_tick: torch.Tensor | np.ndarray | None = None,
+    title: str = "Attention on each position, tick by tick",
+) -> Figure:
+    """One heat map per head: mean attention on each position (rows) at each tick (columns).
+
+    Args:
+        mass: (heads, T, N) mean attention, as from ``ctm_course.parity.attention_mass``.
+        peak_tick: optional (N,) tick of peak attention per position (``reading_order``),
+            drawn as dots on every panel.
+    """
+    m = to_numpy(mass)
+    if m.ndim != 3:
+        raise ValueError(f"mass must be (heads, T, N), got shape {m.shape}")
+    heads, T, N = m.shape
+    fig = new_figure((min(3.2 * heads + 1.0, 11.0), 3.6))
+    axes = fig.subplots(1, heads, squeeze=False)[0]
+    for h, ax in enumerate(axes):
+        image = ax.imshow(
+            m[h].T,
+            aspect="auto",
+            origin="lower",
+            cmap="Blues",
+            vmin=0,
+            vmax=max(float(m.max()), 1e-6),  # one scale for all heads
+            extent=(-0.5, T - 0.5, -0.5, N - 0.5),
+        )
+        if peak_tick is not None:
+            ax.plot(
+                to_numpy(peak_tick),
+                np.arange(N),
+                "o",
+                color=WRONG,
+                markersize=3.5,
+                label="peak tick (all heads)",
+            )
+        ax.set_title(f"head {h + 1}", fontsize=FONT)
+        ax.set_xlabel("internal tick", fontsize=FONT_SMALL)
+        if h == 0:
+            ax.set_ylabel("position", fontsize=FONT_SMALL)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=min(T, 8), integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=min(N, 8), integer=True))
+        style_axes(ax, grid=False)
+    fig.colorbar(image, ax=list(axes), fraction=0.03, pad=0.02, label="mean attention")
+    if peak_tick is not None:
+        axes[0].legend(fontsize=FONT_SMALL, frameon=False, loc="lower right")
+    fig.suptitle(title, fontsize=FONT_TITLE)
+    return fig
+
+
+def plot_comparison(results: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """Models side by side: per-position accuracy at each tick (left) and by position (right).
+
+    Args:
+        results: ``{name: evaluate_parity(...) result}`` (its ``per_position_per_tick`` (T,)
+            and ``by_position`` (L,) are drawn); models may have different numbers of ticks.
+    """
+    if not results:
+        raise ValueError("results is empty")
+    fig = new_figure((11, 3.6))
+    left, right = fig.subplots(1, 2)
+    plot_per_tick(
+        {name: r["per_position_per_tick"] for name, r in results.items()},
+        ax=left,
+        title="Per-position accuracy at each tick",
+    )
+    plot_by_position({name: r["by_position"] for name, r in results.items()}, ax=right)
+    fig.tight_layout()
+    return fig

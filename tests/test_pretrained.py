@@ -1,0 +1,76 @@
+"""The shipped trained models: pinned weights, clear errors, and the accuracy their records claim."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from ctm_course import pretrained
+from ctm_course.parity import evaluate_parity, parity_test_set
+
+
+def test_the_parity_model_ships_with_its_pin():
+    assert "02_ctm_parity" in pretrained.available()
+    path = pretrained.weights_path("02_ctm_parity")
+    assert path.stat().st_size <= 5 * 2**20, "shipped weights must stay under 5 MB"
+    assert pretrained.sha256(path) == pretrained.MODELS["02_ctm_parity"].sha256
+
+
+def test_the_solved_parity_model_solves_parity():
+    model, info = pretrained.load("02_ctm_parity")
+    assert info["length"] == 16 and not model.training
+    x, y = parity_test_set(2000, 16, seed=777)  # sequences the record never saw
+    with torch.no_grad():
+        predictions, certainties, _ = model(x)
+    assert predictions.shape == (2000, 32, model.iterations)
+    assert certainties.shape == (2000, 2, model.iterations)
+    result = evaluate_parity(model, x, y)
+    assert result["per_position"] >= 0.99
+    assert result["sequence"] >= 0.95
+    # the record's own figures, on its 10,000 sequences, say the same
+    assert info["per_position_accuracy"] >= 0.99 and info["sequence_accuracy"] >= 0.95
+    assert info["test_sequences"] == 10_000
+
+
+def test_record_names_how_it_was_trained():
+    _, info = pretrained.load("02_ctm_parity")
+    for key in ("command", "seed", "steps", "train_seconds", "device", "sha256"):
+        assert key in info, key
+    assert info["sha256"] == pretrained.MODELS["02_ctm_parity"].sha256
+    shipped = pretrained.weights_path("02_ctm_parity").with_suffix(".json")
+    results = pretrained.repo_record("02_ctm_parity")
+    assert json.loads(shipped.read_text()) == json.loads(results.read_text())
+
+
+def test_unknown_lesson_is_a_clear_error():
+    with pytest.raises(ValueError, match="available"):
+        pretrained.load("09_nothing")
+
+
+def _copy_to(tmp_path, monkeypatch):
+    for suffix in (".pt", ".json"):
+        src = pretrained.weights_path("02_ctm_parity").with_suffix(suffix)
+        shutil.copy(src, tmp_path / src.name)
+    monkeypatch.setattr(pretrained, "WEIGHTS_FOLDER", tmp_path)
+    return tmp_path / "02_ctm_parity.pt"
+
+
+def test_a_damaged_file_is_refused_by_name(tmp_path, monkeypatch):
+    path = _copy_to(tmp_path, monkeypatch)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(pretrained.PretrainedError, match="SHA-256") as err:
+        pretrained.load("02_ctm_parity")
+    assert str(path) in str(err.value)
+
+
+def test_a_missing_file_is_refused_by_name(tmp_path, monkeypatch):
+    path = _copy_to(tmp_path, monkeypatch)
+    path.unlink()
+    with pytest.raises(pretrained.PretrainedError, match="missing") as err:
+        pretrained.load("02_ctm_parity")
+    assert str(path) in str(err.value)
