@@ -170,7 +170,9 @@ def test_calibration_of_known_answers():
     assert r.ece == pytest.approx(0.05)
     assert expected_calibration_error(confidence, correct) == pytest.approx(0.05)
     # perfectly calibrated: answers at 1.0 all right (the last bin includes 1.0)
-    assert expected_calibration_error(torch.ones(4), torch.ones(4, dtype=torch.bool)) == 0
+    assert (
+        expected_calibration_error(torch.ones(4), torch.ones(4, dtype=torch.bool)) == 0
+    )
 
 
 def test_calibration_rejects_bad_input():
