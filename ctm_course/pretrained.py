@@ -58,12 +58,12 @@ def weights_path(lesson: str) -> Path:
     return WEIGHTS_FOLDER / f"{lesson}.pt"
 
 
-def sha256(path: Path) -> str:
-    """The hex SHA-256 of a file."""
+def sha256_of(path: str | Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
@@ -100,7 +100,7 @@ def load(
             f"{path} or its record {record.name} is missing: reinstall ctm_course "
             "(pip install --force-reinstall) or check out the repository's copy"
         )
-    found = sha256(path)
+    found = sha256_of(path)
     if found != shipped.sha256:
         raise PretrainedError(
             f"{path}: SHA-256 {found[:16]}... differs from the pinned "

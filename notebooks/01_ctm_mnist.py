@@ -658,8 +658,10 @@ print(
 )
 used = early_exit_ticks(certainties, best["threshold"]).float() + 1  # ticks used
 glue("ff_wrong", int((~ff_right).sum()))
-glue("exit_easy", used[ff_right].mean().item())
-glue("exit_hard", used[~ff_right].mean().item() if (~ff_right).any() else float("nan"))
+exit_easy = used[ff_right].mean().item()
+exit_hard = used[~ff_right].mean().item() if (~ff_right).any() else None
+glue("exit_easy", exit_easy)
+glue("exit_hard", float("nan") if exit_hard is None else exit_hard)
 viz.plot_early_exit(
     curve["threshold"], curve["accuracy"], curve["mean_ticks"], test_accuracy, T
 )
@@ -881,10 +883,8 @@ metrics = {
     "feedforward_test_accuracy": feedforward_accuracy,
     "expected_calibration_error": calibration.ece,
     "last_tick_loss_accuracy": last_tick_accuracy,
-    "exit_ticks_feedforward_right": used[ff_right].mean().item(),
-    "exit_ticks_feedforward_wrong": (
-        used[~ff_right].mean().item() if (~ff_right).any() else None
-    ),
+    "exit_ticks_feedforward_right": exit_easy,
+    "exit_ticks_feedforward_wrong": exit_hard,
 }
 path = record(
     "01_ctm_mnist",

@@ -11,7 +11,6 @@ package and the training record into ``results/pretrained/02_ctm_parity.json``::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import subprocess
@@ -33,7 +32,7 @@ from ctm_course.parity import (
     parity_test_set,
 )
 from ctm_course.paths import repo_root
-from ctm_course.pretrained import WEIGHTS_FOLDER
+from ctm_course.pretrained import WEIGHTS_FOLDER, sha256_of
 from ctm_course.train import fit, seed_everything
 
 LESSON = "02_ctm_parity"
@@ -99,7 +98,7 @@ def main() -> None:
     WEIGHTS_FOLDER.mkdir(parents=True, exist_ok=True)
     weights = WEIGHTS_FOLDER / f"{LESSON}.pt"
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, weights)
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    digest = sha256_of(weights)
     commit = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
     ).stdout.strip()

@@ -16,7 +16,7 @@ def test_the_parity_model_ships_with_its_pin():
     assert "02_ctm_parity" in pretrained.available()
     path = pretrained.weights_path("02_ctm_parity")
     assert path.stat().st_size <= 5 * 2**20, "shipped weights must stay under 5 MB"
-    assert pretrained.sha256(path) == pretrained.MODELS["02_ctm_parity"].sha256
+    assert pretrained.sha256_of(path) == pretrained.MODELS["02_ctm_parity"].sha256
 
 
 def test_the_solved_parity_model_solves_parity():

@@ -10,7 +10,6 @@ computed, so that it can be pinned in ``PUBLISHED`` (pass ``sha256=`` to check i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..pretrained import sha256_of
 from .model import RecurrentCNN
 
 
@@ -35,14 +35,6 @@ PUBLISHED = {
     "0111": PublishedWeights("https://osf.io/wxmkv/download", 100_598_907),
     "1011": PublishedWeights("https://osf.io/98tgk/download", 100_598_907),
 }
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(path: str | Path, size: int | None = None, sha256: str | None = None) -> str:
