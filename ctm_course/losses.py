@@ -20,12 +20,27 @@ from .metrics import most_certain_tick
 def per_tick_cross_entropy(
     predictions: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
-    """(B, C, T) logits, (B,) class indices -> (B, T) cross-entropy at every tick."""
-    return F.cross_entropy(
-        predictions,
-        targets.unsqueeze(-1).expand(-1, predictions.shape[-1]),
-        reduction="none",
+    """Cross-entropy at every tick: ``(B, P, T)`` logits and class indices -> ``(B, T)``.
+
+    ``targets (B,)``: one decision over ``C = P`` classes (an image's digit).
+    ``targets (B, L)``: L decisions over ``C = P / L`` classes each (parity's L positions, C = 2);
+    the logits are read as ``(B, L, C, T)`` and the cross-entropy is averaged over the L.
+    """
+    B, P, T = predictions.shape
+    if targets.dim() == 1:
+        return F.cross_entropy(
+            predictions, targets.unsqueeze(-1).expand(-1, T), reduction="none"
+        )
+    L = targets.shape[1]
+    if P % L:
+        raise ValueError(
+            f"{L} decisions need the {P} outputs to split into L equal groups of classes"
+        )
+    logits = predictions.reshape(B, L, P // L, T).transpose(1, 2)  # (B, C, L, T)
+    losses = F.cross_entropy(
+        logits, targets.unsqueeze(-1).expand(-1, -1, T), reduction="none"
     )
+    return losses.mean(1)
 
 
 def two_tick_selection(
@@ -42,44 +57,37 @@ def two_tick_selection(
     return (losses[batch, t1].mean() + losses[batch, second].mean()) / 2, t2
 
 
-def image_classification_loss(
+def classification_loss(
     predictions: torch.Tensor,
     certainties: torch.Tensor,
     targets: torch.Tensor,
     use_most_certain: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Certainty-based loss for classification: (B, C, T), (B, 2, T), (B,) -> (loss, t2 (B,))."""
+    """Certainty-based loss for one or L class decisions per sample -> ``(loss, t2 (B,))``.
+
+    ``predictions (B, P, T)`` logits, ``certainties (B, 2, T)``, ``targets (B,)`` or ``(B, L)``
+    (see :func:`per_tick_cross_entropy`); then one tick per sample by the two-tick rule.
+    """
     if predictions.dim() != 3 or certainties.shape != (
         predictions.shape[0],
         2,
         predictions.shape[2],
     ):
         raise ValueError(
-            f"expected predictions (B, C, T) and certainties (B, 2, T), got {tuple(predictions.shape)} "
-            f"and {tuple(certainties.shape)}"
+            f"expected predictions (B, C, T) and certainties (B, 2, T), got "
+            f"{tuple(predictions.shape)} and {tuple(certainties.shape)}"
+        )
+    if targets.shape[0] != predictions.shape[0] or targets.dim() not in (1, 2):
+        raise ValueError(
+            f"expected targets (B,) or (B, L) with B = {predictions.shape[0]}, got "
+            f"{tuple(targets.shape)}"
         )
     return two_tick_selection(
         per_tick_cross_entropy(predictions, targets), certainties, use_most_certain
     )
 
 
-def parity_loss(
-    predictions: torch.Tensor,
-    certainties: torch.Tensor,
-    targets: torch.Tensor,
-    use_most_certain: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Certainty-based loss for L binary decisions: (B, 2L, T) logits, (B, 2, T), (B, L) targets.
-
-    Logits are read as (B, L, 2, T); the cross-entropy is averaged over the L positions first, then
-    one tick per sequence is selected by the two-tick rule.
-    """
-    B, _, T = predictions.shape
-    L = targets.shape[1]
-    logits = predictions.reshape(B, L, 2, T)
-    losses = F.cross_entropy(
-        logits.permute(0, 2, 1, 3),
-        targets.unsqueeze(-1).expand(-1, -1, T),
-        reduction="none",
-    )
-    return two_tick_selection(losses.mean(1), certainties, use_most_certain)
+# The reference implementation's names for the two uses: an image's class (lesson 1) and
+# parity's L = 16 binary decisions (lesson 2).
+image_classification_loss = classification_loss
+parity_loss = classification_loss

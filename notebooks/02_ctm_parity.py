@@ -93,7 +93,7 @@ from ctm_course.ctm import (
     SynapseUNet,
     synchronisation_closed_form,
 )
-from ctm_course.losses import parity_loss
+from ctm_course.losses import parity_loss, per_tick_cross_entropy
 from ctm_course.parity import (
     ParityBatches,
     ParityLSTM,
@@ -410,8 +410,10 @@ print(inspect.getsource(SynapseUNet.forward))
 #
 # The output head now produces $2L$ logits per tick, read as $L$ pairs. The certainty averages
 # the normalised entropy over the $L$ positions, so a tick is "certain" only when the model is
-# sure about the whole sequence. The loss is lesson 1's, with the cross-entropy averaged over the
-# positions before the two ticks (lowest loss, highest certainty) are chosen per sequence.
+# sure about the whole sequence. The loss is lesson 1's own function (`parity_loss` is its
+# name in the reference code): given targets of shape $(B, L)$ instead of $(B,)$, its per-tick
+# cross-entropy reads the logits as $(B, L, 2, T)$ and averages over the positions, and then the
+# two ticks (lowest loss, highest certainty) are chosen per sequence.
 
 # %%
 half_sure = torch.zeros(1, L, 2)
@@ -424,7 +426,7 @@ assert (
     abs(model.compute_certainty(half_sure.reshape(1, -1).to(DEVICE))[0, 1].item() - 0.5)
     < 1e-3
 )
-print(inspect.getsource(parity_loss))
+print(inspect.getsource(per_tick_cross_entropy))
 loss, _ = parity_loss(torch.zeros(4, 2 * L, T), torch.zeros(4, 2, T), y[:4])
 assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
 print(f"loss of an all-zero prediction: {loss.item():.4f} = ln 2")

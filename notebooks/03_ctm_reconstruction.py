@@ -98,7 +98,6 @@ from ctm_course.timeseries import (
     reconstruction_loss,
     regression_certainty,
     window_starts,
-    window_tracks,
     windows,
 )
 from ctm_course.timeseries.detect import (
@@ -586,12 +585,13 @@ print(
 #
 # With `track=True` the CTM also returns what it computed at every tick: the attention of its
 # one query over the tokens, which here are the window's time steps, and the post-activations
-# $z^t$ of its neurons. `window_tracks` collects both for every test window. We draw them for
-# the normal window above and for the partly anomalous test window that the CTM reconstructs
-# worst.
+# $z^t$ of its neurons. `reconstruct(..., track=True)` collects both for every test window.
+# We draw them for the normal window above and for the partly anomalous test window that the
+# CTM reconstructs worst.
 
 # %% mystnb={"figure": {"caption": "What the CTM does over a normal (left) and an anomalous test window (right): the window (top, anomalous steps shaded), the attention over its steps at every tick (middle, anomalous steps outlined), and the post-activations of the four neurons that change most over the ticks in these two windows (bottom)."}}
-attention, post = window_tracks(model, test_windows)  # (N, T, W), (N, T, D)
+# attention (N, T, W) and post-activations (N, T, D)
+_, _, attention, post = reconstruct(model, test_windows, track=True)
 window_labels = np.stack([test.labels[s : s + W] for s in test_starts])  # (N, W)
 share = window_labels.mean(1)  # anomalous share of each window
 window_error = errors_at(test_recon, test_windows, t2).mean(1)  # (N,)

@@ -19,6 +19,7 @@ from ctm_course.data import (
     InfiniteBatches,
     batches,
     load_fashion_mnist,
+    load_images,
     load_mnist,
     normalise,
     random_affine,
@@ -166,6 +167,15 @@ def test_fashion_offline_layout(tmp_path, isolated):
     assert data.classes[0] == "T-shirt/top" and data.classes[9] == "Ankle boot"
     with pytest.raises(FileNotFoundError):  # only train was written; no MNIST either
         load_mnist(train=True, root=tmp_path, download=False, verbose=False)
+
+
+def test_one_loader_for_every_data_set(tmp_path, isolated):
+    _write_split(tmp_path / "mnist", "t10k", 7)
+    data = load_images("mnist", train=False, root=tmp_path, verbose=False)
+    same = load_mnist(train=False, root=tmp_path, verbose=False)
+    assert data.name == same.name == "MNIST" and torch.equal(data.images, same.images)
+    with pytest.raises(ValueError, match=r"unknown data set 'svhn'.*'cifar10'"):
+        load_images("svhn")
 
 
 def test_torchvision_cache_layout(isolated, monkeypatch):

@@ -48,6 +48,30 @@ def test_parity_loss_on_zero_logits_is_log_two():
     assert loss.item() == pytest.approx(math.log(2), abs=1e-6)
 
 
+def test_l_decisions_average_the_per_position_cross_entropy():
+    torch.manual_seed(1)
+    B, L, C, T = 3, 4, 2, 5
+    logits = torch.randn(B, L * C, T)
+    targets = torch.randint(0, C, (B, L))
+    per_position = torch.stack(
+        [
+            per_tick_cross_entropy(logits.view(B, L, C, T)[:, i], targets[:, i])
+            for i in range(L)
+        ]
+    )  # (L, B, T): each position as its own C-class decision
+    expected = per_position.mean(0)
+    assert torch.allclose(per_tick_cross_entropy(logits, targets), expected, atol=1e-6)
+    assert (
+        parity_loss is image_classification_loss
+    )  # one loss, the reference's two names
+    with pytest.raises(ValueError, match="3 decisions need the 8 outputs"):
+        per_tick_cross_entropy(logits, torch.zeros(B, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"targets \(B,\) or \(B, L\)"):
+        parity_loss(
+            logits, torch.zeros(B, 2, T), torch.zeros(B + 1, L, dtype=torch.long)
+        )
+
+
 def test_identical_ticks_give_single_tick_loss():
     torch.manual_seed(0)
     logits = torch.randn(6, 10, 1)

@@ -23,7 +23,6 @@ from ctm_course.timeseries.model import (
     errors_at,
     per_tick_mse,
     reconstruct,
-    window_tracks,
 )
 from ctm_course.train import TrainConfig, fit
 
@@ -353,11 +352,13 @@ def test_model_shapes():
     assert errors_at(recon, torch.zeros(7, 4, 16), 2).shape == (7, 16)
 
 
-def test_window_tracks_give_attention_and_neurons_per_tick():
+def test_tracked_reconstruction_gives_attention_and_neurons_per_tick():
     torch.manual_seed(0)
     model = ReconstructionCTM(4, 16, 8, TINY_CTM)
     x = torch.randn(7, 4, 16)
-    attention, post = window_tracks(model, x, batch_size=3)
+    recon, cert, attention, post = reconstruct(model, x, batch_size=3, track=True)
+    untracked = reconstruct(model, x, batch_size=3)
+    assert torch.equal(recon, untracked[0]) and torch.equal(cert, untracked[1])
     assert attention.shape == (7, 3, 16) and post.shape == (7, 3, 16)
     # one query per tick, its weights over the window's steps sum to 1 (heads averaged)
     assert torch.allclose(attention.sum(-1), torch.ones(7, 3), atol=1e-5)

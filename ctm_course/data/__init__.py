@@ -1,11 +1,12 @@
 """Data for the course: MNIST-like data sets as tensors, batches and augmentation.
 
-* :func:`load_mnist`, :func:`load_fashion_mnist` -> :class:`ImageData` (images ``(N, 1, 28, 28)``
+* :func:`load_images` (``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``; :func:`load_mnist`,
+  :func:`load_fashion_mnist` and :func:`load_cifar10` fill in the name) -> :class:`ImageData` (images ``(N, 1, 28, 28)``
   float32 in [0, 1], labels ``(N,)`` int64), found in ``root``, ``$CTM_COURSE_DATA``, ``./data``,
   a torchvision download, or the small sample shipped with the package (in that order);
   ``ImageData.source`` says which kind was used (:mod:`.sources` ranks the kinds, :mod:`.image_data` holds
   :class:`ImageData`).
-* :func:`load_cifar10` -> :class:`ImageData` with uint8 images ``(N, 3, 32, 32)``, and its batched
+* CIFAR-10 comes as :class:`ImageData` with uint8 images ``(N, 3, 32, 32)``, and its batched
   pipelines :func:`keras_train_transform` (training only) and :func:`test_transform`.
 * :func:`batches` (one epoch) and :class:`InfiniteBatches` (endless, resumable) for training.
 * :func:`random_shift`, :func:`random_affine`: batch-wise train-time augmentation.
@@ -17,9 +18,10 @@
 from __future__ import annotations
 
 from .augment import random_affine, random_shift, shift_images
-from .cifar10 import keras_train_transform, load_cifar10, test_transform
+from .cifar10 import keras_train_transform, test_transform
 from .idx import read_idx, read_idx_images, read_idx_labels, write_idx
 from .image_data import ImageData
+from .images import DATASETS, load_cifar10, load_fashion_mnist, load_images, load_mnist
 from .loader import (
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
@@ -29,10 +31,11 @@ from .loader import (
     batches,
     normalise,
 )
-from .mnist import ENV_VAR, load_fashion_mnist, load_mnist
+from .mnist import ENV_VAR
 from .sources import DATA_SOURCES, SOURCES, worst_source
 
 __all__ = [
+    "DATASETS",
     "DATA_SOURCES",
     "ENV_VAR",
     "FASHION_MNIST_MEAN",
@@ -46,6 +49,7 @@ __all__ = [
     "keras_train_transform",
     "load_cifar10",
     "load_fashion_mnist",
+    "load_images",
     "load_mnist",
     "normalise",
     "random_affine",

@@ -1,6 +1,6 @@
 """CIFAR-10 as uint8 tensors, from wherever it can be found, and its batched train/test pipelines.
 
-:func:`load_cifar10` looks for a split in this order and uses the first one that holds it:
+:func:`ctm_course.data.load_images` (``"cifar10"``) looks for a split in this order and uses the first one that holds it:
 
 1. ``root``, when given (with ``download=True`` a torchvision download into it is tried when it is empty);
 2. the folder named by ``$CTM_COURSE_DATA``: ``<folder>/cifar10/cifar10-jpeg.npz`` (the course's
@@ -201,31 +201,12 @@ def _note(data: ImageData, where: str, reason: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The loader
+# The loader behind ``load_images("cifar10", ...)``
 # --------------------------------------------------------------------------------------------
-def load_cifar10(
-    train: bool = True,
-    root: str | Path | None = None,
-    download: bool = True,
-    verbose: bool = True,
+def load_split(
+    train: bool, root: str | Path | None, download: bool, verbose: bool
 ) -> ImageData:
-    """Load the CIFAR-10 training (50,000) or test (10,000) split as uint8 tensors.
-
-    See the module docstring for where the data are looked for.
-
-    Args:
-        train: the training split or the official test split.
-        root: a folder to use instead of the search (downloaded into when empty and ``download``).
-        download: allow a torchvision download (into ``root``, or ``./data``) when no copy is found.
-        verbose: print the one-line note about which copy was used.
-
-    Returns:
-        :class:`ImageData` with images ``(N, 3, 32, 32)`` **uint8**, labels ``(N,)`` int64 and
-        :data:`CLASSES`; ``source`` is ``"offline-full"``, ``"download"``, ``"offline-subset"`` or ``"sample"``.
-
-    Raises:
-        FileNotFoundError: ``root`` is given and holds no usable copy (and none could be downloaded).
-    """
+    """The CIFAR-10 training (50,000) or test (10,000) split, images **uint8** ``(N, 3, 32, 32)``."""
     split = "train" if train else "test"
 
     def sample() -> tuple[tuple[np.ndarray, np.ndarray, str], str]:

@@ -1,7 +1,7 @@
 """MNIST and Fashion-MNIST as in-memory tensors, from wherever they can be found.
 
-:func:`load_mnist` and :func:`load_fashion_mnist` look for a split in this order and use the
-first one that holds it:
+:func:`ctm_course.data.load_images` (``"mnist"`` or ``"fashion-mnist"``) looks for a split
+in this order and uses the first one that holds it:
 
 1. ``root``, when given (with ``download=True`` a download into it is tried when it is empty);
 2. the folder named by the environment variable ``CTM_COURSE_DATA``;
@@ -269,9 +269,9 @@ def _note(data: ImageData, spec: _Spec, where: str, reason: str = "") -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Public loaders
+# The loader behind ``load_images("mnist" | "fashion-mnist", ...)``
 # --------------------------------------------------------------------------------------------
-def _load(
+def load_split(
     spec: _Spec, train: bool, root: str | Path | None, download: bool, verbose: bool
 ) -> ImageData:
     def expected(folder: Path) -> str:
@@ -300,46 +300,3 @@ def _load(
     if verbose:
         print(data.note)
     return data
-
-
-def load_mnist(
-    train: bool = True,
-    root: str | Path | None = None,
-    download: bool = True,
-    verbose: bool = True,
-) -> ImageData:
-    """Load the MNIST training (``train=True``) or test split as tensors.
-
-    See the module docstring for where the data are looked for. The test split is the official
-    10,000-image test set whenever it is available (only the shipped sample has fewer).
-
-    Args:
-        train: the training split (60,000 images; 5,000 in the offline subset) or the test split.
-        root: a folder to use instead of the search; with ``download=True`` the data are
-            downloaded into it when it holds nothing.
-        download: allow a download (into ``root``, or ``./data``) when no copy is found.
-        verbose: print the one-line note about which copy was used.
-
-    Returns:
-        :class:`ImageData`: images ``(N, 1, 28, 28)`` float32 in [0, 1], labels ``(N,)`` int64,
-        classes ``"0"`` ... ``"9"``.
-
-    Raises:
-        FileNotFoundError: only when ``root`` is given and holds no usable files.
-        ValueError: a file under an explicit ``root`` is corrupt or truncated.
-    """
-    return _load(MNIST_SPEC, train, root, download, verbose)
-
-
-def load_fashion_mnist(
-    train: bool = True,
-    root: str | Path | None = None,
-    download: bool = True,
-    verbose: bool = True,
-) -> ImageData:
-    """Load the Fashion-MNIST training (60,000) or test (10,000) split as tensors.
-
-    Same search, arguments and result as :func:`load_mnist`; the classes are torchvision's names
-    (``"T-shirt/top"``, ``"Trouser"``, ... ``"Ankle boot"``).
-    """
-    return _load(FASHION_MNIST_SPEC, train, root, download, verbose)

@@ -44,7 +44,6 @@ from .model import (
     reconstruct,
     reconstruction_loss,
     regression_certainty,
-    window_tracks,
 )
 
 __all__ = [
@@ -76,6 +75,5 @@ __all__ = [
     "roc_auc",
     "scores_from_window_errors",
     "window_starts",
-    "window_tracks",
     "windows",
 ]

@@ -127,13 +127,13 @@ def reconstruction_loss(
     reconstructions: torch.Tensor,
     log_var: torch.Tensor,
     targets: torch.Tensor,
-    use_most_certain: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-tick Gaussian NLL, then the CTM's two-tick selection: returns ``(loss, t2 (B,))``.
 
     ``L[b, t] = 0.5 * (mse[b, t] / s^2[b, t] + log s^2[b, t])`` (the constant ``0.5 log 2 pi`` is
     dropped); ``t1`` = the tick with the lowest ``L``, ``t2`` = the most certain tick (smallest
-    predicted variance); ``loss = (mean L[t1] + mean L[t2]) / 2``.
+    predicted variance); ``loss = (mean L[t1] + mean L[t2]) / 2``. (The source tutorial trained
+    on the last tick instead: ``two_tick_selection(nll, certainty, use_most_certain=False)``.)
     """
     if reconstructions.dim() != 4 or reconstructions.shape[:3] != targets.shape:
         raise ValueError(
@@ -147,7 +147,7 @@ def reconstruction_loss(
         )
     mse = per_tick_mse(reconstructions, targets)
     nll = 0.5 * (mse * torch.exp(-log_var) + log_var)
-    return two_tick_selection(nll, regression_certainty(log_var), use_most_certain)
+    return two_tick_selection(nll, regression_certainty(log_var))
 
 
 def reconstruct(
@@ -155,20 +155,30 @@ def reconstruct(
     x: torch.Tensor,
     batch_size: int = 256,
     device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    track: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """Run ``model`` in eval mode without gradients on ``(N, C, W)`` windows in batches
-    (:func:`ctm_course.evaluate.batched`).
+    (:func:`ctm_course.evaluate.batched`); everything is returned on the CPU.
 
-    Returns ``(reconstructions (N, C, W, T), certainties (N, 2, T))`` on the CPU.
+    Returns ``(reconstructions (N, C, W, T), certainties (N, 2, T))``. With ``track=True``, like
+    ``model(x, track=True)``, also what the CTM does over each window, tick by tick:
+
+    - ``attention (N, T, W)``: the weights of the CTM's single query over the window's W time
+      steps at every tick, averaged over the heads (each row sums to 1);
+    - ``post_activations (N, T, D)``: the D neurons' post-activations z^t at every tick.
     """
     device = device or next(model.parameters()).device
 
-    def run(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r, c, _ = model(windows.to(device))
-        return r.cpu(), c.cpu()
+    def run(windows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = model(windows.to(device), track=track)
+        r, c = out[0].cpu(), out[1].cpu()
+        if not track:
+            return r, c
+        attention = out[3].attention.mean(dim=2).squeeze(2)  # (T, B, W)
+        return r, c, attention.transpose(0, 1), out[3].post_activations.transpose(0, 1)
 
     outputs = batched(model, x, run, batch_size)
-    return torch.cat([r for r, _ in outputs]), torch.cat([c for _, c in outputs])
+    return tuple(torch.cat(parts) for parts in zip(*outputs))
 
 
 def errors_at(
@@ -181,29 +191,3 @@ def errors_at(
         ticks = torch.full((N,), ticks % reconstructions.shape[-1], dtype=torch.long)
     chosen = reconstructions[torch.arange(N), :, :, ticks]  # (N, C, W)
     return (chosen - targets).pow(2).mean(dim=1).numpy()
-
-
-def window_tracks(
-    model: ReconstructionCTM,
-    x: torch.Tensor,
-    batch_size: int = 256,
-    device: torch.device | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the CTM does over each window: its attention and its neurons, tick by tick.
-
-    Runs ``model(x, track=True)`` in eval mode without gradients on ``(N, C, W)`` windows in
-    batches and returns, on the CPU,
-
-    - ``attention (N, T, W)``: the weights of the CTM's single query over the window's W time
-      steps at every tick, averaged over the heads (each row sums to 1);
-    - ``post_activations (N, T, D)``: the D neurons' post-activations z^t at every tick.
-    """
-    device = device or next(model.parameters()).device
-
-    def run(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        track = model(windows.to(device), track=True)[3]
-        attention = track.attention.mean(dim=2).squeeze(2)  # (T, B, W)
-        return attention.transpose(0, 1), track.post_activations.transpose(0, 1)
-
-    outputs = batched(model, x, run, batch_size)
-    return torch.cat([a for a, _ in outputs]), torch.cat([z for _, z in outputs])

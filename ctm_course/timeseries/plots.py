@@ -169,7 +169,7 @@ def plot_window_thinking(
     Args:
         windows: (K, C, W) the windows, as the model read them.
         attention: (K, T, W) attention weights over the steps, averaged over the heads
-            (:func:`ctm_course.timeseries.window_tracks`).
+            (``reconstruct(..., track=True)``).
         post_activations: (K, T, D) the neurons' post-activations z^t.
         titles: K column titles.
         neurons: indices (< D) of the neurons whose traces are drawn.

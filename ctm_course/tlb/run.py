@@ -130,7 +130,7 @@ def train_run(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ..config import lesson_config
-    from ..data.cifar10 import load_cifar10
+    from ..data import load_cifar10
 
     parser = run_parser(
         __doc__.split("\n\n")[0],
