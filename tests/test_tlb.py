@@ -14,7 +14,9 @@ from ctm_course.tlb import (
     AttentionBlock,
     PatchEmbedding,
     TemporalLatentBottleneck,
+    TLBConfig,
     ViTBaseline,
+    ViTConfig,
     build,
     count_parameters,
     evaluate_accuracy,
@@ -259,7 +261,7 @@ def test_wrong_image_size_raises():
     with pytest.raises(ValueError, match="expected images"):
         TemporalLatentBottleneck(**TINY)(torch.rand(1, 3, 32, 32))
     with pytest.raises(ValueError, match="heads"):
-        AttentionBlock(10, heads=4)
+        AttentionBlock(embed_dim=10, heads=4)
     with pytest.raises(ValueError, match="patch_size"):
         PatchEmbedding(10, 0, 8)
 
@@ -410,8 +412,49 @@ def test_profile_rows_build(profile):
 
 
 def test_matched_vit_depth():
-    vit = matched_vit({**TINY, "num_classes": 10}, 7)
+    vit = matched_vit(TLBConfig(**TINY), 7)
     assert len(vit.blocks) == 7
+    assert vit.config.shared() == TLBConfig(**TINY).shared()
+
+
+# ----------------------------------------------------------------------------- configuration
+def test_a_config_or_its_keywords_build_the_same_model():
+    config = TLBConfig(mode="paper", **TINY)
+    torch.manual_seed(0)
+    from_config = TemporalLatentBottleneck(config)
+    torch.manual_seed(0)
+    from_keywords = TemporalLatentBottleneck(mode="paper", **TINY)
+    assert from_config.config == from_keywords.config == config
+    for a, b in zip(from_config.parameters(), from_keywords.parameters()):
+        assert torch.equal(a, b)
+    # keywords given with a config replace its fields; the config itself is frozen
+    assert TemporalLatentBottleneck(config, n_state=3).n_state == 3
+    with pytest.raises(AttributeError):
+        config.mode = "keras"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="n_state"):
+        config.replace(mode="keras", n_state=3)
+    with pytest.raises(TypeError, match="TLBConfig"):
+        TemporalLatentBottleneck(ViTConfig())
+
+
+def test_a_tlb_and_its_vit_share_the_transformer_widths():
+    tlb = TLBConfig(mode="paper", **TINY)
+    assert set(tlb.shared()) == {
+        "image_size",
+        "patch_size",
+        "num_classes",
+        "embed_dim",
+        "heads",
+        "mlp_ratio",
+        "dropout",
+        "attn_dropout",
+    }
+    assert tlb.num_patches == 16 and tlb.num_chunks == 4 and tlb.state_size == 4
+    # an attention block reads only the block widths of whatever config it gets
+    block = AttentionBlock(tlb)
+    assert block.heads == 2 and block.fc1.out_features == 4 * 16
+    with pytest.raises(ValueError, match="depth"):
+        ViTConfig(depth=0)
 
 
 def test_run_entry_point_on_the_sample(tmp_path, monkeypatch):

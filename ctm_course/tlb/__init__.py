@@ -1,5 +1,7 @@
 """Lesson 4: the Temporal Latent Bottleneck (TLB) on CIFAR-10, and a ViT baseline.
 
+- :class:`TLBConfig`, :class:`ViTConfig` (``config.py``): the models' checked settings; the widths
+  they share (:class:`TransformerConfig`) and a block's own (:class:`BlockConfig`).
 - :class:`AttentionBlock` (``attention.py``): LayerNorms on query, key and value, attention, residual FFN.
 - :class:`PatchEmbedding`, :func:`chunk` (``embedding.py``): image -> tokens -> chunks.
 - :class:`TemporalLatentBottleneck` (``model.py``): fast and slow streams, ``mode="keras"`` or ``"paper"``.
@@ -14,8 +16,9 @@
 from ..parameters import count_parameters
 from ..precision import autocast_dtype
 from .attention import AttentionBlock
+from .config import MODES, BlockConfig, TLBConfig, TransformerConfig, ViTConfig
 from .embedding import PatchEmbedding, chunk
-from .model import MODES, TemporalLatentBottleneck, block_plan
+from .model import TemporalLatentBottleneck, block_plan
 from .presets import KERAS, PRESETS, build, steps_of, train_config, with_overrides
 from .train import evaluate_accuracy, train_classifier
 from .vit import ViTBaseline, matched_vit
@@ -25,9 +28,13 @@ __all__ = [
     "MODES",
     "PRESETS",
     "AttentionBlock",
+    "BlockConfig",
     "PatchEmbedding",
+    "TLBConfig",
     "TemporalLatentBottleneck",
+    "TransformerConfig",
     "ViTBaseline",
+    "ViTConfig",
     "autocast_dtype",
     "block_plan",
     "build",

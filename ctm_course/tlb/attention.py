@@ -11,42 +11,28 @@ probabilities and after the feed-forward net, and there is no dropout elsewhere.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import BlockConfig
+
 
 class AttentionBlock(nn.Module):
     """Multi-head attention of ``x`` on a context, then a residual feed-forward network.
 
-    Args:
-        dim: token width ``E``.
-        heads: attention heads; must divide ``dim`` (head width ``E / heads``).
-        mlp_ratio: the feed-forward net's hidden width is ``mlp_ratio * dim``.
-        dropout: dropout after the feed-forward net.
-        attn_dropout: dropout on the attention probabilities.
+    Built from a :class:`~ctm_course.tlb.config.BlockConfig` (a TLB's or ViT's config serves:
+    the block reads only its widths), or from its fields as keywords
+    (``AttentionBlock(embed_dim=64, heads=1)``).
     """
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int = 1,
-        mlp_ratio: int = 4,
-        dropout: float = 0.0,
-        attn_dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, config: BlockConfig | None = None, **arguments: Any) -> None:
         super().__init__()
-        if dim < 1 or heads < 1 or dim % heads:
-            raise ValueError(
-                f"AttentionBlock: heads ({heads}) must divide the embedding width dim ({dim})"
-            )
-        if not (0 <= dropout < 1 and 0 <= attn_dropout < 1):
-            raise ValueError(
-                f"AttentionBlock: dropout and attn_dropout must be in [0, 1), got {dropout}, "
-                f"{attn_dropout}"
-            )
-        self.heads, self.attn_dropout = heads, attn_dropout
+        c = BlockConfig.of(config, **arguments)
+        dim, hidden = c.embed_dim, c.mlp_ratio * c.embed_dim
+        self.heads, self.attn_dropout = c.heads, c.attn_dropout
         self.norm_q, self.norm_k, self.norm_v = (
             nn.LayerNorm(dim),
             nn.LayerNorm(dim),
@@ -59,11 +45,8 @@ class AttentionBlock(nn.Module):
         )
         self.out_proj = nn.Linear(dim, dim)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.fc1, self.fc2 = (
-            nn.Linear(dim, mlp_ratio * dim),
-            nn.Linear(mlp_ratio * dim, dim),
-        )
-        self.dropout = nn.Dropout(dropout)
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.dropout = nn.Dropout(c.dropout)
 
     # (B, L, E) -> (B, heads, L, E / heads)
     def _split(self, t: torch.Tensor) -> torch.Tensor:

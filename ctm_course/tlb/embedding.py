@@ -6,6 +6,16 @@ import torch
 from torch import nn
 
 
+def patch_grid(image_size: int, patch_size: int) -> int:
+    """Patches along one side, ``image_size / patch_size``; ``ValueError`` unless it divides."""
+    if patch_size < 1 or image_size < patch_size or image_size % patch_size:
+        raise ValueError(
+            f"PatchEmbedding: image_size ({image_size}) must be a positive multiple of "
+            f"patch_size ({patch_size})"
+        )
+    return image_size // patch_size
+
+
 class PatchEmbedding(nn.Module):
     """Cut an image into ``patch_size`` squares and map each to a token of width ``embed_dim``.
 
@@ -23,13 +33,8 @@ class PatchEmbedding(nn.Module):
         self, image_size: int, patch_size: int, embed_dim: int, in_channels: int = 3
     ) -> None:
         super().__init__()
-        if patch_size < 1 or image_size < patch_size or image_size % patch_size:
-            raise ValueError(
-                f"PatchEmbedding: image_size ({image_size}) must be a positive multiple of "
-                f"patch_size ({patch_size})"
-            )
         self.image_size, self.patch_size = image_size, patch_size
-        self.grid = image_size // patch_size
+        self.grid = patch_grid(image_size, patch_size)
         self.num_patches = self.grid**2
         self.proj = nn.Conv2d(
             in_channels, embed_dim, kernel_size=patch_size, stride=patch_size

@@ -27,14 +27,14 @@ the chunk size; the classifier reads the LayerNorm of the final state, averaged 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from .attention import AttentionBlock
+from .config import TLBConfig
 from .embedding import PatchEmbedding, chunk
-
-MODES = ("keras", "paper")
 
 
 def block_plan(
@@ -105,91 +105,28 @@ def keras_initialisation(model: nn.Module) -> None:
 class TemporalLatentBottleneck(nn.Module):
     """TLB image classifier; ``forward(images (B, 3, S, S)) -> logits (B, num_classes)``.
 
-    Args:
-        image_size: side ``S`` of the input images (a multiple of ``patch_size``).
-        patch_size: patch side ``p``; ``N = (S / p)^2`` tokens.
-        embed_dim: token and state width ``E``.
-        chunk_size: tokens per chunk ``K``; must divide ``N``.
-        r: self-attention blocks per cross-attention block (the "ratio"); in ``paper`` mode it must
-            divide ``num_layers``.
-        num_layers: self-attention blocks in the perceptual module (before the quirk in ``keras`` mode).
-        heads: attention heads; must divide ``embed_dim``.
-        mlp_ratio: feed-forward width is ``mlp_ratio * embed_dim``.
-        dropout, attn_dropout: see :class:`AttentionBlock`.
-        num_classes: outputs (logits, no softmax).
-        mode: ``"keras"`` or ``"paper"`` (module docstring).
-        n_state: slow-stream vectors in ``paper`` mode (default ``chunk_size``); ``keras`` mode always
-            uses ``chunk_size`` of them.
-        init: ``"torch"`` (PyTorch's default initialisation) or ``"keras"`` (:func:`keras_initialisation`).
+    Built from a :class:`~ctm_course.tlb.config.TLBConfig` (sizes, mode, state, initialisation;
+    checked there), or from its fields as keywords (``TemporalLatentBottleneck(mode="paper",
+    embed_dim=128)``); keywords given with a config replace its fields.
     """
 
-    def __init__(
-        self,
-        image_size: int = 48,
-        patch_size: int = 4,
-        embed_dim: int = 64,
-        chunk_size: int = 8,
-        r: int = 2,
-        num_layers: int = 4,
-        heads: int = 1,
-        mlp_ratio: int = 4,
-        dropout: float = 0.2,
-        attn_dropout: float = 0.2,
-        num_classes: int = 10,
-        mode: str = "keras",
-        n_state: int | None = None,
-        init: str = "torch",
-    ) -> None:
+    def __init__(self, config: TLBConfig | None = None, **arguments: Any) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(
-                f"TemporalLatentBottleneck: mode must be one of {MODES}, got {mode!r}"
-            )
-        if init not in ("torch", "keras"):
-            raise ValueError(
-                f"TemporalLatentBottleneck: init must be 'torch' or 'keras', got {init!r}"
-            )
-        if r < 1 or num_layers < 1:
-            raise ValueError(
-                f"TemporalLatentBottleneck: r ({r}) and num_layers ({num_layers}) must be >= 1"
-            )
-        if mode == "paper" and num_layers % r:
-            raise ValueError(
-                f"TemporalLatentBottleneck: in paper mode r ({r}) must divide num_layers ({num_layers})"
-            )
-        if mode == "keras" and n_state not in (None, chunk_size):
-            raise ValueError(
-                f"TemporalLatentBottleneck: keras mode ties the state to chunk_size ({chunk_size}); "
-                f"n_state={n_state} needs mode='paper'"
-            )
-        if n_state is not None and n_state < 1:
-            raise ValueError(
-                f"TemporalLatentBottleneck: n_state must be >= 1, got {n_state}"
-            )
-        self.embed = PatchEmbedding(image_size, patch_size, embed_dim)
-        if self.embed.num_patches % chunk_size:
-            raise ValueError(
-                f"TemporalLatentBottleneck: chunk_size ({chunk_size}) must divide the number of "
-                f"patches ({self.embed.num_patches} = ({image_size} / {patch_size})^2)"
-            )
-        self.mode, self.chunk_size, self.embed_dim = mode, chunk_size, embed_dim
-        self.n_state = chunk_size if n_state is None else n_state
-        self.num_chunks = self.embed.num_patches // chunk_size
-
-        def block() -> AttentionBlock:
-            return AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
-
-        names, self.schedule = block_plan(mode, num_layers, r)
+        self.config = c = TLBConfig.of(config, **arguments)
+        self.embed = PatchEmbedding(c.image_size, c.patch_size, c.embed_dim)
+        self.mode, self.chunk_size, self.embed_dim = c.mode, c.chunk_size, c.embed_dim
+        self.n_state, self.num_chunks = c.state_size, c.num_chunks
+        names, self.schedule = block_plan(c.mode, c.num_layers, c.r)
         # fast stream F
-        self.perceptual = nn.ModuleDict({name: block() for name in names})
-        self.tlb = block()  # slow-stream update I
-        if mode == "paper":
+        self.perceptual = nn.ModuleDict({name: AttentionBlock(c) for name in names})
+        self.tlb = AttentionBlock(c)  # slow-stream update I
+        if c.mode == "paper":
             self.initial_state = nn.Parameter(
-                torch.randn(self.n_state, embed_dim) * 0.02
+                torch.randn(self.n_state, c.embed_dim) * 0.02
             )
-            self.norm_state = nn.LayerNorm(embed_dim)
-        self.head = nn.Linear(embed_dim, num_classes)
-        if init == "keras":
+            self.norm_state = nn.LayerNorm(c.embed_dim)
+        self.head = nn.Linear(c.embed_dim, c.num_classes)
+        if c.init == "keras":
             keras_initialisation(self)
 
     def initial(self, batch: int, like: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,7 @@ def build(
                 "build: the vit run needs paper_model (the TLB whose size it matches)"
             )
         tlb = TemporalLatentBottleneck(**paper_model)
-        return matched_vit(paper_model, num_blocks=len(tlb.perceptual) + 1)
+        return matched_vit(tlb.config, num_blocks=len(tlb.perceptual) + 1)
     return TemporalLatentBottleneck(**run["model"])
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from .attention import AttentionBlock
+from .config import TransformerConfig, ViTConfig
 from .embedding import PatchEmbedding
 
 
@@ -14,31 +17,17 @@ class ViTBaseline(nn.Module):
 
     It uses the TLB's own :class:`PatchEmbedding` and :class:`AttentionBlock`, so that with
     ``depth`` equal to the TLB's number of blocks the two have (almost) the same parameters;
-    see :func:`matched_vit`.
+    see :func:`matched_vit`. Built from a :class:`~ctm_course.tlb.config.ViTConfig` or from its
+    fields as keywords.
     """
 
-    def __init__(
-        self,
-        image_size: int = 48,
-        patch_size: int = 4,
-        embed_dim: int = 64,
-        depth: int = 7,
-        heads: int = 1,
-        mlp_ratio: int = 4,
-        dropout: float = 0.2,
-        attn_dropout: float = 0.2,
-        num_classes: int = 10,
-    ) -> None:
+    def __init__(self, config: ViTConfig | None = None, **arguments: Any) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"ViTBaseline: depth must be >= 1, got {depth}")
-        self.embed = PatchEmbedding(image_size, patch_size, embed_dim)
-        self.blocks = nn.ModuleList(
-            AttentionBlock(embed_dim, heads, mlp_ratio, dropout, attn_dropout)
-            for _ in range(depth)
-        )
-        self.norm = nn.LayerNorm(embed_dim)
-        self.head = nn.Linear(embed_dim, num_classes)
+        self.config = c = ViTConfig.of(config, **arguments)
+        self.embed = PatchEmbedding(c.image_size, c.patch_size, c.embed_dim)
+        self.blocks = nn.ModuleList(AttentionBlock(c) for _ in range(c.depth))
+        self.norm = nn.LayerNorm(c.embed_dim)
+        self.head = nn.Linear(c.embed_dim, c.num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, S, S)`` -> logits ``(B, num_classes)``."""
@@ -48,18 +37,6 @@ class ViTBaseline(nn.Module):
         return self.head(self.norm(x).mean(1))
 
 
-def matched_vit(tlb_args: dict, num_blocks: int) -> ViTBaseline:
-    """A :class:`ViTBaseline` with the TLB's widths and ``depth = num_blocks`` (the TLB's block count)."""
-    keys = (
-        "image_size",
-        "patch_size",
-        "embed_dim",
-        "heads",
-        "mlp_ratio",
-        "dropout",
-        "attn_dropout",
-        "num_classes",
-    )
-    return ViTBaseline(
-        depth=num_blocks, **{k: tlb_args[k] for k in keys if k in tlb_args}
-    )
+def matched_vit(tlb: TransformerConfig, num_blocks: int) -> ViTBaseline:
+    """A :class:`ViTBaseline` with the widths of ``tlb`` (a TLB's config) and ``depth = num_blocks``."""
+    return ViTBaseline(ViTConfig(**tlb.shared(), depth=num_blocks))
