@@ -125,6 +125,23 @@ PROFILE, CONFIG, DEVICE = lesson.profile, lesson.config, lesson.device
 #
 # Because it predicts at every tick, it can also say at every tick how **certain** it is, and that
 # certainty drives both its training loss and, later, when it may stop thinking.
+
+# %% mystnb={"figure": {"caption": "One internal tick of the CTM: attention over the image's tokens (blue); synapses, the histories A and Z and the neuron-level models (orange); synchronisation (green); the output and its certainty (purple). The dashed arrow starts the next tick."}}
+viz.plot_ctm_architecture()
+
+# %% [markdown]
+# The figure follows one tick around the loop. The backbone turns the image into tokens once
+# per image. At tick $t$ a linear layer makes the query $q^t$ from the action synchronisation
+# $S^t_\text{action}$, and cross-attention over the tokens returns $o^t$. The synapses mix
+# $o^t$ with the previous post-activations $z^{t-1}$ into pre-activations $a^t$. Every neuron
+# appends its $a^t$ to its history $A^t$ (its last $M$ pre-activations; the yellow column is the
+# newest), and its own NLM turns that history into $z^t$. The post-activation history
+# $Z^t = (z^0, \dots, z^t)$ feeds the synchronisation $S^t$: decayed products of pairs of neurons'
+# traces. One set of pairs, $S^t_\text{out}$ (purple), gives the logits $y^t$ and the certainty
+# $c^t$; another, $S^t_\text{action}$ (blue), one tick behind, makes the query. Then $z^t$ goes
+# back to the synapses and the next tick begins. Section 3 builds each block in turn. The paper
+# ([arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) derives the model, and its
+# [interactive report](https://pub.sakana.ai/ctm/) shows trained CTMs thinking.
 #
 # ## 2. The data
 #
@@ -932,7 +949,8 @@ assert best["mean_ticks"] <= T and 0 < best["accuracy"] <= 1
 #   compute for free.
 #
 # **Further reading.** The CTM paper (Darlow, Regan, Risi, Seely and Jones, 2025,
-# [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) and its interactive report; the
+# [arXiv:2505.05522](https://arxiv.org/abs/2505.05522)) and its
+# [interactive report](https://pub.sakana.ai/ctm/); the
 # reference implementation (SakanaAI/continuous-thought-machines), whose MNIST tutorial this
 # lesson grew from. The next lesson trains the CTM on a task where thinking time is essential:
 # the parity of a sequence seen all at once.

@@ -8,11 +8,13 @@
 - :class:`LiveCurves`: train/test curves updated in place in a notebook.
 - :func:`plot_accuracy_per_tick`, :func:`plot_certainty_per_tick`, :func:`plot_early_exit`,
   :func:`plot_examples`, :func:`plot_reliability`: the static plots of lesson 1.
+- :func:`plot_ctm_architecture`: the CTM's internal tick as a block diagram (lesson 1).
 - :mod:`.common`: the shared style (colours, fonts, :func:`~.common.new_figure`,
   :func:`~.common.style_axes`, :func:`~.common.to_numpy`), used by the other lessons' plots too.
 """
 
 from .animation import save_animation, show_animation, tick_frames
+from .architecture import plot_ctm_architecture
 from .curves import LiveCurves
 from .frame import (
     FRAME_DPI,
@@ -40,6 +42,7 @@ __all__ = [
     "draw_tick",
     "plot_accuracy_per_tick",
     "plot_certainty_per_tick",
+    "plot_ctm_architecture",
     "plot_early_exit",
     "plot_examples",
     "plot_reliability",
