@@ -59,7 +59,7 @@ def calls_per_chunk(model: TemporalLatentBottleneck, images: torch.Tensor) -> Co
 
 
 # ----------------------------------------------------------------------------- shapes
-@pytest.mark.parametrize("mode", ["keras", "paper"])
+@pytest.mark.parametrize("mode", ["keras", "keras-tf", "paper"])
 def test_shapes_and_attention_maps(mode):
     model = TemporalLatentBottleneck(mode=mode, **TINY)
     x = torch.rand(3, 3, 16, 16)
@@ -93,59 +93,56 @@ def test_vit_shapes_and_parameter_match():
     )
 
 
-def reference_forward(
-    model: TemporalLatentBottleneck, images: torch.Tensor
-) -> torch.Tensor:
-    """The plain chunk-by-chunk loop (every fast-stream block inside the loop), for comparison."""
-    chunks = model.embed(images).view(
-        images.shape[0], model.num_chunks, model.chunk_size, -1
-    )
-    slow = model.initial(images.shape[0], chunks)
-    for t in range(model.num_chunks):
-        fast = chunks[:, t]
-        for name, role in model.schedule:
-            fast, _ = model.perceptual[name](fast, slow if role == "cross" else None)
-        slow, _ = model.tlb(slow, fast)
-    return model.head(
-        fast.mean(1) if model.mode == "keras" else model.norm_state(slow).mean(1)
-    )
-
-
-@pytest.mark.parametrize("mode", ["keras", "paper"])
-def test_forward_equals_the_plain_chunk_loop(mode):
+@pytest.mark.parametrize("mode", ["keras", "keras-tf", "paper"])
+def test_forward_batched_equals_the_chunk_loop(mode):
     model = TemporalLatentBottleneck(mode=mode, **TINY).eval()
     x = torch.rand(3, 3, 16, 16)
     with torch.no_grad():
-        assert torch.allclose(model(x), reference_forward(model, x), atol=1e-5)
+        logits, maps = model(x, return_attention=True)
+        batched, batched_maps = model.forward_batched(x, return_attention=True)
+        assert torch.allclose(batched, logits, atol=1e-5)
+        assert torch.allclose(batched_maps, maps, atol=1e-5)
         model.schedule = [
             entry for entry in model.schedule if entry[1] == "self"
         ]  # all blocks run batched
-        assert torch.allclose(model(x), reference_forward(model, x), atol=1e-5)
+        assert torch.allclose(model.forward_batched(x), model(x), atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- the Keras quirk
-def test_keras_mode_has_the_example_parameter_list_and_count():
+KERAS_BLOCKS = [
+    "pm_self_attn_0",
+    "pm_cross_attn_ffn_0",
+    "pm_self_attn_1",
+    "pm_self_attn_2",
+    "pm_cross_attn_ffn_2",
+    "pm_self_attn_3",
+]
+
+
+def test_keras_modes_have_the_example_parameter_list_and_count():
     model = TemporalLatentBottleneck(**KERAS["model"])
-    assert list(model.perceptual) == [
-        "pm_self_attn_0",
-        "pm_cross_attn_ffn_0",
-        "pm_self_attn_1",
-        "pm_self_attn_2",
-        "pm_cross_attn_ffn_2",
-        "pm_self_attn_3",
-    ]
+    first = TemporalLatentBottleneck(**{**KERAS["model"], "mode": "keras-tf"})
+    assert list(model.perceptual) == list(first.perceptual) == KERAS_BLOCKS
     per_block = count_parameters(model.tlb)
     assert per_block == 50_240  # LN q/k/v, attention, LN + Dense(256) + Dense(64)
+    assert count_parameters(model.tlb.attention) == 17_024
     # reference notes: 7 blocks + 3,136 + 9,216 + 128 + 650
-    assert count_parameters(model) == 364_810
+    assert count_parameters(first) == 364_810
     assert (
         count_parameters(model.embed.proj) == 3_136
         and model.embed.position.numel() == 9_216
     )
+    # keras: the blocks that also cross-attend have weights for it, the others none
+    crossing = [n for n, b in model.perceptual.items() if b.cross_attention is not None]
+    assert crossing == ["pm_self_attn_0", "pm_self_attn_1", "pm_cross_attn_ffn_2"]
+    assert count_parameters(model) == 364_810 + 3 * 17_024 == 415_882
+    assert model.tlb.cross_attention is None
+    assert all(b.cross_attention is None for b in first.perceptual.values())
 
 
-def test_keras_mode_reuses_blocks_as_the_example_does():
-    model = TemporalLatentBottleneck(mode="keras", **{**TINY, "heads": 1})
+@pytest.mark.parametrize("mode", ["keras", "keras-tf"])
+def test_keras_modes_reuse_blocks_as_the_example_does(mode):
+    model = TemporalLatentBottleneck(mode=mode, **{**TINY, "heads": 1})
     calls = calls_per_chunk(model, torch.rand(2, 3, 16, 16))
     assert calls == Counter(
         {
@@ -164,8 +161,35 @@ def test_keras_mode_reuses_blocks_as_the_example_does():
     assert roles == {"self": 6, "cross": 3}  # instead of the intended 4 and 2
 
 
-def test_keras_mode_state_is_zero_and_tied_to_chunk_size():
-    model = TemporalLatentBottleneck(mode="keras", **TINY)
+def test_keras_mode_reads_the_slow_stream_with_its_own_attention_and_shared_ffn():
+    model = TemporalLatentBottleneck(mode="keras", **TINY).eval()
+    block = model.perceptual["pm_self_attn_0"]
+    seen = Counter()
+    hooks = [
+        module.register_forward_hook(
+            lambda m, a, o, name=name: seen.update([(name, a[1] is a[0])])
+        )
+        for name, module in (
+            ("attention", block.attention),
+            ("cross_attention", block.cross_attention),
+        )
+    ]
+    hooks.append(block.ffn.register_forward_hook(lambda m, a, o: seen.update(["ffn"])))
+    model(torch.rand(2, 3, 16, 16))
+    for hook in hooks:
+        hook.remove()
+    chunks = model.num_chunks
+    # attention on the chunk itself, cross_attention on the slow stream, one FFN for both
+    assert seen == {
+        ("attention", True): chunks,
+        ("cross_attention", False): chunks,
+        "ffn": 2 * chunks,
+    }
+
+
+@pytest.mark.parametrize("mode", ["keras", "keras-tf"])
+def test_keras_mode_state_is_zero_and_tied_to_chunk_size(mode):
+    model = TemporalLatentBottleneck(mode=mode, **TINY)
     assert model.n_state == TINY["chunk_size"] and not hasattr(model, "initial_state")
     assert torch.count_nonzero(model.initial(2, torch.zeros(1))) == 0
 
@@ -223,6 +247,7 @@ def test_paper_readout_depends_on_the_state():
         (dict(mode="flax"), "mode must be one of"),
         (dict(mode="paper", num_layers=3, r=2), "r .2. must divide num_layers"),
         (dict(mode="keras", n_state=3), "n_state"),
+        (dict(mode="keras-tf", n_state=3), "n_state"),
         (dict(mode="paper", n_state=0), "n_state"),
     ],
 )
@@ -238,9 +263,10 @@ def test_keras_initialisation_uses_the_fans_keras_computes():
     bound = lambda fan_in, fan_out: (6 / (fan_in + fan_out)) ** 0.5  # noqa: E731
     # q/k/v: EinsumDense kernel (64, 1 head, 64) -> fan_in 64, fan_out 4096; Dense(64 -> 256): 64, 256
     for weight, expected in (
-        (block.q_proj.weight, bound(64, 4096)),
-        (block.out_proj.weight, bound(64, 64)),
-        (block.fc1.weight, bound(64, 256)),
+        (block.attention.q_proj.weight, bound(64, 4096)),
+        (block.cross_attention.k_proj.weight, bound(64, 4096)),
+        (block.attention.out_proj.weight, bound(64, 64)),
+        (block.ffn.fc1.weight, bound(64, 256)),
         (model.head.weight, bound(64, 10)),
         (model.embed.proj.weight, bound(48, 1024)),
     ):
@@ -391,6 +417,16 @@ def test_train_classifier_checks_its_arguments():
 
 
 # ----------------------------------------------------------------------------- presets and the entry point
+def test_recorded_runs_reads_the_lessons_runs(tmp_path):
+    from ctm_course.tlb.run import recorded_runs
+
+    (tmp_path / "04_tlb_paper.json").write_text(json.dumps({"value": 0.5}))
+    (tmp_path / "05_other.json").write_text("{}")
+    assert recorded_runs(tmp_path) == {"04_tlb_paper": {"value": 0.5}}
+    runs = recorded_runs()  # the repository's results/runs
+    assert runs["04_tlb_paper"]["output"]["run"]["model"]["mode"] == "paper"
+
+
 def test_gpu_keras_row_is_the_keras_preset():
     row = lesson_config("04_tlb_cifar10", "gpu").keras
     assert row["model"] == KERAS["model"]
@@ -452,7 +488,7 @@ def test_a_tlb_and_its_vit_share_the_transformer_widths():
     assert tlb.num_patches == 16 and tlb.num_chunks == 4 and tlb.state_size == 4
     # an attention block reads only the block widths of whatever config it gets
     block = AttentionBlock(tlb)
-    assert block.heads == 2 and block.fc1.out_features == 4 * 16
+    assert block.attention.heads == 2 and block.ffn.fc1.out_features == 4 * 16
     with pytest.raises(ValueError, match="depth"):
         ViTConfig(depth=0)
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from .embedding import patch_grid
 
-MODES = ("keras", "paper")
+MODES = ("keras", "keras-tf", "paper")
 INITS = ("torch", "keras")
 
 C = TypeVar("C", bound="BlockConfig")
@@ -116,9 +116,10 @@ class TLBConfig(TransformerConfig):
             must divide ``num_layers``.
         num_layers: self-attention blocks in the perceptual module (before the Keras
             example's flat-index quirk in ``keras`` mode).
-        mode: ``"keras"`` or ``"paper"`` (:mod:`ctm_course.tlb.model`).
-        n_state: slow-stream vectors in ``paper`` mode (default ``chunk_size``); ``keras`` mode
-            always uses ``chunk_size`` of them.
+        mode: ``"keras"`` (the Keras example), ``"keras-tf"`` (its first, TensorFlow revision)
+            or ``"paper"`` (:mod:`ctm_course.tlb.model`).
+        n_state: slow-stream vectors in ``paper`` mode (default ``chunk_size``); the Keras modes
+            always use ``chunk_size`` of them.
         init: ``"torch"`` (PyTorch's default initialisation) or ``"keras"``
             (:func:`~ctm_course.tlb.model.keras_initialisation`).
         image_size, patch_size, num_classes, embed_dim, heads, mlp_ratio, dropout,
@@ -156,8 +157,8 @@ class TLBConfig(TransformerConfig):
             f"{name}: in paper mode r ({r}) must divide num_layers ({layers})",
         )
         _check(
-            self.mode != "keras" or n_state in (None, self.chunk_size),
-            f"{name}: keras mode ties the state to chunk_size ({self.chunk_size}); "
+            self.mode == "paper" or n_state in (None, self.chunk_size),
+            f"{name}: {self.mode} mode ties the state to chunk_size ({self.chunk_size}); "
             f"n_state={n_state} needs mode='paper'",
         )
         _check(

@@ -1,4 +1,4 @@
-"""The Temporal Latent Bottleneck (Didolkar et al., 2022) for images, in two modes.
+"""The Temporal Latent Bottleneck (Didolkar et al., 2022) for images, in three modes.
 
 An image becomes a sequence of ``N`` patch tokens, cut into ``N / K`` chunks of ``K`` tokens.
 Chunk by chunk, two streams work together:
@@ -10,18 +10,30 @@ Chunk by chunk, two streams work together:
   chunk by a cross-attention block whose queries are the state and whose keys and values are the
   chunk's fast-stream output. It is the only memory that crosses chunks.
 
-``mode="keras"`` reproduces the Keras example, quirks included: its block list is
-``[sa0, ca0, sa1, sa2, ca2, sa3]`` (a cross block after self block ``i`` when ``i % r == 0``), but
-the loop re-applies a block as cross-attention when its *list index* is a multiple of ``r``, so
-``sa0``, ``sa1`` and ``ca2`` serve twice (self and cross) and ``ca0`` serves as self-attention:
-6 self and 3 cross applications instead of 4 and 2. The state is ``K`` zero vectors, and the
-classifier reads the last chunk's fast stream. ``init="keras"`` starts from Keras' initialisers
-(:func:`keras_initialisation`) instead of PyTorch's; it did not help in the measured runs (the
-results page), so the default stays PyTorch's.
+``mode="keras"`` is the Keras example (its Keras 3 revision, last modified 2024-11-12), quirks
+included: its block list is ``[sa0, ca0, sa1, sa2, ca2, sa3]`` (a cross block after self block
+``i`` when ``i % r == 0``), but the loop re-applies a block as cross-attention when its *list
+index* is a multiple of ``r``, so ``sa0``, ``sa1`` and ``ca2`` serve twice (self and cross) and
+``ca0`` serves as self-attention: 6 self and 3 cross applications instead of 4 and 2. A block
+that serves twice has separate attention weights for the two roles and one feed-forward net
+for both; the other blocks have no cross-attention weights (Keras creates a layer's weights at
+its first call, and their ``slow_stream_attention`` is never called). The state is ``K`` zero
+vectors, and the classifier reads the last chunk's fast stream. With more than one head the
+example's ``MultiHeadAttention(key_dim=embed_dim)`` would give every head the full width; here
+the heads split it (the same for the example's one head).
+
+``mode="keras-tf"`` is the example's first revision, written for TensorFlow: the same plan,
+but a block that serves twice uses its one attention for both roles.
+
+``init="keras"`` starts from Keras' initialisers (:func:`keras_initialisation`) instead of
+PyTorch's; it did not help in the measured runs of ``keras-tf`` (the results page), so the
+default stays PyTorch's.
 
 ``mode="paper"`` follows the paper and its authors' Flax code: after every ``r`` self-attention
 blocks, one cross-attention block with its own weights; ``n_state`` learned state vectors whatever
 the chunk size; the classifier reads the LayerNorm of the final state, averaged over its vectors.
+Two things of that code are missing: the position embedding it adds to the state at every chunk,
+and per-chunk token positions (here each of the ``N`` patches has its own learned position).
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .attention import AttentionBlock
+from .attention import Attention, AttentionBlock
 from .config import TLBConfig
 from .embedding import PatchEmbedding, chunk
 
@@ -49,7 +61,7 @@ def block_plan(
     """
     names: list[str] = []
     schedule: list[tuple[str, str]] = []
-    if mode == "keras":
+    if mode in ("keras", "keras-tf"):
         for i in range(num_layers):
             names.append(f"pm_self_attn_{i}")
             if i % r == 0:
@@ -88,7 +100,7 @@ def keras_initialisation(model: nn.Module) -> None:
     """
     attention_fans = {}  # q/k/v projection -> Keras' (fan_in, fan_out) for its EinsumDense kernel
     for module in model.modules():
-        if isinstance(module, AttentionBlock):
+        if isinstance(module, Attention):
             e, heads = module.q_proj.in_features, module.heads
             for proj in (module.q_proj, module.k_proj, module.v_proj):
                 attention_fans[proj] = (heads * e, e * (e // heads))
@@ -117,8 +129,17 @@ class TemporalLatentBottleneck(nn.Module):
         self.mode, self.chunk_size, self.embed_dim = c.mode, c.chunk_size, c.embed_dim
         self.n_state, self.num_chunks = c.state_size, c.num_chunks
         names, self.schedule = block_plan(c.mode, c.num_layers, c.r)
-        # fast stream F
-        self.perceptual = nn.ModuleDict({name: AttentionBlock(c) for name in names})
+        cross_blocks = {name for name, role in self.schedule if role == "cross"}
+        # fast stream F; in keras mode a block that also cross-attends has weights for it
+        self.perceptual = nn.ModuleDict(
+            {
+                name: AttentionBlock(
+                    c,
+                    separate_cross_attention=c.mode == "keras" and name in cross_blocks,
+                )
+                for name in names
+            }
+        )
         self.tlb = AttentionBlock(c)  # slow-stream update I
         if c.mode == "paper":
             self.initial_state = nn.Parameter(
@@ -131,9 +152,15 @@ class TemporalLatentBottleneck(nn.Module):
 
     def initial(self, batch: int, like: torch.Tensor) -> torch.Tensor:
         """The slow stream before the first chunk: ``(B, n_state, E)``."""
-        if self.mode == "keras":
+        if self.mode != "paper":
             return like.new_zeros(batch, self.n_state, self.embed_dim)
         return self.initial_state.to(like.dtype).expand(batch, -1, -1)
+
+    def readout(self, fast: torch.Tensor, slow: torch.Tensor) -> torch.Tensor:
+        """What the classifier reads after the last chunk, ``(B, E)``."""
+        if self.mode == "paper":
+            return self.norm_state(slow).mean(1)  # the bottleneck itself
+        return fast.mean(1)  # the last chunk's fast stream
 
     def forward(
         self, images: torch.Tensor, return_attention: bool = False
@@ -142,34 +169,42 @@ class TemporalLatentBottleneck(nn.Module):
 
         With ``return_attention`` also the slow stream's attention over each chunk's tokens,
         ``(B, num_chunks, heads, n_state, K)`` (each row sums to 1 over the ``K`` tokens).
+        :meth:`forward_batched` computes the same with fewer sequential block calls.
         """
         chunks = chunk(self.embed(images), self.chunk_size)  # (B, T, K, E)
+        return self.read(chunks, self.schedule, return_attention)
+
+    def read(
+        self,
+        chunks: torch.Tensor,
+        schedule: list[tuple[str, str]],
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The two streams over the chunks ``(B, T, K, E)``, one chunk after the other."""
+        slow = self.initial(len(chunks), chunks)  # (B, n_state, E)
+        maps = []
+        for t in range(chunks.shape[1]):
+            fast = chunks[:, t]  # (B, K, E): the fast stream sees only chunk t
+            for name, role in schedule:  # F: within the chunk, reading the slow stream
+                fast, _ = self.perceptual[name](fast, slow if role == "cross" else None)
+            slow, attn = self.tlb(slow, fast, return_attention)  # I: once per chunk
+            maps.append(attn)
+        logits = self.head(self.readout(fast, slow))
+        return (logits, torch.stack(maps, 1)) if return_attention else logits
+
+    def forward_batched(
+        self, images: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` with fewer sequential block calls: the blocks before the first
+        cross-attention do not read the slow stream, so they run on all chunks at once, as one
+        batch of ``B * T`` rows."""
+        chunks = chunk(self.embed(images), self.chunk_size)  # (B, T, K, E)
         b, t, k, e = chunks.shape
-        # The blocks before the first cross-attention do not read the slow stream: run them on all chunks at once.
         first = next(
             (i for i, (_, role) in enumerate(self.schedule) if role == "cross"),
             len(self.schedule),
         )
-        fast_all = chunks.reshape(b * t, k, e)
+        fast = chunks.reshape(b * t, k, e)
         for name, _ in self.schedule[:first]:
-            fast_all, _ = self.perceptual[name](fast_all)
-        fast_all = fast_all.view(b, t, k, e)
-        slow = self.initial(b, chunks)  # (B, n_state, E)
-        maps = []
-        for step in range(t):
-            fast = fast_all[:, step]  # (B, K, E)
-            for name, role in self.schedule[
-                first:
-            ]:  # fast stream: within the chunk, reading the slow stream
-                fast, _ = self.perceptual[name](fast, slow if role == "cross" else None)
-            # slow stream: one update per chunk
-            slow, attn = self.tlb(slow, fast, return_attention)
-            maps.append(attn)
-        if self.mode == "keras":
-            features = fast.mean(1)  # the last chunk's fast stream
-        else:
-            features = self.norm_state(slow).mean(1)  # the bottleneck itself
-        logits = self.head(features)
-        if return_attention:
-            return logits, torch.stack(maps, 1)
-        return logits
+            fast, _ = self.perceptual[name](fast)
+        return self.read(fast.view(b, t, k, e), self.schedule[first:], return_attention)

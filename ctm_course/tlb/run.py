@@ -7,14 +7,16 @@ Usage (one GPU; prints time, steps and test accuracy; writes a JSON file)::
     python -m ctm_course.tlb.run --mode paper --profile gpu --epochs 60 --max-seconds 600   # stop after 10 min
     python -m ctm_course.tlb.run --mode vit --profile cpu --steps 50          # a quick check
 
-``--mode keras`` without ``--profile`` uses the Keras example's preset
-(:data:`ctm_course.tlb.presets.KERAS`); otherwise the run comes from ``ctm_course.config.TLB``
+``--mode keras`` (or ``keras-tf``, the example's first revision) without ``--profile`` uses the
+Keras example's preset (:data:`ctm_course.tlb.presets.KERAS`); otherwise the run comes from ``ctm_course.config.TLB``
 for the profile (default: ``gpu`` with CUDA, else ``cpu``). Data come from
 :func:`ctm_course.data.load_cifar10` (``$CTM_COURSE_DATA``, ``./data``, a download, the sample).
+The runs kept in ``results/runs/`` are read back by :func:`recorded_runs`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -24,8 +26,10 @@ import torch
 from ..cli import add_overrides, device_and_profile, run_parser, write_json
 from ..data.image_data import ImageData
 from ..parameters import count_parameters
+from ..paths import repo_root
 from ..precision import autocast_dtype
 from ..train import TrainResult, seed_everything
+from .model import TemporalLatentBottleneck
 from .presets import KERAS, build, steps_of, train_config, with_overrides
 from .train import evaluate_accuracy, train_classifier
 
@@ -111,6 +115,11 @@ def train_run(
         log_every=log_every,
         evaluate=evaluate,
         on_log=on_log,
+        forward=(
+            TemporalLatentBottleneck.forward_batched
+            if isinstance(model, TemporalLatentBottleneck)
+            else None
+        ),
     )
     tested = evaluate_accuracy(model, test, image_size, amp_dtype=amp_dtype)
     summary = {
@@ -128,6 +137,22 @@ def train_run(
     return model, result, summary
 
 
+def recorded_runs(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Lesson 4's runs kept in ``folder`` (default ``<repository>/results/runs``).
+
+    Returns:
+        ``{file stem: record}`` of the ``04_tlb_*.json`` files, e.g. ``"04_tlb_paper"``; empty
+        outside the repository (on Colab), where those files are not installed.
+    """
+    if folder is None:
+        root = repo_root()
+        if root is None:
+            return {}
+        folder = root / "results" / "runs"
+    paths = sorted(Path(folder).glob("04_tlb_*.json"))
+    return {path.stem: json.loads(path.read_text()) for path in paths}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ..config import lesson_config
     from ..data import load_cifar10
@@ -135,10 +160,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = run_parser(
         __doc__.split("\n\n")[0],
         "take the run from ctm_course.config.TLB (default for paper/vit: gpu with CUDA, "
-        "else cpu; keras without --profile uses the Keras preset)",
+        "else cpu; keras and keras-tf without --profile use the Keras preset)",
         "folder with CIFAR-10 (default: the usual search)",
     )
-    parser.add_argument("--mode", choices=("keras", "paper", "vit"), required=True)
+    parser.add_argument(
+        "--mode", choices=("keras", "keras-tf", "paper", "vit"), required=True
+    )
     add_overrides(parser, OVERRIDES, {"max_seconds": "a wall-clock budget: stop there"})
     parser.add_argument(
         "--init",
@@ -153,11 +180,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
     config = lesson_config("04_tlb_cifar10", prof)
-    if args.mode == "keras" and args.profile is None:
+    keras_mode = args.mode in ("keras", "keras-tf")
+    if keras_mode and args.profile is None:
         run, prof = KERAS, "keras-preset"
     else:
-        run = config.paper if args.mode == "vit" else getattr(config, args.mode)
+        run = getattr(config, "keras" if keras_mode else "paper")
     run = with_overrides(run, **{name: getattr(args, name) for name in OVERRIDES})
+    if keras_mode:
+        run["model"]["mode"] = args.mode
     if args.init is not None and args.mode != "vit":
         run["model"]["init"] = args.init
     started = time.perf_counter()

@@ -69,6 +69,7 @@ def train_classifier(
     log_every: int = 10,
     evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None,
     on_log: OnLog | None = None,
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` (uint8 images) with cross-entropy, through :func:`ctm_course.train.fit`.
 
@@ -77,6 +78,9 @@ def train_classifier(
     :func:`keras_train_transform`; the forward pass runs under ``amp_dtype`` autocast (bf16 on CUDA).
     AdamW uses Keras' ``eps=1e-7``. ``fit`` reads loss and accuracy back every ``log_every`` steps (one
     history row each), checkpoints and resumes exactly, and on a GPU replays each step as one CUDA graph.
+    ``forward(model, images)``, if given, computes the training logits in place of
+    ``model(images)``: the TLB's :meth:`~ctm_course.tlb.TemporalLatentBottleneck.forward_batched`
+    (the same logits with fewer sequential block calls).
 
     Raises:
         ValueError: ``batch_size`` is larger than the data set, or ``checkpoint_every`` or
@@ -96,7 +100,7 @@ def train_classifier(
         # training batches only
         x = keras_train_transform(images, image_size, resize_to)
         with autocast(device, amp_dtype):
-            logits = net(x).float()
+            logits = (net(x) if forward is None else forward(net, x)).float()
         loss = F.cross_entropy(logits, labels)
         return loss, {"accuracy": (logits.detach().argmax(-1) == labels).float().mean()}
 
