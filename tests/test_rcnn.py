@@ -22,14 +22,18 @@ from ctm_course.rcnn import (
     TorchStimuli,
     accuracy,
     aux_summary,
+    bootstrap_importance,
     collect,
     connection_counts,
     count_parameters,
     decode_grid,
     functional_importance,
     generate_faithful,
+    generate_variant_sets,
     generate_variants,
+    importance_record,
     perturbation_accuracies,
+    perturbation_correct,
     predict,
     probe,
     random_feedback,
@@ -37,6 +41,7 @@ from ctm_course.rcnn import (
     sample_scene,
     weights,
 )
+from ctm_course.rcnn.perturb import accuracies_from
 from ctm_course.rcnn.shuffle_conv import ShuffleConv2d, conv2d_by_blocks
 from ctm_course.rcnn.shuffle_transpose import (
     ShuffleConvTranspose2d,
@@ -487,6 +492,124 @@ def test_functional_importance_formula():
     acc[:, 0] = 0.4  # perturbed
     importance = functional_importance({"original": 0.8, "accuracy": acc})
     assert np.allclose(importance["Category"], 0.5)
+
+
+def test_variant_sets_share_all_but_the_two_swaps(sources):
+    sets = generate_variant_sets(3, sources, seed=2)
+    assert set(sets) == {"authors", "fixed"}
+    for swaps, bugs in (("authors", True), ("fixed", False)):
+        alone = generate_variants(3, sources, seed=2, authors_bugs=bugs)
+        for name in ("original", *VARIANTS):
+            assert torch.equal(sets[swaps][name].images, alone[name].images), name
+    for name in ("original", "x_swap", "y_swap", "category_within", "category_between"):
+        assert sets["authors"][name] is sets["fixed"][name]  # rendered once
+    for name in ("rotation", "scale"):
+        assert not torch.equal(sets["authors"][name].images, sets["fixed"][name].images)
+    with pytest.raises(ValueError, match="swaps must be"):
+        generate_variant_sets(2, sources, swaps=("buggy",))
+
+
+def test_per_image_outcomes_give_the_accuracies_and_reuse_shared_variants(sources):
+    torch.manual_seed(1)
+    model = RecurrentCNN(2, 4).eval()
+    sets = generate_variant_sets(4, sources, seed=0)
+    authors = perturbation_correct(model, sets["authors"], batch_size=3)
+    assert authors["correct"].shape == (6, 2, 4, 3, 4)
+    assert authors["original"].dtype == bool and authors["has_flow"].all()
+    # the same numbers as the accuracy-only function (same seed, same permutations)
+    plain = perturbation_accuracies(model, sets["authors"], batch_size=3)
+    assert accuracies_from(authors)["original"] == plain["original"]
+    assert np.array_equal(accuracies_from(authors)["accuracy"], plain["accuracy"])
+    calls = []
+    hook = model.register_forward_pre_hook(lambda *a: calls.append(1))
+    fresh = perturbation_correct(model, sets["fixed"], batch_size=4)
+    n_fresh = len(calls)
+    calls.clear()
+    reused = perturbation_correct(model, sets["fixed"], batch_size=4, reuse=authors)
+    hook.remove()
+    # one batch: the original, then per variant its own pass and 4 layers x 3 steps x 2
+    assert n_fresh == 1 + 6 * (1 + 4 * 3 * 2) and len(calls) == 1 + 2 * (1 + 4 * 3 * 2)
+    for v, name in enumerate(VARIANTS):
+        if name in (
+            "rotation",
+            "scale",
+        ):  # run: the perturbed condition is deterministic
+            assert np.array_equal(reused["correct"][v, 0], fresh["correct"][v, 0])
+        else:  # copied
+            assert np.array_equal(reused["correct"][v], authors["correct"][v])
+    other = generate_variant_sets(4, sources, seed=1)["fixed"]
+    calls_other = perturbation_correct(model, other, batch_size=4, reuse=authors)
+    assert calls_other["correct"].shape == (
+        6,
+        2,
+        4,
+        3,
+        4,
+    )  # other images: nothing copied
+
+
+def fake_result(n: int, perturbed_right: float, seed: int = 0) -> dict:
+    """Every image right originally and under the control; ``perturbed_right`` of them under the
+    perturbation (a random subset): importance 1 - perturbed_right in every cell."""
+    rng = np.random.default_rng(seed)
+    correct = np.ones((6, 2, 4, 3, n), bool)
+    correct[:, 0] = rng.permutation(n) < round(perturbed_right * n)
+    return {
+        "original": np.ones(n, bool),
+        "correct": correct,
+        "has_flow": np.ones((4, 3), bool),
+    }
+
+
+def test_bootstrap_interval_of_the_importance():
+    result = fake_result(400, 0.5)
+    intervals = bootstrap_importance(result, samples=2000)
+    point = functional_importance(accuracies_from(result))
+    assert set(intervals) == set(GROUPS)
+    for group, parts in intervals.items():
+        assert np.allclose(parts["importance"], point[group]) and np.allclose(
+            parts["importance"], 0.5
+        )
+        assert np.all(parts["low"] <= parts["importance"])
+        assert np.all(parts["importance"] <= parts["high"])
+    # a proportion of 0.5 over 400 images: half-width 1.96 * sqrt(0.25 / 400) = 0.049
+    half = (intervals["Scale"]["high"] - intervals["Scale"]["low"]) / 2
+    assert np.all((half > 0.04) & (half < 0.06)), half
+    # four times the images: half the width
+    wide = bootstrap_importance(fake_result(100, 0.5), samples=2000)["Scale"]
+    assert np.median(wide["high"] - wide["low"]) == pytest.approx(
+        2 * np.median(2 * half), rel=0.25
+    )
+    # the same outcome on every image: no spread
+    fixed = bootstrap_importance(fake_result(50, 1.0), samples=200)["Location"]
+    assert np.all(fixed["low"] == 0) and np.all(fixed["high"] == 0)
+    # undefined without a correctly named image, and where a layer receives no flow
+    none_right = fake_result(20, 0.5)
+    none_right["original"][:] = False
+    assert np.isnan(bootstrap_importance(none_right)["Category"]["low"]).all()
+    no_input_flow = fake_result(20, 0.5)
+    no_input_flow["has_flow"][0] = False
+    parts = bootstrap_importance(no_input_flow, samples=100)["Category"]
+    assert np.isnan(parts["high"][0]).all() and np.isfinite(parts["high"][1:]).all()
+    with pytest.raises(ValueError, match="samples"):
+        bootstrap_importance(result, samples=0)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_importance(result, level=1.5)
+
+
+def test_importance_record_is_strict_json():
+    result = fake_result(20, 0.5)
+    result["has_flow"][0] = False
+    entry = importance_record(
+        result, bootstrap_importance(result, samples=50), swaps="fixed"
+    )
+    text = json.dumps(entry, allow_nan=False)  # NaN is written as null
+    back = json.loads(text)
+    assert back["swaps"] == "fixed" and back["images"] == 20
+    assert back["original_accuracy"] == 1.0
+    cell = back["importance"]["Location"]["conv1"]
+    assert set(cell) == {"importance", "low", "high"} and len(cell["low"]) == 3
+    assert back["importance"]["Location"]["input"]["importance"] == [None] * 3
 
 
 # ------------------------------------------------------------------------------------------ weights

@@ -25,7 +25,14 @@ from .model import (
     connection_counts,
     flags_name,
 )
-from .perturb import functional_importance, perturbation_accuracies
+from .perturb import (
+    accuracies_from,
+    bootstrap_importance,
+    functional_importance,
+    importance_record,
+    perturbation_accuracies,
+    perturbation_correct,
+)
 from .probes import (
     PROBE_GROUPS,
     aux_summary,
@@ -48,7 +55,7 @@ from .stimuli import (
 )
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
 from .training import accuracy, predict, step_fn
-from .variants import GROUPS, VARIANTS, generate_variants
+from .variants import GROUPS, SWAPS, VARIANTS, generate_variant_sets, generate_variants
 
 __all__ = [
     "AUX_VARIABLES",
@@ -58,6 +65,7 @@ __all__ = [
     "GROUPS",
     "LAYERS",
     "PROBE_GROUPS",
+    "SWAPS",
     "VARIABLES",
     "VARIANTS",
     "ObjectSources",
@@ -68,18 +76,23 @@ __all__ = [
     "StimulusBatches",
     "TorchStimuli",
     "Trace",
+    "accuracies_from",
     "accuracy",
     "aux_summary",
+    "bootstrap_importance",
     "collect",
     "connection_counts",
     "decode_grid",
     "flags_name",
     "functional_importance",
     "generate_faithful",
+    "generate_variant_sets",
     "generate_variants",
+    "importance_record",
     "load_sources",
     "count_parameters",
     "perturbation_accuracies",
+    "perturbation_correct",
     "predict",
     "probe",
     "random_feedback",

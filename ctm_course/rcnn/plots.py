@@ -202,10 +202,13 @@ def plot_importance(
     ours: dict[str, np.ndarray],
     paper: dict | None = None,
     title: str = "Functional importance of the recurrent flow into each layer",
+    intervals: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Figure:
     """Figure 4 style: one panel per layer; x: the perturbed variable; one line per step T = 2..4.
 
-    ``ours[group]``: ``(4 layers, T-1)``; ``paper`` adds the paper's values (dashed, with 95% bands).
+    ``ours[group]``: ``(4 layers, T-1)``; ``paper`` adds the paper's values (dashed, with 95% bands);
+    ``intervals`` (from :func:`~ctm_course.rcnn.perturb.bootstrap_importance`) adds ours as error
+    bars, ``{group: {"low": (4, T-1), "high": (4, T-1)}}``.
     """
     groups = list(ours)
     short = {
@@ -220,7 +223,7 @@ def plot_importance(
     for i, ax in enumerate(axes):
         n_steps = np.asarray(ours[groups[0]]).shape[1]
         for k in range(n_steps):
-            values = [np.asarray(ours[g])[i, k] for g in groups]
+            values = np.array([np.asarray(ours[g])[i, k] for g in groups])
             ax.plot(
                 x,
                 values,
@@ -228,6 +231,24 @@ def plot_importance(
                 color=STEP_COLOURS[k % 3],
                 label=f"T = {k + 2} (ours)" if i == 0 else None,
             )
+            if intervals is not None:
+                low = np.array([np.asarray(intervals[g]["low"])[i, k] for g in groups])
+                high = np.array(
+                    [np.asarray(intervals[g]["high"])[i, k] for g in groups]
+                )
+                shift = 0.08 * (k - (n_steps - 1) / 2)  # side by side, not on top
+                ax.errorbar(
+                    x + shift,
+                    values,
+                    yerr=np.abs(np.stack([values - low, high - values])),
+                    fmt="none",
+                    ecolor=STEP_COLOURS[k % 3],
+                    elinewidth=1,
+                    capsize=2,
+                    label="95% interval over images (ours)"
+                    if i == 0 and k == 0
+                    else None,
+                )
             if paper is not None:
                 mean = np.array(
                     [paper["functional_importance"][g]["mean"][i][k] for g in groups]
@@ -242,3 +263,35 @@ def plot_importance(
         ax.set_title(f"flow into {LAYER_NAMES[i]}", fontsize=FONT)
         style_axes(ax)
     return _finish(fig, axes[0], "functional importance", title, legend_columns=4)
+
+
+def plot_variants(
+    sets: dict[str, dict[str, Stimuli]], index: int = 0, size: float = 1.9
+) -> Figure:
+    """Image ``index`` of :func:`~ctm_course.rcnn.variants.generate_variant_sets` and its variants:
+    the first row the original and the variants every set shares, the second the rotation and
+    scale swaps of each set (e.g. the authors' and the fixed ones), titled with the set's name."""
+    first = next(iter(sets.values()))
+    shared = ("original", "x_swap", "y_swap", "category_within", "category_between")
+    panels = [(0, first[name], name.replace("_", " ")) for name in shared]
+    panels += [
+        (1, variants[name], f"{name} ({swaps})")
+        for name in ("rotation", "scale")
+        for swaps, variants in sets.items()
+    ]
+    columns = max(len(shared), len(panels) - len(shared))
+    fig = new_figure((min(11, size * columns), 2 * size + 0.4))
+    axes = fig.subplots(2, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    filled = [0, 0]
+    for row, stimuli, text in panels:
+        ax = axes[row, filled[row]]
+        filled[row] += 1
+        ax.axis("on")
+        ax.imshow(to_numpy(stimuli.images[index, 0]), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(text, fontsize=FONT_SMALL)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -44,6 +44,8 @@ VARIANTS = (
     "category_within",
     "category_between",
 )
+#: The two sets of rotation and scale swaps: the authors' (their bugs kept) and the fixed ones.
+SWAPS = ("authors", "fixed")
 #: How the paper groups the variants in its Figure 4.
 GROUPS = {
     "Location": ("x_swap", "y_swap"),
@@ -96,10 +98,31 @@ def generate_variants(
     Every variant keeps the original's labels (the perturbation analysis scores the network on the
     original category). ``authors_bugs`` keeps the authors' rotation and scale swap bugs.
     """
+    swaps = "authors" if authors_bugs else "fixed"
+    return generate_variant_sets(n, sources, seed, (swaps,))[swaps]
+
+
+def generate_variant_sets(
+    n: int,
+    sources: ObjectSources,
+    seed: int = 0,
+    swaps: tuple[str, ...] = SWAPS,
+) -> dict[str, dict[str, Stimuli]]:
+    """``{"authors": variants, "fixed": variants}``: :func:`generate_variants` with the authors' bugs
+    kept and fixed, made at once (``swaps`` picks the sets).
+
+    The sets differ only in the rotation and scale swaps: the original, the location and the
+    category variants are one shared :class:`Stimuli` each, rendered once.
+    """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if not swaps or any(s not in SWAPS for s in swaps):
+        raise ValueError(f"swaps must be a non-empty tuple of {SWAPS}, got {swaps!r}")
+    modes = tuple(dict.fromkeys(swaps))
     rng = np.random.default_rng(seed)
-    out: dict[str, list] = {name: [] for name in ("original",) + VARIANTS}
+    shared = ("original", "x_swap", "y_swap", "category_within", "category_between")
+    out: dict[str, list] = {name: [] for name in shared}
+    swapped = {(mode, name): [] for mode in modes for name in ("rotation", "scale")}
     cleans, labels = [], {v: [] for v in VARIABLES}
     for _ in range(n):
         scene = sample_scene(rng, sources, fixed=True)
@@ -109,31 +132,49 @@ def generate_variants(
         label = int(sources.labels[d][scene.index[t]])
         within = sources.images[d][_other_index(rng, sources.labels[d], label)]
         between = sources.images[1 - d][int(rng.integers(len(sources.images[1 - d])))]
-        patches = target_patches(
-            src, within, between, scene.zoom[t], scene.angle[t], authors_bugs
-        )
-        rotated = patches["original"]
-        image, clean = render(scene, sources, patches={t: normalise(rotated)})
+        patches = {
+            mode: target_patches(
+                src, within, between, scene.zoom[t], scene.angle[t], mode == "authors"
+            )
+            for mode in modes
+        }
+        first = patches[modes[0]]
+        rotated = normalise(first["original"])
+        image, clean = render(scene, sources, patches={t: rotated})
         out["original"].append(image)
         cleans.append(clean)
         for name, partner in (("x_swap", t ^ 1), ("y_swap", t ^ 2)):
             centres = {t: tuple(scene.centre[partner]), partner: tuple(scene.centre[t])}
             out[name].append(
-                render(
-                    scene, sources, patches={t: normalise(rotated)}, centres=centres
-                )[0]
+                render(scene, sources, patches={t: rotated}, centres=centres)[0]
             )
-        for name in ("rotation", "scale", "category_within", "category_between"):
+        for name in ("category_within", "category_between"):
             out[name].append(
-                render(scene, sources, patches={t: normalise(patches[name])})[0]
+                render(scene, sources, patches={t: normalise(first[name])})[0]
             )
+        for mode in modes:
+            for name in ("rotation", "scale"):
+                patch = normalise(patches[mode][name])
+                swapped[(mode, name)].append(
+                    render(scene, sources, patches={t: patch})[0]
+                )
         for k, v in scene_labels(scene, sources).items():
             labels[k].append(v)
     assert N_OBJECTS == 8
     as_tensor = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32))  # noqa: E731
     label_tensors = {k: torch.tensor(v) for k, v in labels.items()}
     clean = as_tensor(cleans)
-    return {
+    common = {
         name: Stimuli(as_tensor(images), clean, label_tensors)
         for name, images in out.items()
     }
+    sets = {}
+    for mode in modes:
+        own = {
+            name: Stimuli(as_tensor(swapped[(mode, name)]), clean, label_tensors)
+            for name in ("rotation", "scale")
+        }
+        sets[mode] = {
+            name: {**common, **own}[name] for name in ("original",) + VARIANTS
+        }
+    return sets
