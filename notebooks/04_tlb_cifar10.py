@@ -33,8 +33,8 @@
 # **Learning goals.** After this lesson you can
 # - explain fast and slow processing and why a *narrow* slow stream (a bottleneck) can help;
 # - turn an image into patch tokens and chunks, and follow the two streams through one chunk;
-# - read the parameter list of a model to find out what it really computes (here: a layer-sharing
-#   quirk of the Keras example this lesson ports);
+# - find out with forward hooks what a model really computes (here: a layer-reuse quirk of the
+#   Keras example this lesson ports), and test a port against its source;
 # - train the TLB in two modes and a parameter-matched Vision Transformer on the same budget, and
 #   compare them honestly;
 # - look at what the slow stream attends to, chunk by chunk.
@@ -85,6 +85,8 @@ from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data import keras_train_transform, load_cifar10, test_transform
 from ctm_course.results import record
 from ctm_course.tlb import (
+    KERAS,
+    KERAS_LOG,
     AttentionBlock,
     TemporalLatentBottleneck,
     autocast_dtype,
@@ -96,7 +98,8 @@ from ctm_course.tlb import (
     train_classifier,
     train_config,
 )
-from ctm_course.tlb.run import train_run
+from ctm_course.tlb.attention import Attention
+from ctm_course.tlb.run import recorded_runs, train_run
 from ctm_course.train import seed_everything
 from ctm_course.viz.common import new_figure
 
@@ -196,29 +199,45 @@ fig
 # ## 3. The model
 #
 # Everything is built from one block, used for self-attention (context = the tokens themselves)
-# and for cross-attention (context = the other stream). As in the Keras example, the query, the
-# keys and the values each get their **own** LayerNorm, the residual adds the un-normalised query,
-# and a feed-forward network with its own residual follows:
+# and for cross-attention (context = the other stream): an `Attention` (the Keras example's
+# `BaseAttention`) followed by a feed-forward network with its own residual. As in the example,
+# the query, the keys and the values each get their **own** LayerNorm, and the residual adds the
+# un-normalised query:
 
 # %%
+print(inspect.getsource(Attention.forward))
 print(inspect.getsource(AttentionBlock.forward))
 
 # %% [markdown]
-# The whole model, chunk by chunk. The fast stream's blocks are applied in the order of
-# `self.schedule`, a list of `(block name, role)` pairs; after them, the `tlb` block updates the
-# slow stream from the chunk's tokens. The blocks that come before the first cross-attention never
-# read the slow stream, so they need not wait for it: `forward` runs them on all chunks at once,
-# which saves time without changing the result (a unit test compares it with the plain loop). The model returns **logits**: the loss
-# (`F.cross_entropy`) applies the softmax, which is numerically safer than a softmax inside the
-# model, especially in bf16.
+# A block may have a second attention, `cross_attention`, which it uses whenever it reads the
+# other stream; the feed-forward net serves both. That is the Keras example's `AttentionWithFFN`,
+# which holds a `fast_stream_attention` and a `slow_stream_attention` beside one shared
+# feed-forward net. Which blocks have one, and why, is the subject of the first exercise.
+
+# %% [markdown]
+# The whole model, chunk by chunk, as the paper describes it: `forward` turns the image into
+# chunks, and `read` runs the two streams over them, one chunk after the other. The fast stream's
+# blocks are applied in the order of `self.schedule`, a list of `(block name, role)` pairs; after
+# them, the `tlb` block updates the slow stream from the chunk's tokens. The model returns
+# **logits**: the loss (`F.cross_entropy`) applies the softmax, which is numerically safer than a
+# softmax inside the model, especially in bf16.
 
 # %%
 print(inspect.getsource(TemporalLatentBottleneck.forward))
+print(inspect.getsource(TemporalLatentBottleneck.read))
 
 # %% [markdown]
-# **Two modes.** `mode="keras"` reproduces the Keras example, and `mode="paper"` follows the paper
-# and its authors' code. They differ in three places: which blocks the fast stream applies, the
-# initial state, and where the classifier reads. The schedule comes from `block_plan`:
+# The blocks that come before the first cross-attention never read the slow stream, so they need
+# not wait for it. `forward_batched` runs them on all chunks at once, as one batch, and only the
+# rest chunk by chunk: fewer, larger steps, the same logits (a unit test compares the two). The
+# training loop uses it; everything else in this lesson calls `forward`.
+
+# %% [markdown]
+# **Three modes.** `mode="keras"` reproduces the Keras example as its current version (Keras 3)
+# writes it, `mode="keras-tf"` its first version (for TensorFlow), and `mode="paper"` follows the
+# paper and its authors' code. The Keras modes and the paper mode differ in three places: which
+# blocks the fast stream applies, the initial state, and where the classifier reads. The
+# schedule comes from `block_plan`:
 
 # %%
 print(inspect.getsource(block_plan))
@@ -234,10 +253,16 @@ for mode in ("keras", "paper"):
 # fast stream is 4 self-attention and 2 cross-attention applications per chunk. The `paper` mode
 # does exactly that, each block with its own weights, and keeps $N$ **learned** state vectors
 # (`n_state`, a choice of its own) and classifies from the LayerNorm of the **final state**,
-# averaged over its vectors: the answer must pass through the bottleneck. The `keras` mode starts
-# from $K$ zero vectors (the state size is tied to the chunk size) and classifies from the
-# **last chunk's fast stream**, and its schedule has a surprise, which the first exercise lets you
-# find.
+# averaged over its vectors: the answer must pass through the bottleneck. The Keras modes start
+# from $K$ zero vectors (the state size is tied to the chunk size) and classify from the
+# **last chunk's fast stream**, and their schedule has a surprise, which the first exercise lets
+# you find.
+#
+# The `paper` mode is not the authors' code in every detail. Their Flax implementation adds a
+# position embedding to the state at every chunk and gives the tokens positions within their
+# chunk; here the state has no position embedding, and each patch of the image has its own learned
+# position, as in the Keras example. The paper's own CIFAR-10 results could not be checked for
+# this course (its full text was not available to us), so this lesson quotes none of them.
 
 # %%
 keras_model = TemporalLatentBottleneck(
@@ -249,35 +274,30 @@ keras_model = TemporalLatentBottleneck(
     r=2,
     num_layers=4,
 )
-for name, p in list(keras_model.named_parameters())[:12]:
-    print(f"{name:45s} {tuple(p.shape)}")
-print("...")
-blocks = sorted(
-    {
-        name.split(".")[1]
-        for name, _ in keras_model.named_parameters()
-        if name.startswith("perceptual.")
-    }
-)
-print(f"perceptual blocks: {blocks}")
-print(f"parameters: {count_parameters(keras_model):,}")
+first_version = TemporalLatentBottleneck(keras_model.config, mode="keras-tf")
+for mode, model in (("keras", keras_model), ("keras-tf", first_version)):
+    print(f"{mode}: {count_parameters(model):,} parameters")
+    for name, block in model.perceptual.items():
+        parts = ", ".join(part for part, _ in block.named_children())
+        print(f"  {name:20s} {count_parameters(block):7,}  {parts}")
 glue("keras_preset_params", f"{count_parameters(keras_model):,}")
+glue("keras_tf_preset_params", f"{count_parameters(first_version):,}")
 
 # %% [markdown]
 # ```{exercise}
 # :label: l04-quirk
 #
 # The parameter list shows six fast-stream blocks, named as in the Keras example: four
-# `pm_self_attn_i` and two `pm_cross_attn_ffn_i`. That looks right. But how often is each block
-# *used*, and in which role? Write `block_calls(model, images)` that registers a forward hook on
-# every block of `model.perceptual`, runs `model(images)` once, and returns a `collections.Counter`
-# mapping `(block name, role)` to the number of times it processes **each chunk**, where the role
-# is `"cross"` when the block was called with a context (a second positional argument that is not
-# `None`) and `"self"` otherwise. Careful: the blocks that come before the first cross-attention do
-# not need the slow stream, so `forward` runs them on all chunks at once, as one batch of
-# `B * num_chunks` rows; count the rows of each call's input, not the calls, and divide by
-# `len(images) * model.num_chunks`. Remove the hooks before returning. Which blocks serve twice,
-# and which "cross" block never cross-attends?
+# `pm_self_attn_i` and two `pm_cross_attn_ffn_i`. That looks right, but in `keras` mode some of
+# the *self*-attention blocks carry cross-attention weights, and a *cross*-attention block has
+# none. How often is each block *used*, and in which role? Write `block_calls(model, images)`
+# that registers a forward hook on every block of `model.perceptual`, runs `model(images)` once,
+# and returns a `collections.Counter` mapping `(block name, role)` to the number of times it
+# processes **each chunk**, where the role is `"cross"` when the block was called with a context
+# (a second positional argument that is not `None`) and `"self"` otherwise. Count the rows of each
+# call's input and divide by `len(images) * model.num_chunks` (so that the count also holds when
+# a block runs on all chunks at once, as in `forward_batched`). Remove the hooks before
+# returning. Which blocks serve twice, and which "cross" block never cross-attends?
 # ```
 
 
@@ -338,9 +358,14 @@ def block_calls(model, images):
 # how the weights are used. The Keras example builds the list `[sa0, ca0, sa1, sa2, ca2, sa3]` and
 # then, walking over it, re-applies a block as cross-attention whenever its **position in the list**
 # is a multiple of $r$, instead of using the `ca` blocks. So `pm_self_attn_0`, `pm_self_attn_1` and
-# `pm_cross_attn_ffn_2` serve twice (self and cross, with the same weights), and
-# `pm_cross_attn_ffn_0` only ever does self-attention: 6 self and 3 cross applications per chunk
-# instead of 4 and 2.
+# `pm_cross_attn_ffn_2` serve twice, and `pm_cross_attn_ffn_0` only ever does self-attention:
+# {glue:text}`keras_self` self and {glue:text}`keras_cross` cross applications per chunk instead
+# of {glue:text}`paper_self` and {glue:text}`paper_cross`. In the current version a block that
+# serves twice reads the slow stream with its own attention weights (its `slow_stream_attention`)
+# but passes both results through the **same** feed-forward net; Keras creates a layer's weights
+# at its first call, and the other blocks' `slow_stream_attention` is never called, so it has none:
+# that is what the parameter list showed. In the first version (`keras-tf`) one attention served
+# both roles, so a block that serves twice used the same weights for both.
 #
 # ```{solution-end}
 # ```
@@ -362,18 +387,61 @@ assert (
     and keras_calls[("pm_cross_attn_ffn_0", "self")] == 1
 )
 assert set(paper_calls.values()) == {1}
+for name, calls in (("keras", keras_calls), ("paper", paper_calls)):
+    for role in ("self", "cross"):
+        glue(f"{name}_{role}", sum(n for (_, r), n in calls.items() if r == role))
 
 # %% [markdown]
 # Is this a bug? It is certainly not what the code's names say, nor what the paper describes. The
 # model still trains (it is a valid network, just a different one), which is exactly why such
-# quirks survive. We keep it in `keras` mode, so that the port reproduces the example's numbers,
-# and fix it in `paper` mode. Other things we changed from the example: the model outputs logits
-# instead of a float32 softmax; the classifier takes `num_classes` instead of a hard-coded 10; the
-# training data are reshuffled every epoch (the example's data set shuffles once, when it is built,
-# and drops the last partial batch of every epoch); the attention maps are returned by the forward
-# pass (the example's first version set a flag the cell never read, and picked its example image
-# with an off-by-one `random.randint`).
+# quirks survive. We keep it in the Keras modes, so that the port computes what the example
+# computes, and fix it in `paper` mode. A unit test of the course builds the example's own model
+# in Keras, copies its weights into our `keras` model and checks that both give the same outputs
+# and have the same number of parameters: {glue:text}`keras_preset_params` (the first version's
+# sharing, `keras-tf`, has {glue:text}`keras_tf_preset_params`).
 #
+# The example has faults outside the model too, which our training does not copy. Its data set
+# (a `keras.utils.PyDataset`) counts `len(x) // batch_size` batches, so each epoch trains on
+# {glue:text}`epoch_images` of its {glue:text}`train_slice` training images, and validation and
+# test score only {glue:text}`val_scored` of their {glue:text}`val_images` images. It shuffles once,
+# when it is built, so every epoch sees the same batches in the same order. The attention plot
+# picks its image with `random.randint(0, batch_size)`, which includes its upper bound: one draw in
+# {glue:text}`randint_draws` asks for image {glue:text}`batch` of a batch that ends at
+# {glue:text}`last_index`, and fails. We reshuffle the training data every epoch, test on the
+# whole test set, output logits instead of a float32 softmax, take `num_classes` instead of the
+# head's hard-coded class count, and return the attention maps from the forward pass.
+#
+# The example's printed training log ends, after {glue:text}`log_epochs` epochs, at a validation
+# accuracy of {glue:text}`log_val:.3f`. It counts {glue:text}`log_steps` steps per epoch, the
+# rounding down of the Keras 3 `PyDataset` (a pipeline that keeps the last, partial batch would
+# run {glue:text}`tf_steps`), so the log belongs to the current version: the model of our
+# `keras` mode. Its number is a validation accuracy, on the last
+# {glue:text}`val_images` training images, not a test accuracy.
+
+# %%
+recipe = KERAS["train"]
+batch, kept = recipe["batch_size"], recipe["train_images"]
+validation = 50_000 - kept  # CIFAR-10's training images after the first `kept`
+facts = {
+    "train_slice": kept,
+    "epoch_images": kept // batch * batch,
+    "val_images": validation,
+    "val_scored": validation // batch * batch,
+    "test_scored": 10_000 // batch * batch,
+    "batch": batch,
+    "last_index": batch - 1,
+    "randint_draws": batch + 1,
+    "log_steps": KERAS_LOG["steps_per_epoch"],
+    "tf_steps": -(-kept // batch),
+}
+assert facts["log_steps"] == kept // batch  # the log is the Keras 3 PyDataset's
+for name, value in facts.items():
+    print(f"{name:14s} {value:,}")
+    glue(name, f"{value:,}")
+glue("log_epochs", KERAS_LOG["epochs"])
+glue("log_val", KERAS_LOG["val_accuracy"])
+
+# %% [markdown]
 # ## 4. Training three models on the same budget
 #
 # Three models, each trained for the same number of steps on the same batches:
@@ -394,8 +462,9 @@ assert set(paper_calls.values()) == {1}
 #
 # The same training runs without the notebook, for example on a GPU server:
 # `python -m ctm_course.tlb.run --mode keras --epochs 30 --out keras.json` trains the Keras preset
-# and prints the time, the steps and the test accuracy (`--mode paper` or `--mode vit` with
-# `--profile gpu` take the rows of the profile table).
+# and prints the time, the steps and the test accuracy (`--mode keras-tf` trains the first
+# version's model; `--mode paper` or `--mode vit` with `--profile gpu` take the rows of the
+# profile table).
 
 # %%
 paper_model_args = CONFIG.paper["model"]
@@ -477,6 +546,8 @@ for name, s in results.items():
     glue(f"{name}_seconds", s["train_seconds"])
 glue("keras_apps", len(runs["keras"].schedule))
 glue("paper_apps", len(runs["paper"].schedule))
+glue("example_keras_apps", len(keras_model.schedule))
+glue("example_paper_apps", len(block_plan("paper", num_layers=4, r=2)[1]))
 best = max(results, key=lambda k: results[k]["test_accuracy"])
 glue("best_model", Markdown(labels[best]))
 glue("test_size", f"{results['paper']['test_images']:,}")
@@ -496,14 +567,60 @@ plots.plot_accuracy_bars(
 # here is {glue:md}`best_model`. Read these numbers with their budget in mind: the models are small
 # and trained briefly, so the ranking says which model *learns faster* at this size more than which
 # one is better in the end. In the `gpu` profile the keras model gets the example's own recipe
-# (30 epochs at a constant learning rate of $10^{-4}$, about 600 steps, which is why the example
-# stops near 0.49-0.54) and the paper model and the baseline a larger budget; the
-# [results page](../book/results.md) lists every measured run.
+# and the paper model and the baseline a larger budget; the [results page](../book/results.md)
+# lists every measured run. The runs on a GPU so far:
+
+# %%
+gpu_runs = recorded_runs()  # results/runs/04_tlb_*.json, written by ctm_course.tlb.run
+if gpu_runs:
+    by_count = {
+        count_parameters(model): mode
+        for mode, model in (("keras", keras_model), ("keras-tf", first_version))
+    }
+    rows = [
+        "| run | model | steps | training time | test accuracy | device |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stem in ("04_tlb_keras_preset", "04_tlb_paper"):
+        run, out = gpu_runs[stem], gpu_runs[stem]["output"]
+        mode = by_count.get(out["parameters"], out["run"]["model"]["mode"])
+        rows.append(
+            f"| `{run['command']}` | {mode}, {out['parameters']:,} parameters | "
+            f"{run['steps']:,} | {run['train_seconds']:.0f} s | "
+            f"{run['value']:.3f} on {out['test_images']:,} | {run['device']} |"
+        )
+        short = "keras" if "keras" in stem else "paper"
+        glue(f"gpu_{short}_acc", run["value"])
+        glue(f"gpu_{short}_mode", mode)
+        glue(f"gpu_{short}_steps", f"{run['steps']:,}")
+        glue(f"gpu_{short}_seconds", f"{run['train_seconds']:.0f}")
+    keras_run = gpu_runs["04_tlb_keras_preset"]
+    glue("gpu_test_images", f"{keras_run['output']['test_images']:,}")
+    glue("gpu_device", keras_run["device"])
+    glue("gpu_data_source", keras_run["data_source"])
+    display(Markdown("\n".join(rows)))
+else:  # e.g. on Colab: the runs stay in the repository
+    print("results/runs/ is not here: the measured runs are on the results page")
+
+# %% [markdown]
+# The Keras preset, trained with the example's recipe for {glue:text}`gpu_keras_steps` steps on
+# a GPU ({glue:text}`gpu_device`), reaches {glue:text}`gpu_keras_acc:.3f`, beside the
+# {glue:text}`log_val:.3f` of the example's log. Three things differ between the two numbers.
+# Ours is a test accuracy on the official {glue:text}`gpu_test_images` test images, the log's a
+# validation accuracy on {glue:text}`val_scored` of the example's own split. Ours read the
+# course's offline copy of CIFAR-10 (data source {glue:text}`gpu_data_source`), whose images were
+# recompressed as JPEG, so they differ a little from the original pixels. And the run trained the model of the first version (mode
+# {glue:text}`gpu_keras_mode`, as its parameter count shows): it was measured before this
+# lesson followed the current version, when `--mode keras` still built that model; the current
+# version's `keras` mode has not been run on a GPU yet. The paper
+# mode of the `gpu` row, with its larger budget ({glue:text}`gpu_paper_seconds` s,
+# {glue:text}`gpu_paper_steps` steps), reaches {glue:text}`gpu_paper_acc:.3f` on the same test
+# set.
 #
 # Two differences in cost are worth noticing. With this profile's sizes the keras mode applies
 # {glue:text}`keras_apps` fast-stream blocks per chunk where the paper mode applies
-# {glue:text}`paper_apps` (9 and 6 with the example's 4 layers), so the same number of steps takes
-# it longer. The ViT
+# {glue:text}`paper_apps` ({glue:text}`example_keras_apps` and {glue:text}`example_paper_apps`
+# with the example's sizes), so the same number of steps takes it longer. The ViT
 # attends over all tokens at once; it has no sequential loop, so on a GPU it is much faster per
 # step, but its attention cost grows with the square of the number of tokens, while the TLB's grows
 # linearly with the number of chunks.
@@ -788,9 +905,10 @@ assert count_parameters(keras_model) == 415_882, (
 # - An image becomes a sequence of patch tokens; cut into chunks, it is read like text. Attention
 #   never spans more than one chunk plus the state, at the price of a sequential loop.
 # - The Keras example's model is not quite the one its names describe: a flat-index test makes
-#   three blocks serve twice and one cross-attention block do self-attention. A forward hook, not
-#   the parameter list, reveals it. The `paper` mode fixes it, learns its state and reads the
-#   answer from the bottleneck.
+#   three blocks serve twice (with their own attention for the slow stream but a shared
+#   feed-forward net) and one cross-attention block do self-attention. A forward hook shows it;
+#   a test against the example's own Keras model checks the port. The `paper` mode fixes it,
+#   learns its state and reads the answer from the bottleneck.
 # - Compare models on the same budget and with a baseline of the same size. At this budget the
 #   best model was {glue:md}`best_model`; larger budgets are on the results page.
 #

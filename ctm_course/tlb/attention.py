@@ -127,9 +127,7 @@ class AttentionBlock(nn.Module):
         attention = self.attention
         if context is None:
             context = x
-        elif self.cross_attention is not None:
-            attention = (
-                self.cross_attention
-            )  # reading another stream with its own weights
+        elif self.cross_attention is not None:  # another stream, its own weights
+            attention = self.cross_attention
         x, weights = attention(x, context, return_attention)
         return self.ffn(x), weights
