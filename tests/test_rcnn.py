@@ -636,6 +636,86 @@ def test_authors_state_dict_loads_into_the_course_model(tmp_path):
         weights.load_authors_state_dict(RecurrentCNN(3, 4), authors)
 
 
+@pytest.fixture(scope="module")
+def published_files(tmp_path_factory):
+    """Both published files as the authors store them: an ``RNNet_all`` state_dict with both
+    branches at n_feats = 8 (100.6 MB), under the authors' file names; the 1011 file is a link
+    to the same bytes. Returns (folder, state_dict)."""
+    folder = tmp_path_factory.mktemp("published")
+    torch.manual_seed(0)
+    state = RecurrentCNN(8, 4, bias=True, gain=True).state_dict()
+    path = weights.published_path("0111", folder)
+    torch.save(state, path)
+    weights.published_path("1011", folder).symlink_to(path)
+    return folder, state
+
+
+def pin(monkeypatch, folder, sha256=None, size=None):
+    """Record the test file's size and SHA-256 (or the given ones) as the published files'."""
+    path = weights.published_path("0111", folder)
+    for model in weights.PUBLISHED:
+        spec = weights.PublishedWeights(
+            weights.PUBLISHED[model].url,
+            size or path.stat().st_size,
+            sha256 or weights.sha256_of(path),
+        )
+        monkeypatch.setitem(weights.PUBLISHED, model, spec)
+
+
+def test_published_networks_load_from_files_in_the_published_format(
+    published_files, monkeypatch
+):
+    folder, state = published_files
+    pin(monkeypatch, folder)
+    gain = weights.load_published("0111", folder, download=False)
+    assert gain.name == "0111" and not gain.training and gain.n_feats == 8
+    assert torch.equal(gain.fc1c1g.weight, state["fc1c1g.weight"])
+    assert not hasattr(gain, "fc1c1b")  # the untrained branch is dropped
+    additive = weights.published_or_none("1011", folder, download=False)
+    assert additive.name == "1011" and torch.equal(
+        additive.c2c1b.weight, state["c2c1b.weight"]
+    )
+    # the loaded gain network computes what the course model with those weights computes
+    expected = RecurrentCNN(8, 4).eval()
+    expected.load_state_dict({k: state[k] for k in expected.state_dict()})
+    x = torch.rand(2, 1, 100, 100)
+    with torch.no_grad():
+        assert torch.allclose(gain(x), expected(x), atol=1e-6)
+
+
+def test_published_files_are_checked_before_loading(published_files, monkeypatch):
+    folder, _ = published_files
+    name = weights.published_path("0111", folder).name
+    pin(monkeypatch, folder, sha256="0" * 64)
+    with pytest.raises(ValueError, match=f"{name}: SHA-256 .* does not match"):
+        weights.load_published("0111", folder, download=False)
+    with pytest.raises(ValueError, match="SHA-256"):  # a corrupt file is an error
+        weights.published_or_none("0111", folder, download=False)
+    pin(monkeypatch, folder)
+    with pytest.raises(ValueError, match="SHA-256"):  # a hash passed by the caller
+        weights.load_published("0111", folder, sha256="f" * 64, download=False)
+    pin(monkeypatch, folder, size=100_598_907)
+    with pytest.raises(ValueError, match=f"{name}: size"):
+        weights.load_published("0111", folder, download=False)
+
+
+def test_without_the_file_a_message_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    assert weights.published_or_none("0111", tmp_path, download=False) is None
+    said = capsys.readouterr().out
+    path = weights.published_path("0111", tmp_path).resolve()
+    assert weights.PUBLISHED["0111"].url in said and str(path) in said
+    assert "download" in said and "internet" in said
+
+    def offline(*args, **kwargs):
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    with pytest.raises(ConnectionError, match="no route to host.*download"):
+        weights.fetch("1011", tmp_path)
+    assert not list(tmp_path.iterdir())  # no partial file left behind
+    assert weights.published_or_none("1011", tmp_path) is None
+
+
 # ------------------------------------------------------------------------------------------ paper numbers
 def test_paper_numbers_from_the_shipped_summary(monkeypatch):
     monkeypatch.delenv("CTM_COURSE_DATA", raising=False)

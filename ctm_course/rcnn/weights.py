@@ -2,10 +2,12 @@
 
 Each file is a PyTorch state_dict of the authors' ``RNNet_all`` with both modulation branches
 stored (25,146,088 float32 parameters, 100,598,907 bytes); the disabled branch was never trained
-and is dropped on loading. A download is checked against the file's known size and, where known,
-its SHA-256; a mismatch raises before anything is loaded. We could not reach OSF while writing
-the course, so the SHA-256 of the files is not recorded yet: the loader prints the hash it
-computed, so that it can be pinned in ``PUBLISHED`` (pass ``sha256=`` to check it yourself).
+and is dropped on loading. Every file, downloaded or saved by hand, is checked against its known
+size and, where known, its SHA-256 before anything is loaded; a mismatch raises an error that
+names the file. We could not reach OSF while writing the course, so the SHA-256 of the files is
+not recorded yet: the loader prints the hash it computed, so that it can be pinned in
+``PUBLISHED`` (pass ``sha256=`` to check it yourself). :func:`published_or_none` is the lesson's
+entry: the network, or ``None`` and a message that says how to get the file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..paths import output_folder
 from ..pretrained import sha256_of
 from .model import RecurrentCNN
 
@@ -57,19 +60,47 @@ def verify(path: str | Path, size: int | None = None, sha256: str | None = None)
     return digest
 
 
-def fetch(
-    model: str = "0111",
-    folder: str | Path = "checkpoints",
-    sha256: str | None = None,
-    timeout: float = 60.0,
-) -> Path:
-    """Download the authors' weights of ``model`` into ``folder`` (once) and check them; returns the path."""
+def published_path(model: str = "0111", folder: str | Path | None = None) -> Path:
+    """Where the authors' weights of ``model`` are kept: ``folder/rnn_bglt_{model}_t_4_num_1.pth``
+    (the authors' file name); ``folder`` defaults to the repository's ``checkpoints/`` (beside the
+    lessons' training checkpoints; ``./checkpoints`` outside the repository)."""
     if model not in PUBLISHED:
         raise ValueError(f"model must be one of {sorted(PUBLISHED)}, got {model!r}")
+    folder = output_folder("checkpoints") if folder is None else Path(folder)
+    return folder / f"rnn_bglt_{model}_t_4_num_1.pth"
+
+
+def how_to_get(model: str = "0111", folder: str | Path | None = None) -> str:
+    """What to do to use the authors' ``model`` without internet access here."""
+    spec, path = PUBLISHED[model], published_path(model, folder)
+    return (
+        f"To analyse the authors' {model} network, download {spec.url} "
+        f"({spec.size:,} bytes; OSF project pf4u5, file rnn_bglt_{model}_t_4_num_1.pth) on a "
+        f"machine with internet access and save it as {path.resolve()}; its size (and SHA-256, "
+        "where one is recorded) is checked before it is loaded."
+    )
+
+
+def fetch(
+    model: str = "0111",
+    folder: str | Path | None = None,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+    download: bool = True,
+) -> Path:
+    """The checked path of the authors' weights of ``model`` in ``folder``, downloaded once if missing.
+
+    Raises ``FileNotFoundError`` (missing, ``download=False``) or ``ConnectionError`` (the download
+    failed), each with :func:`how_to_get`; ``ValueError`` when the file's size or SHA-256 is wrong.
+    """
+    path = published_path(model, folder)
     spec = PUBLISHED[model]
     sha256 = sha256 or spec.sha256
-    path = Path(folder) / f"rnn_bglt_{model}_t_4_num_1.pth"
     if not path.is_file():
+        if not download:
+            raise FileNotFoundError(
+                f"{path} does not exist. {how_to_get(model, folder)}"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False)
         try:
@@ -78,8 +109,8 @@ def fetch(
         except OSError as error:
             os.unlink(tmp.name)
             raise ConnectionError(
-                f"could not download the authors' weights from {spec.url} ({error}). This needs internet access "
-                f"(OSF project pf4u5); without it, train the network in the lesson instead."
+                f"could not download the authors' weights from {spec.url} ({error}). "
+                f"{how_to_get(model, folder)}"
             ) from None
         try:
             verify(tmp.name, spec.size, sha256)
@@ -115,11 +146,33 @@ def load_authors_state_dict(
 
 
 def load_published(
-    model: str = "0111", folder: str | Path = "checkpoints", sha256: str | None = None
+    model: str = "0111",
+    folder: str | Path | None = None,
+    sha256: str | None = None,
+    download: bool = True,
 ) -> RecurrentCNN:
-    """The authors' trained network ``model`` (``"0111"`` gain, ``"1011"`` additive) as a course model, in eval mode."""
-    path = fetch(model, folder, sha256)
+    """The authors' trained network ``model`` (``"0111"`` gain, ``"1011"`` additive) as a course model,
+    in eval mode, from ``folder`` (downloaded there once if missing and ``download``; see :func:`fetch`)."""
+    path = fetch(model, folder, sha256, download=download)
     bias, gain, lateral, topdown = (c == "1" for c in model)
     net = RecurrentCNN(8, 4, bias=bias, gain=gain, lateral=lateral, topdown=topdown)
     state = torch.load(path, map_location="cpu", weights_only=True)
     return load_authors_state_dict(net, state).eval()
+
+
+def published_or_none(
+    model: str = "0111",
+    folder: str | Path | None = None,
+    sha256: str | None = None,
+    download: bool = True,
+    device=None,
+) -> RecurrentCNN | None:
+    """:func:`load_published` on ``device``, or ``None`` with a message that says how to get the file
+    when it is missing and cannot be downloaded. A file of the wrong size or SHA-256 still raises."""
+    try:
+        net = load_published(model, folder, sha256, download)
+    except (ConnectionError, FileNotFoundError) as error:
+        print(f"The authors' {model} network is not available: {error}")
+        return None
+    print(f"loaded the authors' {model} network from {published_path(model, folder)}")
+    return net.to(device) if device is not None else net
