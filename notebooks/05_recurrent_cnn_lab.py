@@ -55,7 +55,9 @@
 # :end-before: <!-- lesson-times:05_recurrent_cnn_lab:end -->
 # ```
 #
-# **Exercises.** The lab has six; each solution is collapsed under its exercise. To work on them
+# **Exercises.** The questions of the lab this lesson comes from are its exercises, under the
+# lab's labels (its "ToThink" and "ToSubmit" items); each solution is collapsed under its
+# exercise. To work on them
 # without the solutions in sight, download the {download}`student copy <../student/05_recurrent_cnn_lab.ipynb>`
 # and open it in Jupyter or upload it to Colab. Terms in the text link to the [glossary](../book/glossary.md).
 
@@ -215,7 +217,7 @@ for name in ("pos_x", "pos_y", "scale", "orientation", "domain"):
 # ```{exercise}
 # :label: l05-pairs
 #
-# (The lab's first question.) Write `same_label_pairs(labels, n_pairs=2)` that takes the category
+# (The lab's ToSubmit 1.) Write `same_label_pairs(labels, n_pairs=2)` that takes the category
 # labels of a batch, `(N,)`, and returns the indices of `2 * n_pairs` images: `n_pairs` pairs,
 # each pair of the same category, the pairs of different categories, e.g. two 5s and two sandals.
 # The cell below plots them side by side. Do the two images of a pair look alike?
@@ -284,7 +286,7 @@ plots.plot_stimuli(pool[pairs], n=4, columns=4)
 # ```{exercise}
 # :label: l05-scramble
 #
-# (The lab's first "to think" question: how is the clutter made?) The function `scramble(patch,
+# (The lab's ToThink 1: how are the cluttered images made?) The function `scramble(patch,
 # perm)` cuts a square patch of side $s$ into a 3 by 3 grid of cells of side $w = \lfloor s/3 \rfloor$
 # (cell $i$ is row $i \bmod 3$, column $\lfloor i/3 \rfloor$) and puts input cell `perm[i]` at
 # output cell $i$; the $s \bmod 3$ rows and columns at the border become 0. Read its source
@@ -368,12 +370,83 @@ print("unscramble(scramble(x)) gives x back (up to the border)")
 source = inspect.getsource(RecurrentCNN.forward)
 print(source[source.index("        for t in range") : source.index("        logits =")])
 
+# %% [markdown]
+# ```{exercise}
+# :label: l05-flows
+#
+# (The lab's first ToThink 3: how is the recurrent connectivity put into practice, and what
+# could it be for?) A flow into a layer is the sum of what its sources send, computed from the
+# states of the previous step. Write `conv1_flow(net, state, branch="g")` that computes the flow
+# into conv1 from an observer's `state` dict (`state["conv1_map"]`: conv1's output before
+# pooling, `(B, n, 96, 96)`; `state["conv2"]` and `state["fc"]`: the pooled conv2 and the fc1
+# outputs) by calling the three modules that feed conv1: the lateral `c1c1` and the top-down
+# `c2c1` and `fc1c1` of the branch (`getattr(net, "c1c1" + branch)`; reshape the output of
+# `fc1c1` to `(B, n, 96, 96)`). Then answer in words: what does this flow do to conv1 as a gain,
+# and what would it do as a bias? What could lateral and top-down flows be for?
+# ```
+
+
+# %% tags=["exercise"]
+def conv1_flow(net, state, branch="g"):
+    """The summed flow into conv1, (B, n, 96, 96), from the previous step's state."""
+    raise NotImplementedError(
+        "Exercise: add the outputs of c1c1, c2c1 and fc1c1 (+ branch letter)"
+    )
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l05-flows
+# :class: dropdown
+# ````
+
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def conv1_flow(net, state, branch="g"):
+    """The summed flow into conv1, (B, n, 96, 96), from the previous step's state."""
+    lateral = getattr(net, "c1c1" + branch)(state["conv1_map"])
+    from_conv2 = getattr(net, "c2c1" + branch)(state["conv2"])
+    from_fc = getattr(net, "fc1c1" + branch)(state["fc"]).view_as(lateral)
+    return lateral + from_conv2 + from_fc
+
+
+# %% [markdown] tags=["solution"]
+# The flow is a map of the same shape as conv1's output. As a **gain** it multiplies that output
+# feature by feature and position by position: $h = \mathrm{ReLU}(Wx)\,(1 + G)$. Where
+# $G > 0$ a feature is amplified, where $G = -1$ it is silenced, and since nothing bounds $G$ it
+# can even flip a feature's sign. As a **bias** it is added before the ReLU,
+# $h = \mathrm{ReLU}(Wx + B)$: it moves the threshold at which a feature fires, and can make a
+# feature fire where the image alone would not. The lateral flow brings conv1's own previous
+# map (its neighbourhood, through a 5 by 5 convolution); the top-down flows bring what conv2
+# and fc1 computed at the previous step, and `fc1c1` connects every fc1 unit to every position
+# of conv1. What such flows *could* be for (hypotheses, not results): selecting the target's
+# quadrant, as attention would; binding the target's pieces against the scrambled clutter; or
+# passing the target's location, size or orientation down to layers that need it. The probes
+# of section 5 measure what the flows carry, and the perturbations of section 6 whether the
+# network uses it.
+#
+# ```{solution-end}
+# ```
+
+# %%
+torch.manual_seed(0)
+tiny = RecurrentCNN(2, 4).eval()
+kept = {}
+with torch.no_grad():
+    tiny(pool.images[:2], observer=lambda t, state, _: kept.setdefault(t, dict(state)))
+    mine = conv1_flow(tiny, kept[0])
+    assert torch.allclose(mine, tiny.flows(kept[0], "g")["conv1"], atol=1e-5)
+print(
+    f"the flow into conv1 entering t = 2: {tuple(mine.shape)}, "
+    "the same as the model's own"
+)
+
 # %%
 rows = []
 for flags in ("1111", "0111", "1011", "0011"):
     bottom_up, gain, lateral, top_down = (c == "1" for c in flags)
-    net = RecurrentCNN(8, 4, bottom_up, gain, lateral, top_down)
-    rows.append(f"| `{flags}` | {count_parameters(net):,} |")
+    candidate = RecurrentCNN(8, 4, bottom_up, gain, lateral, top_down)
+    rows.append(f"| `{flags}` | {count_parameters(candidate):,} |")
 display(Markdown("| model (n_feats = 8) | parameters |\n|---|---|\n" + "\n".join(rows)))
 paper_net = RecurrentCNN(8, 4)
 # feedforward + one branch (reference notes)
@@ -391,7 +464,7 @@ del paper_net
 # ```{exercise}
 # :label: l05-connections
 #
-# (The lab's third question.) Count the recurrent connections. Write
+# (The lab's ToSubmit 3.) Count the recurrent connections. Write
 # `count_connections(model)` that returns `{"lateral": [...], "topdown": [...]}` with the names
 # of the modules (without the branch letter, e.g. `"c1c1"`) that carry lateral and top-down flows,
 # using only `model.named_children()` and the tensor shapes you can get by running the modules.
@@ -643,11 +716,76 @@ print(
 )
 
 # %% [markdown]
+# ```{exercise}
+# :label: l05-examples
 #
+# (The lab's ToSubmit 2.) The lab asked to verify that the trained network classifies well:
+# report its accuracy on a sample of about 50 images, and show an example it gets wrong beside
+# several it gets right. Write `check_examples(net, stimuli, n=50, n_right=3)` that returns
+# `(accuracy, wrong, right)`: the accuracy on the first `n` images, the index of the first of
+# them that the network misclassifies (`None` if there is none), and the indices of the first
+# `n_right` it classifies correctly (fewer if there are not that many). The cell below shows
+# them with the network's answers. How precise is an accuracy measured on 50 images?
+# ```
+
+
+# %% tags=["exercise"]
+def check_examples(net, stimuli, n=50, n_right=3):
+    """(accuracy on the first n, one misclassified index or None, right indices)."""
+    raise NotImplementedError(
+        "Exercise: predict the first n images, compare with their categories"
+    )
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l05-examples
+# :class: dropdown
+# ````
+
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def check_examples(net, stimuli, n=50, n_right=3):
+    """(accuracy on the first n, one misclassified index or None, right indices)."""
+    n = min(n, len(stimuli))
+    hits = (
+        predict(net, stimuli.images[:n]).cpu() == stimuli.labels["category"][:n].cpu()
+    )
+    wrong = [int(i) for i in torch.nonzero(~hits).flatten()]
+    right = [int(i) for i in torch.nonzero(hits).flatten()]
+    return float(hits.float().mean()), (wrong[0] if wrong else None), right[:n_right]
+
+
+# %% [markdown] tags=["solution"]
+# An accuracy $p$ measured on $n$ images has a standard error of $\sqrt{p(1 - p)/n}$. For this
+# network's {glue:text}`examples_accuracy:.2f` on 50 images that is
+# {glue:text}`examples_se:.3f`, and a 95% interval reaches about two of them on each side: 50
+# images tell a trained network from chance (0.05), but not two good networks apart. The test
+# set of section 3 has {glue:text}`test_images:,` images for that reason. Look at the
+# misclassified image: is its target hard to see, or hidden under clutter of a similar shape?
+#
+# ```{solution-end}
+# ```
+
+# %% mystnb={"figure": {"caption": "A test image the analysed network misclassifies (first, when there is one) and three it classifies correctly, titled with the target's category and the network's answer (green: right, orange: wrong)."}}
+examples_accuracy, wrong, right = check_examples(net, test_set, n=50, n_right=3)
+shown = ([wrong] if wrong is not None else []) + right
+answers = predict(net, test_set.images[shown]).cpu()
+truth = test_set.labels["category"][shown].cpu()
+assert wrong is None or answers[0] != truth[0]
+assert all(answers[-len(right) :] == truth[-len(right) :]) if right else True
+glue("examples_accuracy", examples_accuracy)
+glue("examples_se", float(np.sqrt(examples_accuracy * (1 - examples_accuracy) / 50)))
+glue("test_images", len(test_set))
+print(f"accuracy on the first 50 test images: {examples_accuracy:.2f}")
+plots.plot_stimuli(test_set[shown], n=len(shown), columns=4, predictions=answers)
+
+# %% [markdown]
 # ```{exercise}
 # :label: l05-control
 #
-# (The lab's second question.) An accuracy means little without a control. Compute two:
+# (The lab's ToThink 2: a control condition for the accuracy.) An accuracy means little
+# without a control. Compute two:
 # `shuffled_label_accuracy(net, stimuli)`, the accuracy of the network's predictions against the
 # labels of the *same* images in a random order (what matching predictions to labels by chance
 # gives, respecting the class frequencies), and `clean_gap(net, stimuli)`, clean minus cluttered
@@ -717,11 +855,6 @@ print(
 )
 assert 0 <= chance_accuracy < 0.15
 
-# %% mystnb={"figure": {"caption": "Eight test images with the target's category and the network's prediction (green: right, orange: wrong)."}}
-plots.plot_stimuli(
-    test_set[:8], n=8, columns=4, predictions=predict(net, test_set.images[:8])
-)
-
 # %% [markdown]
 # ## 4. What the top-down flow does to the input
 #
@@ -739,8 +872,84 @@ plots.plot_inputs_through_time(
 # %% [markdown]
 # Try other images (change `index`): which parts of the image does the network amplify over
 # time, which does it dim, and does that depend on where the target is? One image is a picture,
-# not a measurement; the next two sections measure.
+# not a measurement.
 #
+# ```{exercise}
+# :label: l05-maintain
+#
+# (The lab's ToSubmit 4: how does the network maintain the object and the information
+# orthogonal to it over time, and how does that relate to its lateral and top-down
+# connections?) Start with what can be measured in the input. Write
+# `target_emphasis(inputs, stimuli)` that takes the modulated inputs `trace.acts["input"]` (a
+# list of $T$ tensors `(B, 1, 100, 100)`) of the images `stimuli` and returns an array `(T,)`:
+# at each timestep, the mean modulated intensity on the target's pixels (where the clean twin
+# is above 0.2) divided by the mean on the clutter's pixels (where the image is above 0.2 and
+# the clean twin is not). Then describe, from this number and from the probes and perturbations
+# of the next sections, what the network keeps over time and through which connections.
+# ```
+
+
+# %% tags=["exercise"]
+def target_emphasis(inputs, stimuli):
+    """(T,) mean modulated intensity on the target over that on the clutter."""
+    raise NotImplementedError(
+        "Exercise: masks from stimuli.clean and stimuli.images; a ratio per step"
+    )
+
+
+# %% [markdown] tags=["solution"]
+# ````{solution-start} l05-maintain
+# :class: dropdown
+# ````
+
+
+# %% cellView="form" tags=["solution"]
+# @title Solution
+def target_emphasis(inputs, stimuli):
+    """(T,) mean modulated intensity on the target over that on the clutter."""
+    target = stimuli.clean.cpu() > 0.2
+    clutter = (stimuli.images.cpu() > 0.2) & ~target
+    ratios = []
+    for x in inputs:
+        x = x.float().cpu()
+        ratios.append(float(x[target].mean() / x[clutter].mean()))
+    return np.array(ratios)
+
+
+# %% [markdown] tags=["solution"]
+# At $t = 1$ the input is the image itself, so the ratio only says how bright the target is
+# next to the clutter. From $t = 2$ on the only thing that changes the input is the top-down
+# gain, so a change of the ratio is what the network's top-down flows do to the target relative
+# to the clutter. For {glue:text}`analysed_network` it goes from
+# {glue:text}`emphasis_first:.2f` at $t = 1$ to {glue:text}`emphasis_last:.2f` at the last step
+# ({glue:text}`emphasis_images` images). Re-weighting its own input is one way a recurrent
+# network can hold on to the object over time. What it keeps about the object's location, size
+# and orientation is measured in section 5 (probes of every layer at every step: does the
+# information stay decodable?), and whether the flows *use* it in section 6 (perturbations).
+# The lateral flows do not reach the input; they carry each layer's own state into the next
+# step. The perturbations replace a layer's whole flow, lateral and top-down together, so they
+# cannot tell the two kinds apart; networks trained without one of them
+# (`RecurrentCNN(..., lateral=False)` or `topdown=False`) could.
+#
+# ```{solution-end}
+# ```
+
+# %%
+emphasis_set = test_set[:64]
+with torch.no_grad():
+    _, emphasis_trace = net(prepare(emphasis_set.images, DEVICE), trace=True)
+emphasis = target_emphasis(emphasis_trace.acts["input"], emphasis_set)
+del emphasis_trace
+assert emphasis.shape == (net.t_steps,) and np.all(np.isfinite(emphasis))
+glue("emphasis_first", emphasis[0])
+glue("emphasis_last", emphasis[-1])
+glue("emphasis_images", len(emphasis_set))
+print(
+    "target over clutter in the modulated input, t = 1..T:",
+    np.round(emphasis, 3).tolist(),
+)
+
+# %% [markdown]
 # ## 5. Probes: what does each layer know, and when?
 #
 # A linear {term}`probe` is a linear classifier fit on a layer's activations at one timestep to
@@ -769,39 +978,33 @@ for variable in ("Location", "Scale"):
     glue(f"paper_fc_{variable.lower()}_t3", paper_fc[2])
     glue(f"paper_fc_{variable.lower()}_t4", paper_fc[3])
 
-# %% mystnb={"figure": {"caption": "Decoding accuracy of linear probes from each layer (colours) at each timestep, for the target's category and the three auxiliary variables; solid lines: our network, dashed lines with 95% bands: the paper's five networks."}}
-plots.plot_decoding(grid, PAPER)
+# %% mystnb={"figure": {"caption": "Decoding accuracy of the target's category by linear probes from each layer (colours) at each timestep; solid lines: ours, dashed lines with 95% bands: the paper's five networks."}}
+plots.plot_decoding(
+    grid, PAPER, groups=["Category"], title="Linear probes: the category"
+)
 
 # %% [markdown]
-# Read the figure panel by panel. In the paper (dashed) **category** information builds up over
-# time and depth; the **auxiliary variables** are not discarded on the way: in most layers
-# they are decoded better over time, including the input that the top-down gain reshapes, but
-# not everywhere: in the paper's fc layer location falls from
-# {glue:text}`paper_fc_location_t3:.3f` at $t = 3$ to {glue:text}`paper_fc_location_t4:.3f` at
-# $t = 4$, and scale from {glue:text}`paper_fc_scale_t3:.3f` to
-# {glue:text}`paper_fc_scale_t4:.3f`. Our network's curves (solid) come from a far smaller training budget; compare their
-# shape, not only their height.
+# In the paper (dashed) **category** information builds up over time and depth. Our curves
+# (solid) come from {glue:text}`analysed_network`; compare their shape, not only their height.
 #
 # ```{exercise}
 # :label: l05-aux
 #
-# (The lab's fifth question.) The paper summarises the auxiliary variables by two curves: the
-# mean over location, scale and orientation (and over layers) through **time**, and the same mean
-# (over timesteps) through **depth**. Write `plot_aux_decoding(grid, paper)` that computes both
-# from `grid` (`{group: (4 layers, T)}`), plots them in two panels next to the paper's
-# `paper["aux_decoding_through_time"]` and `paper["aux_decoding_through_depth"]`, and returns
-# `(figure, through_time, through_depth)`. Make the figure with `new_figure((8, 3.2))`.
+# (The lab's ToSubmit 5.) Plot the decoding accuracy of the auxiliary variables the same way:
+# write `plot_aux_variables(grid, paper)` that draws one panel for each of location, scale and
+# orientation (titled with the variable's name), with one line per layer over the timesteps
+# from `grid[variable]` (`(4 layers, T)`, layers in the order Input, Conv1, Conv2, FC), and the
+# paper's mean beside it, `paper["decoding"][variable]["mean"][layer]`, dashed, with its 95%
+# band (`...["ci"]`). Draw chance (0.5) as a dotted line, and return the figure. Make it with
+# `new_figure((10, 3.4))`.
 # ```
 
 
 # %% tags=["exercise"]
-def plot_aux_decoding(grid, paper):
-    """Plot the mean auxiliary-variable decoding through time and depth.
-
-    Returns (figure, through_time (T,), through_depth (4,)).
-    """
+def plot_aux_variables(grid, paper):
+    """One panel per auxiliary variable; one line per layer over time; the paper's."""
     raise NotImplementedError(
-        "Exercise: stack Location, Scale, Orientation; average; plot two panels"
+        "Exercise: three panels; for each layer a solid line and the paper's dashed"
     )
 
 
@@ -813,70 +1016,95 @@ def plot_aux_decoding(grid, paper):
 
 # %% cellView="form" tags=["solution"]
 # @title Solution
-def plot_aux_decoding(grid, paper):
-    """Plot the mean auxiliary-variable decoding through time and depth.
-
-    Returns (figure, through_time (T,), through_depth (4,)).
-    """
-    # (3, 4 layers, T)
-    aux = np.stack([grid[g] for g in ("Location", "Scale", "Orientation")])
-    through_time, through_depth = aux.mean(axis=(0, 1)), aux.mean(axis=(0, 2))
-    fig = new_figure((8, 3.2))
-    left, right = fig.subplots(1, 2, sharey=True)
-    steps = np.arange(1, aux.shape[2] + 1)
-    left.plot(steps, through_time, "o-", label="ours")
-    left.plot(
-        np.arange(1, 5),
-        paper["aux_decoding_through_time"],
-        "s--",
-        color="grey",
-        label="paper",
-    )
-    right.plot(range(4), through_depth, "o-", label="ours")
-    right.plot(
-        range(4),
-        paper["aux_decoding_through_depth"],
-        "s--",
-        color="grey",
-        label="paper",
-    )
-    left.set(
-        xlabel="timestep",
-        ylabel="decoding accuracy",
-        title="through time",
-        xticks=steps,
-    )
-    right.set(xlabel="layer", title="through depth", xticks=range(4))
-    right.set_xticklabels(["Input", "Conv1", "Conv2", "FC"])
-    for ax in (left, right):
+def plot_aux_variables(grid, paper):
+    """One panel per auxiliary variable; one line per layer over time; the paper's."""
+    fig = new_figure((10, 3.4))
+    axes = fig.subplots(1, 3, sharey=True)
+    variables = ("Location", "Scale", "Orientation")
+    low = min(0.45, float(np.nanmin([grid[v] for v in variables])) - 0.03)
+    for ax, variable in zip(axes, variables):
+        steps = np.arange(1, grid[variable].shape[1] + 1)
+        for i, layer in enumerate(("Input", "Conv1", "Conv2", "FC")):
+            (line,) = ax.plot(steps, grid[variable][i], "o-", label=layer)
+            mean = np.array(paper["decoding"][variable]["mean"][i])
+            ci = np.array(paper["decoding"][variable]["ci"][i])
+            x = np.arange(1, len(mean) + 1)
+            ax.plot(x, mean, "--", color=line.get_color())
+            ax.fill_between(x, mean - ci, mean + ci, color=line.get_color(), alpha=0.15)
         ax.axhline(0.5, color="k", ls=":", lw=1)
-        ax.legend(fontsize=9)
+        ax.set(title=variable, xlabel="timestep", xticks=steps, ylim=(low, 1.0))
         style_axes(ax)
-    fig.tight_layout()
-    return fig, through_time, through_depth
+    axes[0].set_ylabel("decoding accuracy")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    fig.suptitle("Linear probes: the auxiliary variables (ours solid, paper dashed)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
 
 
 # %% [markdown] tags=["solution"]
-# Stacking the three groups gives an array `(3, layers, T)`; averaging over the first two axes
-# gives the curve through time, over the first and the last the curve through depth.
+# One loop over the variables and one over the layers; the paper's line takes the colour of
+# ours, so that each layer is one colour in both.
 #
 # ```{solution-end}
 # ```
 
+# %% mystnb={"figure": {"caption": "Decoding accuracy of the target's location, scale and orientation by linear probes from each layer (colours) at each timestep: ours (solid) and the paper's (dashed, 95% bands over five networks); chance is 0.5."}}
+aux_figure = plot_aux_variables(grid, PAPER)
+aux_axes = aux_figure.axes[:3]
+assert [ax.get_title() for ax in aux_axes] == ["Location", "Scale", "Orientation"]
+for ax, variable in zip(aux_axes, ("Location", "Scale", "Orientation")):
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert len(solid) >= 4, f"{variable}: one solid line per layer"
+    for i in range(4):
+        assert np.allclose(solid[i].get_ydata(), grid[variable][i], equal_nan=True)
+aux_figure
+
+# %% [markdown]
+# In the paper the **auxiliary variables** are not discarded on the way: in most layers they
+# are decoded better over time, including the input that the top-down gain reshapes, but not
+# everywhere: in the paper's fc layer location falls from
+# {glue:text}`paper_fc_location_t3:.3f` at $t = 3$ to {glue:text}`paper_fc_location_t4:.3f` at
+# $t = 4$, and scale from {glue:text}`paper_fc_scale_t3:.3f` to
+# {glue:text}`paper_fc_scale_t4:.3f`. The paper summarises the three variables by two curves:
+# their mean (over the variables and the layers) through **time**, and the same mean (over the
+# variables and the timesteps) through **depth**.
+
 # %% mystnb={"figure": {"caption": "Mean decoding of the auxiliary variables (location, scale, orientation) through time and through depth, ours (solid) and the paper's (dashed)."}}
-aux_figure, aux_time, aux_depth = plot_aux_decoding(grid, PAPER)
-assert np.allclose(aux_time, through_time) and np.allclose(aux_depth, through_depth)
 glue("aux_t1", through_time[0])
 glue("aux_t4", through_time[-1])
 glue("paper_aux_t1", PAPER["aux_decoding_through_time"][0])
 glue("paper_aux_t4", PAPER["aux_decoding_through_time"][-1])
-aux_figure
+plots.plot_aux_summary(through_time, through_depth, PAPER)
 
 # %% [markdown]
-# Our network's auxiliary decoding goes from {glue:text}`aux_t1:.3f` at $t = 1$ to
+# Our auxiliary decoding goes from {glue:text}`aux_t1:.3f` at $t = 1$ to
 # {glue:text}`aux_t4:.3f` at $t = 4$; the paper's from {glue:text}`paper_aux_t1:.3f` to
-# {glue:text}`paper_aux_t4:.3f`. A rise over time means the recurrence does not throw the
-# auxiliary information away; it makes it more explicit.
+# {glue:text}`paper_aux_t4:.3f`. A rise over time means that more of it can be read linearly
+# at later steps: the recurrence does not discard it.
+#
+# ```{exercise}
+# :label: l05-interpret
+#
+# (The lab's second ToThink 3.) How would you interpret the plots above? How does information
+# about the auxiliary variables contribute to the decoding accuracy?
+# ```
+#
+# ```{solution} l05-interpret
+# :class: dropdown
+#
+# The probes show what a linear read-out *can* find in a layer at a step, not what the network
+# does with it. In the paper the target's location, size and orientation become more decodable
+# over time in most layers while the category does too, so the recurrence keeps
+# category-orthogonal information instead of discarding it: the paper's mean goes from
+# {glue:text}`paper_aux_t1:.3f` at $t = 1$ to {glue:text}`paper_aux_t4:.3f` at $t = 4$, ours
+# from {glue:text}`aux_t1:.3f` to {glue:text}`aux_t4:.3f`. Whether that information
+# *contributes* to naming the target cannot be read from these curves: two things that rise
+# together need not depend on each other, and a probe can find information that the network
+# never uses (the random-feedback control below shows how easily). The contribution is what
+# the perturbations of section 6 test: they move the target's location, size or orientation in
+# one flow only and measure the cost in accuracy against a control of the same size.
+# ```
 #
 # ### A control for probes: random feedback
 #
@@ -1136,7 +1364,7 @@ for swaps in ("authors", "fixed"):
 # ```{exercise}
 # :label: l05-experiment
 #
-# (The lab's sixth question: design your own perturbation experiment.) Is it the *information*
+# (The lab's ToSubmit 6: design your own perturbation experiment.) Is it the *information*
 # in the flow that matters, or the flow's mere presence? Write `silenced_accuracy(net, stimuli,
 # layer, step)` that runs the network on `stimuli` with the flow into `layer` entering step
 # `step + 1` replaced by **zeros** (for every branch of the network: `net.branches`), and returns
