@@ -160,7 +160,9 @@ def perturbation_accuracies(
     Returns ``{"original": float, "accuracy": array (6 variants, 2 conditions, 4 layers, T-1)}`` in the
     layout of the authors' ``perturbed_accuracies`` (NaN where a layer receives no flow).
     """
-    return accuracies_from(perturbation_correct(model, variants, batch_size, seed, device))
+    return accuracies_from(
+        perturbation_correct(model, variants, batch_size, seed, device)
+    )
 
 
 def _importance(accuracy: np.ndarray, original: np.ndarray) -> dict[str, np.ndarray]:
