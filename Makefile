@@ -97,23 +97,28 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -r requirements-test.txt -c requirements.txt
 	touch $@
 
+# Tests and notebooks run on two workers (pytest-xdist), each file whole in one worker and in
+# order; the unit tests' torch uses one thread per worker, so the two never fight for the cores.
+XDIST := -n 2 --dist loadfile
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: export CTM_COURSE_REQUIRE_KERAS := 1
 test: $(STAMP) $(TEST_STAMP) browser web-assets
 	@echo "== ruff: lint and format check of the package, scripts, tests and the lessons' .py"
 	ruff check .
 	ruff format --check .
 	@echo "== unit and book checks"
-	time pytest -rs tests/
+	time $(ONE_THREAD) pytest -rs $(XDIST) tests/
 	@echo "== notebook pairs: regenerate every .ipynb from its .py, then git diff"
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 	git diff --exit-code -- 'notebooks/*.ipynb'
 	@echo "== every lesson under nbval, smoke profile"
 	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
-	  pytest -rs --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
+	  pytest -rs $(XDIST) --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
 	@echo "== student copies: solutions removed, calls of the stubs raise, the fallbacks carry on (nbval, smoke)"
 	$(MAKE) --no-print-directory student
 	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/student-results \
-	  pytest -rs -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
+	  pytest -rs $(XDIST) -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
 	@echo "== lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
 	time CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py
 	@echo "== smoke book build from a fresh output folder"
