@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from test_rcnn import synthetic_sources  # noqa: E402
 
 from ctm_course.data.thorat2021 import paper_numbers  # noqa: E402
 from ctm_course.rcnn import (  # noqa: E402
+    CONNECTIONS,
     GROUPS,
     generate_variant_sets,
     plots,
@@ -81,3 +88,90 @@ def test_plot_importance_draws_our_intervals_as_error_bars(keep):
     assert "95% interval over images (ours)" in labels
     plain = keep(plots.plot_importance(ours))
     assert not any(ax.containers for ax in plain.axes)
+
+
+def texts(fig) -> list:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+@pytest.mark.parametrize("n_feats", [8, 4])
+def test_architecture_names_the_layers_their_shapes_and_both_kinds_of_modulation(
+    n_feats, keep
+):
+    fig = keep(plots.plot_architecture(n_feats))
+    found = " | ".join(t.get_text() for t in texts(fig))
+    n = n_feats
+    for label in (
+        "input",
+        "conv1: 5×5 conv, ReLU, max-pool 3",
+        f"{n}×96×96 → {n}×32×32",
+        f"{2 * n}×28×28 → {2 * n}×9×9",
+        f"{16 * n} units",
+        "readout fc2: fc1 at t = 1..4 → 20 classes",
+        "bottom-up",
+        "lateral",
+        "top-down",
+        "a gain G (model 0111)",
+        "a bias B (model 1011)",
+        "ReLU}(Wx)\\,(1 + G)",
+        "ReLU}(Wx + B)",
+    ):
+        assert label in found, label
+    arrows = {p.get_gid() for p in fig.findobj(FancyArrowPatch)}
+    names = {name for name, *_ in CONNECTIONS}
+    assert names <= arrows  # one arrow per recurrent module, named after it
+    assert {a for a in arrows if a.startswith("bottom-up")} == {
+        "bottom-up:conv1",
+        "bottom-up:conv2",
+        "bottom-up:fc",
+        "bottom-up:readout",
+    }
+    colours = {
+        kind: {
+            to_hex(p.get_edgecolor())
+            for p in fig.findobj(FancyArrowPatch)
+            if p.get_gid() in {c[0] for c in CONNECTIONS if c[3] == kind}
+        }
+        for kind in ("lateral", "topdown")
+    }
+    assert len(colours["lateral"]) == len(colours["topdown"]) == 1
+    assert colours["lateral"] != colours["topdown"]
+
+
+def test_architecture_draws_only_the_enabled_flows(keep):
+    fig = keep(plots.plot_architecture(4, lateral=False))
+    arrows = {p.get_gid() for p in fig.findobj(FancyArrowPatch)}
+    assert not arrows & {"c1c1", "c2c2", "fc1fc1"}
+    assert {"c1x", "c2x", "fc1x", "c2c1", "fc1c1", "fc1c2"} <= arrows
+
+
+def test_architecture_is_light_opaque_and_readable(keep):
+    fig = keep(plots.plot_architecture())
+    assert fig.get_size_inches()[0] <= 11
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts(fig)]
+    width, height = fig.bbox.width, fig.bbox.height
+    outside = [
+        text
+        for text, b in boxes
+        if b.x0 < 0 or b.y0 < 0 or b.x1 > width or b.y1 > height
+    ]
+    assert not outside, outside
+    overlapping = [
+        (a, b)
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+        if box_a.overlaps(box_b)
+    ]
+    assert not overlapping, overlapping
+    for png in (fig._repr_png_(), saved_png(fig)):
+        pixels = mpimg.imread(io.BytesIO(png), format="png")
+        if pixels.shape[-1] == 4:
+            assert pixels[..., 3].min() == 1.0, "transparent pixels"
+        assert np.all(pixels[0, 0, :3] == 1.0) and np.all(pixels[-1, -1, :3] == 1.0)
+
+
+def saved_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -295,3 +295,177 @@ def plot_variants(
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+# the architecture diagram: (fill, edge) of the blocks, and the colours of the flows
+_BLOCK = ("#dcebf7", "#1f5f99")
+_READOUT = ("#ece2f4", "#6a3d9a")
+_LATERAL = "#2b7a2b"
+_TOPDOWN = "#b35806"
+ARCHITECTURE_FIGSIZE = (10.0, 6.55)
+
+
+def plot_architecture(
+    n_feats: int = 8, t_steps: int = 4, lateral: bool = True, topdown: bool = True
+) -> Figure:
+    """The recurrent CNN as a diagram: its layers with their shapes (for ``n_feats`` conv1
+    channels), the bottom-up sweep, the lateral and top-down flows (each arrow's ``gid`` is its
+    module's name without the branch letter, e.g. ``"fc1c1"``), the readout of every step, and
+    how a flow acts as a gain or as a bias. Drawn on a white, opaque background."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path
+
+    from ..viz.common import INK
+    from .model import CONNECTIONS
+
+    n = n_feats
+    fig = new_figure(ARCHITECTURE_FIGSIZE)
+    fig.patch.set_facecolor("white")
+    fig.patch.set_alpha(1.0)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 6.55)
+    ax.axis("off")
+    left, width, height = 1.5, 3.0, 0.72
+    rows = {  # layer: (bottom y, title, shapes)
+        "input": (0.35, "input $\\tilde x_t$", "1 × 100 × 100"),
+        "conv1": (1.65, "conv1: 5×5 conv, ReLU, max-pool 3", f"{n}×96×96 → {n}×32×32"),
+        "conv2": (
+            2.95,
+            "conv2: 5×5 conv, ReLU, max-pool 3",
+            f"{2 * n}×28×28 → {2 * n}×9×9",
+        ),
+        "fc": (4.25, "fc1: linear, ReLU", f"{16 * n} units"),
+    }
+    for y, title, shape in rows.values():
+        ax.add_patch(
+            FancyBboxPatch(
+                (left, y),
+                width,
+                height,
+                boxstyle="round,pad=0,rounding_size=0.08",
+                facecolor=_BLOCK[0],
+                edgecolor=_BLOCK[1],
+                linewidth=1.4,
+            )
+        )
+        ax.text(left + width / 2, y + 0.49, title, ha="center", va="center",
+                fontsize=FONT_SMALL, color=INK)  # fmt: skip
+        ax.text(left + width / 2, y + 0.2, shape, ha="center", va="center",
+                fontsize=FONT_SMALL, color=INK)  # fmt: skip
+    top = 5.35
+    ax.add_patch(
+        FancyBboxPatch(
+            (left, top),
+            width,
+            0.6,
+            boxstyle="round,pad=0,rounding_size=0.08",
+            facecolor=_READOUT[0],
+            edgecolor=_READOUT[1],
+            linewidth=1.4,
+        )
+    )
+    ax.text(
+        left + width / 2,
+        top + 0.3,
+        f"readout fc2: fc1 at t = 1..{t_steps} → 20 classes",
+        ha="center",
+        va="center",
+        fontsize=FONT_SMALL,
+        color=INK,
+    )
+
+    def arrow(start, end, colour, gid, rad=0.0, style="-|>"):
+        patch = FancyArrowPatch(
+            start,
+            end,
+            arrowstyle=style,
+            mutation_scale=12,
+            linewidth=1.4,
+            color=colour,
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=0,
+            shrinkB=0,
+        )
+        patch.set_gid(gid)
+        ax.add_patch(patch)
+
+    order = ("input", "conv1", "conv2", "fc")
+    centre = left + width / 2
+    for lower, upper in zip(order, order[1:]):
+        arrow((centre, rows[lower][0] + height), (centre, rows[upper][0]), INK,
+              f"bottom-up:{upper}")  # fmt: skip
+    arrow((centre, rows["fc"][0] + height), (centre, top), INK, "bottom-up:readout")
+    kinds = {k for k, on in (("lateral", lateral), ("topdown", topdown)) if on}
+    # top-down arrows run right of the blocks in vertical lanes: (lane, y out, y in) as
+    # offsets from the blocks' bottoms, chosen so that nested arrows do not cross
+    routes = {
+        "c1x": (0, 0.14, 0.58),
+        "c2c1": (0, 0.12, 0.58),
+        "fc1c2": (0, 0.14, 0.58),
+        "fc1c1": (1, 0.36, 0.36),
+        "c2x": (2, 0.30, 0.36),
+        "fc1x": (3, 0.58, 0.14),
+    }
+    edge = left + width
+    for name, source, target, kind in CONNECTIONS:
+        if kind not in kinds:
+            continue
+        if kind == "lateral":
+            y = rows[target][0]
+            arrow((left, y + 0.58), (left, y + 0.14), _LATERAL, name, rad=1.4)
+            ax.text(left - 0.5, y + 0.36, name, fontsize=FONT_SMALL - 1,
+                    color=_LATERAL, ha="right", va="center")  # fmt: skip
+            continue
+        lane, out, into = routes[name]
+        x = edge + 0.3 * (lane + 1)
+        y0, y1 = rows[source][0] + out, rows[target][0] + into
+        path = Path([(edge, y0), (x, y0), (x, y1), (edge, y1)])
+        patch = FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=12,
+                                linewidth=1.4, color=_TOPDOWN)  # fmt: skip
+        patch.set_gid(name)
+        ax.add_patch(patch)
+        middle = (y0 + y1) / 2 if lane else (rows[target][0] + height + y0) / 2
+        ax.text(x, middle, name, fontsize=FONT_SMALL - 1, color=_TOPDOWN,
+                rotation=90, ha="center", va="center",
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                      "edgecolor": "none"})  # fmt: skip
+    legend = [
+        (INK, "bottom-up: the layer below, step t"),
+        (_LATERAL, "lateral: the same layer, step t − 1"),
+        (_TOPDOWN, "top-down: higher layers, step t − 1"),
+    ]
+    for k, (colour, text) in enumerate(legend):
+        y = 5.9 - 0.36 * k
+        ax.plot([6.3, 6.7], [y, y], color=colour, linewidth=2)
+        ax.text(6.8, y, text, fontsize=FONT_SMALL, color=INK, va="center")
+    ax.text(
+        6.3,
+        4.1,
+        "A layer's flows (lateral + top-down)\n"
+        "add up to one map F, which acts as\n\n"
+        "a gain G (model 0111):\n"
+        "   $h = \\mathrm{ReLU}(Wx)\\,(1 + G)$\n"
+        "a bias B (model 1011):\n"
+        "   $h = \\mathrm{ReLU}(Wx + B)$\n\n"
+        "the input: $\\tilde x = \\mathrm{clamp}((x + B)(1 + G), 0, 1)$",
+        fontsize=FONT_SMALL,
+        color=INK,
+        va="top",
+        ha="left",
+        linespacing=1.35,
+        bbox={
+            "boxstyle": "round,pad=0.4",
+            "facecolor": "#f7f7f7",
+            "edgecolor": "#999999",
+        },
+    )
+    ax.text(
+        0.15,
+        6.3,
+        f"Recurrent CNN (Thorat et al. 2021), n_feats = {n}, T = {t_steps} steps",
+        fontsize=FONT,
+        color=INK,
+        va="center",
+    )
+    return fig
