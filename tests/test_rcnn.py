@@ -32,7 +32,6 @@ from ctm_course.rcnn import (
     generate_variant_sets,
     generate_variants,
     importance_record,
-    perturbation_accuracies,
     perturbation_correct,
     predict,
     probe,
@@ -410,7 +409,7 @@ def test_bad_arguments_raise_clear_errors(sources):
     with pytest.raises(ValueError, match="n_train"):
         probe(np.zeros((10, 3)), np.arange(10) % 2, n_train=10)
     with pytest.raises(ValueError, match="variants must hold"):
-        perturbation_accuracies(RecurrentCNN(2), {"original": None})
+        perturbation_correct(RecurrentCNN(2), {"original": None})
     with pytest.raises(ValueError, match="model must be one of"):
         weights.fetch("0000")
     with pytest.raises(ValueError, match="flows must be one of"):
@@ -467,7 +466,7 @@ def test_perturbation_analysis_on_a_tiny_model(sources):
     torch.manual_seed(1)  # an untrained network that gets one of the four images right
     model = RecurrentCNN(2, 4)
     variants = generate_variants(4, sources, seed=0)
-    result = perturbation_accuracies(model, variants, batch_size=3)
+    result = accuracies_from(perturbation_correct(model, variants, batch_size=3))
     acc = result["accuracy"]
     assert acc.shape == (6, 2, 4, 3) and 0 <= result["original"] <= 1
     assert np.all((acc >= 0) & (acc <= 1))
@@ -481,7 +480,7 @@ def test_perturbation_analysis_on_a_tiny_model(sources):
     assert importance["Location"].shape == (4, 3)
     assert np.isfinite(importance["Location"]).all()
     no_topdown = RecurrentCNN(2, 4, topdown=False)
-    acc = perturbation_accuracies(no_topdown, variants)["accuracy"]
+    acc = accuracies_from(perturbation_correct(no_topdown, variants))["accuracy"]
     # no flow into the input
     assert np.isnan(acc[:, :, 0]).all() and not np.isnan(acc[:, :, 1]).any()
 
@@ -516,8 +515,8 @@ def test_per_image_outcomes_give_the_accuracies_and_reuse_shared_variants(source
     authors = perturbation_correct(model, sets["authors"], batch_size=3)
     assert authors["correct"].shape == (6, 2, 4, 3, 4)
     assert authors["original"].dtype == bool and authors["has_flow"].all()
-    # the same numbers as the accuracy-only function (same seed, same permutations)
-    plain = perturbation_accuracies(model, sets["authors"], batch_size=3)
+    # the same numbers from a second run (same seed, same permutations)
+    plain = accuracies_from(perturbation_correct(model, sets["authors"], batch_size=3))
     assert accuracies_from(authors)["original"] == plain["original"]
     assert np.array_equal(accuracies_from(authors)["accuracy"], plain["accuracy"])
     calls = []

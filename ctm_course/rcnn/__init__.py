@@ -30,7 +30,6 @@ from .perturb import (
     bootstrap_importance,
     functional_importance,
     importance_record,
-    perturbation_accuracies,
     perturbation_correct,
 )
 from .probes import (
@@ -91,7 +90,6 @@ __all__ = [
     "importance_record",
     "load_sources",
     "count_parameters",
-    "perturbation_accuracies",
     "perturbation_correct",
     "predict",
     "probe",

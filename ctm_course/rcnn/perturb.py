@@ -58,7 +58,7 @@ def perturbation_correct(
 
     Returns ``{"original": bool (N,), "correct": bool (6 variants, 2 conditions, 4 layers, T-1, N),
     "has_flow": bool (4 layers, T-1), "variants": variants}``: the per-image outcomes behind
-    :func:`perturbation_accuracies`, from which :func:`bootstrap_importance` resamples images.
+    :func:`accuracies_from`, from which :func:`bootstrap_importance` resamples images.
     ``correct`` is False where a layer receives no flow (``has_flow``). ``reuse``: an earlier result
     of the same model; each variant whose images (and originals) equal that result's is copied
     from it instead of run again (the authors' and the fixed swaps share four of their six).
@@ -146,23 +146,6 @@ def accuracies_from(result: dict) -> dict:
     accuracy = result["correct"].mean(-1)
     accuracy[:, :, ~result["has_flow"]] = np.nan
     return {"original": float(result["original"].mean()), "accuracy": accuracy}
-
-
-def perturbation_accuracies(
-    model: RecurrentCNN,
-    variants: dict[str, Stimuli],
-    batch_size: int = 100,
-    seed: int = 0,
-    device=None,
-) -> dict:
-    """Accuracies of ``model`` on the original images with one flow replaced.
-
-    Returns ``{"original": float, "accuracy": array (6 variants, 2 conditions, 4 layers, T-1)}`` in the
-    layout of the authors' ``perturbed_accuracies`` (NaN where a layer receives no flow).
-    """
-    return accuracies_from(
-        perturbation_correct(model, variants, batch_size, seed, device)
-    )
 
 
 def _importance(accuracy: np.ndarray, original: np.ndarray) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ from ..data.thorat2021 import paper_numbers
 from ..parameters import count_parameters
 from ..train import fit, seed_everything
 from .model import RecurrentCNN
-from .perturb import functional_importance, perturbation_accuracies
+from .perturb import accuracies_from, functional_importance, perturbation_correct
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
@@ -212,10 +212,9 @@ def main(argv=None) -> dict:
         )
     if perturb_images:
         t0 = time.perf_counter()
-        perturbed = perturbation_accuracies(
-            model,
-            generate_variants(perturb_images, test_sources, seed=args.seed),
-            batch_size=100,
+        variants = generate_variants(perturb_images, test_sources, seed=args.seed)
+        perturbed = accuracies_from(
+            perturbation_correct(model, variants, batch_size=100)
         )
         importance = functional_importance(perturbed)
         # the table the issue compares: flows into conv1 and conv2 at T = 2, 3, 4, ours and the paper's
