@@ -97,8 +97,9 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -r requirements-test.txt -c requirements.txt
 	touch $@
 
-# Tests and notebooks run on two workers (pytest-xdist), each file whole in one worker and in
-# order; the unit tests' torch uses one thread per worker, so the two never fight for the cores.
+# The unit tests run on two workers (pytest-xdist), each file whole in one worker, with one torch
+# thread per worker so that the two never fight for the cores. The notebooks run one at a time:
+# lessons 1 and 5 use both cores themselves.
 XDIST := -n 2 --dist loadfile
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -114,11 +115,11 @@ test: $(STAMP) $(TEST_STAMP) browser web-assets
 	git diff --exit-code -- 'notebooks/*.ipynb'
 	@echo "== every lesson under nbval, smoke profile"
 	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
-	  pytest -rs $(XDIST) --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
+	  pytest -rs --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
 	@echo "== student copies: solutions removed, calls of the stubs raise, the fallbacks carry on (nbval, smoke)"
 	$(MAKE) --no-print-directory student
 	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/student-results \
-	  pytest -rs $(XDIST) -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
+	  pytest -rs -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
 	@echo "== lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
 	time CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py
 	@echo "== smoke book build from a fresh output folder"
