@@ -161,7 +161,9 @@ print(f"{len(train_data):,} training and {len(test_data):,} test images")
 glue("train_images", len(train_data))
 glue("test_images", len(test_data))
 glue("train_source", train_data.source)
-viz.plot_examples(train_data.images[:16], train_data.labels[:16])
+# 16 training images drawn at random (the offline subset is stored sorted by digit)
+shown = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(0))[:16]
+viz.plot_examples(train_data.images[shown], train_data.labels[shown])
 
 # %% [markdown]
 # The original tutorial applied its random rotations and shifts to the **test** images too. That
