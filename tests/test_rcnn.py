@@ -805,6 +805,19 @@ def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
     )
     assert all(np.shape(v) == (4, 3) for v in saved["functional_importance"].values())
     assert 0 <= saved["perturbation_original_accuracy"] <= 1
+    # the paper is compared with the authors' swaps; the fixed ones are recorded apart, both with
+    # 95 % intervals
+    authors, fixed = (saved[f"perturbation_{s}_swaps"] for s in ("authors", "fixed"))
+    assert authors["swaps"] == "authors" and fixed["swaps"] == "fixed"
+    assert authors["original_accuracy"] == fixed["original_accuracy"]
+    for group, values in saved["functional_importance"].items():
+        for i, layer in enumerate(("input", "conv1", "conv2", "fc")):
+            cell = authors["importance"][group][layer]
+            assert cell["importance"] == pytest.approx(
+                [None if np.isnan(v) else v for v in values[i]], abs=1e-4
+            )
+            for v, low, high in zip(cell["importance"], cell["low"], cell["high"]):
+                assert v is None or low <= high
     # the saved weights are the network the run scored: the same accuracies on its test set
     model = RecurrentCNN(2, 4).to(memory_format=torch.channels_last)
     model.load_state_dict(torch.load(weights_path, weights_only=True))

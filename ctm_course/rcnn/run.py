@@ -3,11 +3,14 @@
     python -m ctm_course.rcnn.run --profile gpu --train-seconds 300 --out results.json
 
 Trains with :func:`ctm_course.train.fit` on stimuli generated on the device until the profile's
-steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of the step), then measures
-cluttered and clean test accuracy, decodes the auxiliary variables (location, scale,
-orientation) from every layer at every timestep with linear probes, and runs the perturbation
-analysis (functional importance of the flows into each layer); prints and writes JSON with
-the paper's numbers beside the course's, and with ``--save`` the trained weights. Sizes come from the lesson's profile table
+steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of
+the step), then measures cluttered and clean test accuracy, decodes the auxiliary variables
+(location, scale, orientation) from every layer at every timestep with linear probes, and runs
+the perturbation analysis (functional importance of the flows into each layer, with 95 %
+bootstrap intervals over the images) twice: with the authors' swaps (their rotation and scale
+bugs kept), the set the paper's numbers come from and the one compared with them, and with the
+fixed swaps, recorded apart. Prints and writes JSON with the paper's numbers beside the
+course's, and with ``--save`` the trained weights. Sizes come from the lesson's profile table
 (``ctm_course.config.RCNN``); flags override them.
 """
 
@@ -26,12 +29,12 @@ from ..data.thorat2021 import paper_numbers
 from ..parameters import count_parameters
 from ..train import fit, seed_everything
 from .model import RecurrentCNN
-from .perturb import accuracies_from, functional_importance, perturbation_correct
+from .perturb import bootstrap_importance, importance_record, perturbation_correct
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
 from .training import accuracy, memory_format, step_fn
-from .variants import generate_variants
+from .variants import generate_variant_sets
 
 OVERRIDES = {
     "train_seconds": float,
@@ -212,16 +215,35 @@ def main(argv=None) -> dict:
         )
     if perturb_images:
         t0 = time.perf_counter()
-        variants = generate_variants(perturb_images, test_sources, seed=args.seed)
-        perturbed = accuracies_from(
-            perturbation_correct(model, variants, batch_size=100)
+        variant_sets = generate_variant_sets(
+            perturb_images, test_sources, seed=args.seed
         )
-        importance = functional_importance(perturbed)
-        # the table the issue compares: flows into conv1 and conv2 at T = 2, 3, 4, ours and the paper's
+        outcomes = {
+            "authors": perturbation_correct(
+                model, variant_sets["authors"], batch_size=100
+            )
+        }
+        outcomes["fixed"] = perturbation_correct(
+            model, variant_sets["fixed"], batch_size=100, reuse=outcomes["authors"]
+        )
+        intervals = {
+            swaps: bootstrap_importance(outcome) for swaps, outcome in outcomes.items()
+        }
+        # like with like: the paper's table was made with the authors' swaps (their bugs kept);
+        # the fixed swaps are the course's own analysis, recorded beside it
+        importance = {g: v["importance"] for g, v in intervals["authors"].items()}
         result.update(
-            perturbation_original_accuracy=perturbed["original"],
+            perturbation_original_accuracy=float(
+                outcomes["authors"]["original"].mean()
+            ),
             functional_importance={
                 g: np.round(v, 4).tolist() for g, v in importance.items()
+            },
+            **{
+                f"perturbation_{swaps}_swaps": importance_record(
+                    outcomes[swaps], intervals[swaps], swaps=swaps, interval=0.95
+                )
+                for swaps in ("authors", "fixed")
             },
             perturb_seconds=time.perf_counter() - t0,
         )
@@ -232,15 +254,20 @@ def main(argv=None) -> dict:
             },
         )
         for i, layer in ((1, "conv1"), (2, "conv2")):
-            for group, values in importance.items():
-                ours = " / ".join(f"{v:+.2f}" for v in values[i])
+            for group, parts in intervals["authors"].items():
+                ours = " / ".join(
+                    f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                    for v, lo, hi in zip(
+                        parts["importance"][i], parts["low"][i], parts["high"][i]
+                    )
+                )
                 theirs = " / ".join(
                     f"{v:+.2f}"
                     for v in paper["functional_importance"][group]["mean"][i]
                 )
                 print(
-                    f"importance of the flow into {layer} for {group.lower():11s} T = 2/3/4: {ours}  "
-                    f"(paper {theirs})"
+                    f"importance (authors' swaps) of the flow into {layer} for {group.lower():11s} "
+                    f"T = 2/3/4: {ours}  (paper {theirs})"
                 )
     if args.save:
         Path(args.save).parent.mkdir(parents=True, exist_ok=True)
