@@ -4,6 +4,7 @@ weights, the paper's numbers and the command-line run. Synthetic object images k
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -225,6 +226,30 @@ def test_count_parameterss_match_the_reference_notes(flags, expected):
     # both branches, as the authors store them: about 100.6 MB of float32
     if expected == 25_146_088:
         assert expected * 4 / 1e6 == pytest.approx(100.6, abs=0.1)
+
+
+def test_the_b_network_is_one_feedforward_sweep_read_out_t_times():
+    """Without flows every step repeats the first: the readout is fc2 of t_steps copies of fc1."""
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 4, lateral=False, topdown=False)
+    assert model.connections == () and model.name == "0100"
+    x = torch.rand(3, 1, 100, 100)
+    out, trace = model(x, trace=True)
+    z = model.pool(F.relu(model.conv1(x)))
+    z = model.pool(F.relu(model.conv2(z)))
+    fc = F.relu(model.fc1(z.flatten(1)))
+    expected = torch.log_softmax(model.fc2(torch.cat([fc] * 4, dim=1)), dim=1)
+    torch.testing.assert_close(out, expected.clamp_min(math.log(1e-10)))
+    assert (
+        all(torch.equal(a, fc) for a in trace.acts["fc"]) and len(trace.acts["fc"]) == 4
+    )
+    assert all(flows == [] for flows in trace.flows["g"].values())
+    # the gradient reaches the feedforward weights through all four copies
+    out[:, 0].sum().backward()
+    assert model.conv1.weight.grad.abs().sum() > 0
+    seen = []
+    model(x, observer=lambda t, state, readout: seen.append((t, len(readout))))
+    assert seen == [(0, 1), (1, 2), (2, 3), (3, 4)]
 
 
 def test_model_shapes_and_connections():
@@ -855,3 +880,45 @@ def test_predict_and_accuracy_agree_with_the_model(sources):
     )
     assert 0 <= clean <= 1
     assert accuracy(model, s, clean=False) == (cluttered, None)
+
+
+def test_side_by_side_trains_each_network_as_if_alone(sources):
+    """Summing the losses couples nothing: with AdamW each network ends where it would alone."""
+    from ctm_course.rcnn import SideBySide, step_fn
+
+    def make(**flags):
+        torch.manual_seed(0)
+        return RecurrentCNN(2, 4, **flags)
+
+    pair = SideBySide(gain=make(), feedforward=make(lateral=False, topdown=False))
+    alone = {"gain": make(), "feedforward": make(lateral=False, topdown=False)}
+    batches = [TorchStimuli(sources)(6, seed=s) for s in range(3)]
+
+    def train(model):
+        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        for batch in batches:
+            loss, metrics = step_fn(model, batch)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return loss, metrics
+
+    loss, metrics = train(pair)
+    assert set(metrics) == {"accuracy", "feedforward_loss", "feedforward_accuracy"}
+    separate = {name: train(net) for name, net in alone.items()}
+    for name, net in alone.items():
+        for (key, mine), theirs in zip(
+            pair.networks[name].state_dict().items(), net.state_dict().values()
+        ):
+            torch.testing.assert_close(mine, theirs, msg=f"{name}.{key}")
+    torch.testing.assert_close(
+        loss.detach(),
+        separate["gain"][0].detach() + separate["feedforward"][0].detach(),
+    )
+    torch.testing.assert_close(
+        metrics["feedforward_accuracy"], separate["feedforward"][1]["accuracy"]
+    )
+    outputs = pair(batches[0].images)
+    assert set(outputs) == {"gain", "feedforward"} and outputs["gain"].shape == (6, 20)
+    with pytest.raises(ValueError, match="at least one network"):
+        SideBySide()

@@ -7,7 +7,7 @@
 * :mod:`.shuffle_transpose`, :mod:`.shuffle_conv`: the flows' transposed and 4-channel convolutions, computed
   faster on a CPU (same parameters as the library modules);
 * :mod:`.weights`: the authors' published weights (download with checks, loading);
-* :mod:`.training`: training step, accuracy, a wall-clock-budget loop; :mod:`.run`: the command-line run;
+* :mod:`.training`: training step, accuracy, networks trained side by side on the same batches; :mod:`.run`: the command-line run;
 * :mod:`.probes`: linear probes of activations and flows, with the random-feedback control;
 * :mod:`.perturb`: the perturbation analysis and functional importance;
 * :mod:`.plots`: figures in the style of the paper's Figures 3 and 4, next to the paper's numbers.
@@ -53,7 +53,7 @@ from .stimuli import (
     sample_scene,
 )
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
-from .training import accuracy, predict, step_fn
+from .training import SideBySide, accuracy, predict, step_fn
 from .variants import GROUPS, SWAPS, VARIANTS, generate_variant_sets, generate_variants
 
 __all__ = [
@@ -97,4 +97,5 @@ __all__ = [
     "render",
     "sample_scene",
     "step_fn",
+    "SideBySide",
 ]

@@ -164,6 +164,22 @@ class RecurrentCNN(nn.Module):
             out[target] = out[target] + flow if target in out else flow
         return out
 
+    @staticmethod
+    def _finish_step(
+        t: int,
+        state: dict[str, torch.Tensor],
+        readout: list[torch.Tensor],
+        observer,
+        record: Trace | None,
+    ) -> None:
+        """The end of step t: fc1's output joins the readout; the observer and the trace see the state."""
+        readout.append(state["fc"])
+        if observer is not None:
+            observer(t, state, readout)
+        if record is not None:
+            for layer in LAYERS:
+                record.acts[layer].append(state[layer])
+
     def forward(
         self,
         x: torch.Tensor,
@@ -190,6 +206,10 @@ class RecurrentCNN(nn.Module):
                 raise ValueError("trace=True cannot be combined with resume")
             first, state, readout = resume[0] + 1, dict(resume[1]), list(resume[2])
         for t in range(first, self.t_steps):
+            if t > 0 and not self.connections:
+                # no recurrent flow (the B network): every step repeats the first exactly
+                self._finish_step(t, state, readout, observer, record)
+                continue
             mod: dict[str, dict[str, torch.Tensor]] = {}
             if t > 0:
                 for branch in self.branches:
@@ -216,12 +236,7 @@ class RecurrentCNN(nn.Module):
             z = F.relu(z + b["fc"] if "fc" in b else z)
             z = z * (1 + g["fc"]) if "fc" in g else z
             state["fc"] = z
-            readout.append(z)
-            if observer is not None:
-                observer(t, state, readout)
-            if record is not None:
-                for layer in LAYERS:
-                    record.acts[layer].append(state[layer])
+            self._finish_step(t, state, readout, observer, record)
         logits = self.fc2(torch.cat(readout, dim=1))
         log_probs = torch.log_softmax(logits.float(), dim=1).clamp_min(math.log(1e-10))
         return (log_probs, record) if trace else log_probs

@@ -1,6 +1,7 @@
 """Training and evaluation of the recurrent CNN on freshly generated stimuli.
 
-The lesson and the command-line run (:mod:`ctm_course.rcnn.run`, which adds a wall-clock budget
+:class:`SideBySide` trains networks on the same batches (the gain network and its feedforward
+control). The lesson and the command-line run (:mod:`ctm_course.rcnn.run`, which adds a wall-clock budget
 through ``TrainConfig.max_seconds``) both train with :func:`ctm_course.train.fit` and
 :func:`step_fn`: checkpoints, resume, live curves, and on a GPU each step replayed as one CUDA graph.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..evaluate import batched
 from ..precision import autocast, autocast_dtype
@@ -28,20 +30,59 @@ def prepare(images: torch.Tensor, device) -> torch.Tensor:
     )
 
 
-def step_fn(model: RecurrentCNN, batch: Stimuli, bf16: bool | None = None):
+class SideBySide(nn.Module):
+    """Networks trained side by side on the same batches, e.g.
+    ``SideBySide(gain=RecurrentCNN(4), feedforward=RecurrentCNN(4, lateral=False, topdown=False))``.
+
+    They share nothing but the data: :func:`step_fn` minimises the sum of their losses, and each
+    network's weights receive only the gradient of its own loss, so with an optimiser that treats
+    every weight on its own (Adam, AdamW without a global gradient-norm clip) each trains exactly as
+    it would alone on the same batches. The first network is the main one: :func:`step_fn` names
+    its batch accuracy ``accuracy`` and prefixes the others' metrics with their names.
+    """
+
+    def __init__(self, **networks: RecurrentCNN):
+        super().__init__()
+        if not networks:
+            raise ValueError("SideBySide needs at least one network, e.g. gain=...")
+        self.networks = nn.ModuleDict(networks)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.networks)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{name: log-probabilities (B, 20)}`` of every network on ``x`` ``(B, 1, 100, 100)``."""
+        return {name: net(x) for name, net in self.networks.items()}
+
+
+def step_fn(model: RecurrentCNN | SideBySide, batch: Stimuli, bf16: bool | None = None):
     """One training step for :func:`ctm_course.train.fit`: NLL of the category, and the batch accuracy.
 
-    ``bf16`` (default: on CUDA) runs the forward pass under bf16 autocast; the loss is taken in float32.
+    For a :class:`SideBySide`, the sum of the networks' losses; ``accuracy`` is the first network's,
+    ``<name>_loss`` and ``<name>_accuracy`` the others'. ``bf16`` (default: on CUDA) runs the
+    forward pass under bf16 autocast; the loss is taken in float32.
     """
     device = next(model.parameters()).device
     dtype = autocast_dtype(device) if bf16 is None else torch.bfloat16 if bf16 else None
-    with autocast(device, dtype):
-        log_probs = model(prepare(batch.images, device)).float()
+    images = prepare(batch.images, device)
     target = batch.labels["category"].to(device)
-    loss = F.nll_loss(log_probs, target)
-    return loss, {
-        "accuracy": (log_probs.detach().argmax(1) == target).float().mean()
-    }  # a tensor: no host sync
+    with autocast(device, dtype):
+        outputs = (
+            model(images) if isinstance(model, SideBySide) else {"": model(images)}
+        )
+    total, metrics = 0.0, {}
+    for i, (name, log_probs) in enumerate(outputs.items()):
+        log_probs = log_probs.float()
+        loss = F.nll_loss(log_probs, target)
+        # a tensor: no host sync
+        hits = (log_probs.detach().argmax(1) == target).float().mean()
+        total = total + loss
+        if i == 0:
+            metrics["accuracy"] = hits
+        else:
+            metrics[f"{name}_loss"], metrics[f"{name}_accuracy"] = loss.detach(), hits
+    return total, metrics
 
 
 def eval_batch_size(device) -> int:
