@@ -90,6 +90,33 @@ def test_plot_importance_draws_our_intervals_as_error_bars(keep):
     assert not any(ax.containers for ax in plain.axes)
 
 
+def test_published_decoding_draws_both_networks_per_layer(keep):
+    gain, additive = paper_numbers("0111"), paper_numbers("1011")
+    groups = ("Category", "Location")
+    fig = keep(plots.plot_published_decoding(gain, additive, groups=groups))
+    assert len(fig.axes) == len(groups) and fig.get_size_inches()[0] <= 11
+    for ax, group in zip(fig.axes, groups):
+        assert ax.get_title() == group
+        solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+        dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert len(solid) == len(dashed) == 4  # one per layer and network
+        for i in range(4):
+            np.testing.assert_allclose(
+                solid[i].get_ydata(), gain["decoding"][group]["mean"][i]
+            )
+            np.testing.assert_allclose(
+                dashed[i].get_ydata(), additive["decoding"][group]["mean"][i]
+            )
+            # the same colour for a layer in both networks
+            assert solid[i].get_color() == dashed[i].get_color()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "Input, gain 0111" in labels and "FC, additive 1011" in labels
+    # the two networks differ: the figure does not draw one network twice
+    assert not np.allclose(
+        gain["decoding"]["Category"]["mean"], additive["decoding"]["Category"]["mean"]
+    )
+
+
 def texts(fig) -> list:
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
 

@@ -161,6 +161,53 @@ def plot_decoding(
     return _finish(fig, axes[0], "decoding accuracy", title, legend_columns=5)
 
 
+def plot_published_decoding(
+    gain: dict,
+    additive: dict,
+    groups=("Category", "Location", "Scale", "Orientation"),
+) -> Figure:
+    """The authors' two published networks side by side: decoding accuracy by layer and timestep of the
+    gain network 0111 (solid) and the additive network 1011 (dashed), each with its 95% band over the
+    five seeds; ``gain`` and ``additive`` from :func:`ctm_course.data.thorat2021.paper_numbers`.
+    """
+    fig = new_figure((min(11, 2.75 * len(groups)), 3.3))
+    axes = np.atleast_1d(fig.subplots(1, len(groups), sharex=True))
+    for ax, group in zip(axes, groups):
+        for numbers, style, kind in (
+            (gain, "o-", "gain 0111"),
+            (additive, "s--", "additive 1011"),
+        ):
+            for i, (name, colour) in enumerate(zip(LAYER_NAMES, LAYER_COLOURS)):
+                mean = np.asarray(numbers["decoding"][group]["mean"][i])
+                ci = np.asarray(numbers["decoding"][group]["ci"][i])
+                steps = np.arange(1, len(mean) + 1)
+                ax.plot(
+                    steps,
+                    mean,
+                    style,
+                    color=colour,
+                    ms=4,
+                    label=f"{name}, {kind}" if ax is axes[0] else None,
+                )
+                ax.fill_between(steps, mean - ci, mean + ci, color=colour, alpha=0.1)
+        chance = 0.05 if group == "Category" else 0.5
+        ax.axhline(chance, color="k", ls=":", lw=1)
+        ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
+        ax.set_title(group, fontsize=FONT)
+        ax.set_xlabel("timestep", fontsize=FONT_SMALL)
+        ax.set_xticks(steps)
+        style_axes(ax)
+    fig = _finish(
+        fig,
+        axes[0],
+        "decoding accuracy",
+        "The published networks: gain 0111 (solid) and additive 1011 (dashed)",
+        legend_columns=4,
+    )
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    return fig
+
+
 def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure:
     """Auxiliary-variable decoding (mean of location, scale, orientation) through time and through depth."""
     fig = new_figure((8, 3.2))
