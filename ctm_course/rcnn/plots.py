@@ -115,6 +115,17 @@ def _paper_curve(
     ax.fill_between(x, mean - ci, mean + ci, color=colour, alpha=0.12)
 
 
+def _decoding_panel(ax: Axes, group: str, steps: np.ndarray) -> None:
+    """A decoding panel's frame: chance (dotted), the y range of the variable, its title, the steps."""
+    chance = 0.05 if group == "Category" else 0.5
+    ax.axhline(chance, color="k", ls=":", lw=1)
+    ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
+    ax.set_title(group, fontsize=FONT)
+    ax.set_xlabel("timestep", fontsize=FONT_SMALL)
+    ax.set_xticks(steps)
+    style_axes(ax)
+
+
 def plot_decoding(
     ours: dict[str, np.ndarray],
     paper: dict | None = None,
@@ -151,13 +162,7 @@ def plot_decoding(
                     colour,
                     i == 0 and ax is axes[0],
                 )
-        chance = 0.05 if group == "Category" else 0.5
-        ax.axhline(chance, color="k", ls=":", lw=1)
-        ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
-        ax.set_title(group, fontsize=FONT)
-        ax.set_xlabel("timestep", fontsize=FONT_SMALL)
-        ax.set_xticks(steps)
-        style_axes(ax)
+        _decoding_panel(ax, group, steps)
     return _finish(fig, axes[0], "decoding accuracy", title, legend_columns=5)
 
 
@@ -190,13 +195,7 @@ def plot_published_decoding(
                     label=f"{name}, {kind}" if ax is axes[0] else None,
                 )
                 ax.fill_between(steps, mean - ci, mean + ci, color=colour, alpha=0.1)
-        chance = 0.05 if group == "Category" else 0.5
-        ax.axhline(chance, color="k", ls=":", lw=1)
-        ax.set_ylim(0 if group == "Category" else 0.45, 1.0)
-        ax.set_title(group, fontsize=FONT)
-        ax.set_xlabel("timestep", fontsize=FONT_SMALL)
-        ax.set_xticks(steps)
-        style_axes(ax)
+        _decoding_panel(ax, group, steps)
     fig = _finish(
         fig,
         axes[0],
