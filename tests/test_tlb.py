@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -568,3 +569,85 @@ def test_one_autocast_helper():
         assert not torch.is_autocast_enabled("cpu")
     with precision.autocast("cpu", torch.bfloat16):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.bfloat16
+
+
+# ----------------------------------------------------------------------------- ablations over seeds
+def test_ablation_variants_change_only_what_they_name():
+    from ctm_course.tlb.ablation import VARIANTS
+
+    paper = dict(mode="paper", num_classes=4, n_state=4, **{**TINY, "num_layers": 2})
+    models = {name: make(paper) for name, make in VARIANTS.items()}
+    assert models["reference"].n_state == 4
+    assert models["n_state=1"].n_state == 1 and models["n_state=16"].n_state == 16
+    reference, no_top_down = models["reference"], models["no top-down"]
+    assert any(role == "cross" for _, role in reference.schedule)
+    assert no_top_down.schedule == [
+        entry for entry in reference.schedule if entry[1] != "cross"
+    ]
+    # the blocks stay: the same parameters, only unused
+    assert sum(p.numel() for p in no_top_down.parameters()) == sum(
+        p.numel() for p in reference.parameters()
+    )
+
+
+def test_seed_study_learns_repeats_a_seed_and_reports_the_spread():
+    from ctm_course.tlb.ablation import seed_study, spread
+
+    data = _tiny_data()
+    paper = {
+        "model": dict(
+            mode="paper", num_classes=4, n_state=4, **{**TINY, "num_layers": 2}
+        ),
+        "train": dict(
+            batch_size=32, lr=3e-3, weight_decay=0.0, resize_to=17, log_every=10
+        ),
+    }
+    variants = ("reference", "no top-down")
+    first = seed_study(paper, data, data, [0, 1], 40, variants=variants, progress=None)
+    again = seed_study(paper, data, data, [1], 40, variants=variants, progress=None)
+    assert set(first) == set(variants) and all(len(v) == 2 for v in first.values())
+    assert all(a > 0.5 for values in first.values() for a in values)  # chance: 0.25
+    # a seed is a run: the same seed gives the same accuracy
+    assert [first[v][1] for v in variants] == [again[v][0] for v in variants]
+    summary = spread({"reference": [0.4, 0.5, 0.6], "n_state=1": [0.3, 0.3, 0.3]})
+    assert summary["reference"]["mean"] == pytest.approx(0.5)
+    assert summary["reference"]["std"] == pytest.approx(0.1)
+    assert summary["n_state=1"]["minus_reference"] == pytest.approx(-0.2)
+    assert (summary["n_state=1"]["min"], summary["reference"]["max"]) == (0.3, 0.6)
+    with pytest.raises(ValueError, match="reference"):
+        spread({"n_state=1": [0.3]})
+    with pytest.raises(ValueError, match="unknown variants"):
+        seed_study(paper, data, data, [0], 1, variants=("bigger",))
+    with pytest.raises(ValueError, match="seed"):
+        seed_study(paper, data, data, [], 1)
+
+
+def test_seed_spread_plot_draws_every_seed_and_our_run(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ctm_course.tlb import plots
+    from ctm_course.tlb.ablation import record_name, recorded_ablations
+
+    runs = {"reference": [0.40, 0.42, 0.38], "no top-down": [0.35, 0.37, 0.36]}
+    ours = {"reference": 0.41, "no top-down": 0.33}
+    fig = plots.plot_seed_spread(runs, ours)
+    ax = fig.axes[0]
+    circles, stars = ax.collections[0::3], ax.collections[2::3]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(runs)
+    for i, name in enumerate(runs):
+        np.testing.assert_allclose(circles[i].get_offsets()[:, 1], runs[name])
+        assert tuple(stars[i].get_offsets()[0]) == (i, ours[name])
+    plt.close(fig)
+    empty = plots.plot_seed_spread({"reference": []}, {"reference": 0.4})
+    assert len(empty.axes[0].collections) == 1  # only our run
+    plt.close(empty)
+    # the recorded study is read back from results/<profile>/
+    assert recorded_ablations("cpu", folder=tmp_path) is None
+    assert record_name("cpu", 600) == "04_tlb_cifar10-cpu-600-steps.json"
+    (tmp_path / record_name("cpu")).write_text(
+        json.dumps({"steps": 150, "accuracies": runs})
+    )
+    assert recorded_ablations("cpu", folder=tmp_path)["accuracies"] == runs

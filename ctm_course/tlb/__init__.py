@@ -12,7 +12,8 @@
 - :func:`train_classifier`, :func:`evaluate_accuracy` (``train.py``): device-resident training loop;
   :func:`autocast_dtype` (from :mod:`ctm_course.precision`): bf16 on CUDA.
 - ``python -m ctm_course.tlb.run`` (``run.py``): train and test one model without the notebook.
-- ``plots.py``: patches and chunks, attention overlays, the comparison bars.
+- ``plots.py``: patches and chunks, attention overlays, the comparison bars, the seed spread.
+- ``ablation.py``: the lesson's ablations (``n_state``, no top-down) repeated over seeds.
 """
 
 from ..parameters import count_parameters

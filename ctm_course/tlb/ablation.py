@@ -1,0 +1,232 @@
+"""Lesson 4's two experiments with the bottleneck, repeated over seeds.
+
+Each variant of the ``paper``-mode model (:data:`VARIANTS`: the reference, one or sixteen state
+vectors, no top-down attention) is trained for a few steps with the course's paper-mode recipe and
+tested. One run per variant cannot tell an effect from luck, so :func:`seed_study` repeats every
+variant over seeds (the seed sets the initial weights and the order of the batches) and reports each
+variant's accuracies; the lesson draws them beside its own runs. Usage::
+
+    python -m ctm_course.tlb.ablation --profile cpu --seeds 0 1 2 --out results/ablations/04_tlb_cifar10-cpu.json
+
+:func:`recorded_ablations` reads that file back for the lesson.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..cli import device_and_profile, run_parser, write_json
+from ..data.image_data import ImageData
+from ..paths import repo_root
+from ..precision import autocast_dtype
+from ..train import seed_everything
+from .model import TemporalLatentBottleneck
+from .presets import train_config
+from .train import evaluate_accuracy, train_classifier
+
+RECORD_FOLDER = Path("results") / "ablations"
+"""Where the seed studies are kept, under the repository (not a profile's folder of lesson records)."""
+TEST_IMAGES = 2000
+"""Test images of every ablation run (the first of a seeded subset of the test split)."""
+
+
+def without_top_down(model: TemporalLatentBottleneck) -> TemporalLatentBottleneck:
+    """``model`` with every ``"cross"`` entry removed from its schedule: the fast stream never reads
+    the slow stream (the blocks stay, unused)."""
+    model.schedule = [(name, role) for name, role in model.schedule if role != "cross"]
+    return model
+
+
+def _variant(n_state: int | None = None, top_down: bool = True):
+    def make(paper_model: dict[str, Any]) -> TemporalLatentBottleneck:
+        args = {**paper_model, **({} if n_state is None else {"n_state": n_state})}
+        model = TemporalLatentBottleneck(**args)
+        return model if top_down else without_top_down(model)
+
+    return make
+
+
+VARIANTS: dict[str, Callable[[dict[str, Any]], TemporalLatentBottleneck]] = {
+    "reference": _variant(),
+    "n_state=1": _variant(n_state=1),
+    "n_state=16": _variant(n_state=16),
+    "no top-down": _variant(top_down=False),
+}
+"""The variants of the lesson's experiments, each built from the profile's ``paper`` model arguments."""
+
+
+def ablation_accuracy(
+    model: TemporalLatentBottleneck,
+    train: ImageData,
+    test: ImageData,
+    recipe: dict[str, Any],
+    steps: int,
+    device: torch.device | str,
+    seed: int = 0,
+) -> float:
+    """Train ``model`` for ``steps`` steps with ``recipe`` (a run's ``train`` dict; batches drawn with
+    ``seed``) and return its accuracy on ``test``. Runs all chunks of a block at once
+    (:meth:`TemporalLatentBottleneck.forward_batched`, equal to the chunk loop)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    device = torch.device(device)
+    config = train_config(
+        recipe,
+        steps,
+        eval_every=None,
+        checkpoint_every=None,
+        max_seconds=None,
+        progress=False,
+        seed=seed,
+    )
+    amp = autocast_dtype(device)  # bf16 on a GPU
+    size = model.config.image_size
+    train_classifier(
+        model.to(device),
+        train,
+        config,
+        batch_size=recipe["batch_size"],
+        image_size=size,
+        resize_to=recipe.get("resize_to"),
+        log_every=min(steps, recipe.get("log_every", 10)),
+        amp_dtype=amp,
+        forward=TemporalLatentBottleneck.forward_batched,
+    )
+    return evaluate_accuracy(model, test, size, amp_dtype=amp)["accuracy"]
+
+
+def seed_study(
+    paper: dict[str, Any],
+    train: ImageData,
+    test: ImageData,
+    seeds: list[int],
+    steps: int,
+    device: torch.device | str = "cpu",
+    variants: tuple[str, ...] = tuple(VARIANTS),
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, list[float]]:
+    """``{variant: [test accuracy for each of seeds]}``: every variant trained ``steps`` steps from
+    each seed (initial weights and batch order) with the ``paper`` run's recipe."""
+    if not seeds:
+        raise ValueError("seed_study needs at least one seed")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+    out: dict[str, list[float]] = {v: [] for v in variants}
+    for seed in seeds:
+        for name in variants:
+            t0 = time.perf_counter()
+            seed_everything(seed)
+            model = VARIANTS[name](paper["model"])
+            accuracy = ablation_accuracy(
+                model, train, test, paper["train"], steps, device, seed=seed
+            )
+            out[name].append(accuracy)
+            if progress is not None:
+                progress(
+                    f"seed {seed} {name:12s} {accuracy:.4f} ({time.perf_counter() - t0:.0f} s)"
+                )
+    return out
+
+
+def spread(accuracies: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Mean, sample standard deviation, minimum and maximum of each variant's accuracies, and the
+    difference of its mean from the reference's (``"reference"`` must be present)."""
+    if "reference" not in accuracies:
+        raise ValueError("spread needs the 'reference' variant")
+    reference = float(np.mean(accuracies["reference"]))
+    out = {}
+    for name, values in accuracies.items():
+        values_ = np.asarray(values, float)
+        out[name] = {
+            "mean": float(values_.mean()),
+            "std": float(values_.std(ddof=1)) if len(values_) > 1 else float("nan"),
+            "min": float(values_.min()),
+            "max": float(values_.max()),
+            "minus_reference": float(values_.mean() - reference),
+        }
+    return out
+
+
+def record_name(profile_name: str, steps: int | None = None) -> str:
+    """The file name of a seed study: ``04_tlb_cifar10-<profile>.json`` at the profile's
+    ``ablation_steps``, ``04_tlb_cifar10-<profile>-<steps>-steps.json`` at another budget."""
+    return (
+        f"04_tlb_cifar10-{profile_name}"
+        + (f"-{steps}-steps" if steps else "")
+        + ".json"
+    )
+
+
+def recorded_ablations(
+    profile_name: str, folder: str | Path | None = None
+) -> dict[str, Any] | None:
+    """The seed study recorded for ``profile_name`` at its ``ablation_steps``
+    (``results/ablations/04_tlb_cifar10-<profile>.json``, written by this module's command line),
+    or ``None`` where there is none (e.g. on Colab, outside the repository)."""
+    if folder is None:
+        root = repo_root()
+        if root is None:
+            return None
+        folder = root / RECORD_FOLDER
+    path = Path(folder) / record_name(profile_name)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from ..config import lesson_config
+    from ..data import load_cifar10
+
+    parser = run_parser(
+        __doc__.split("\n\n")[0],
+        "the profile whose paper run and ablation_steps are used (default: gpu on CUDA, else cpu)",
+        "folder with cifar10/",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--steps", type=int, default=None, help="default: the profile's ablation_steps"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args: argparse.Namespace = parser.parse_args(argv)
+    device, profile = device_and_profile(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    row = lesson_config("04_tlb_cifar10", profile)
+    steps = args.steps or row.ablation_steps
+    # the lesson's data: its profile's subsets, then the ablation's test images
+    train = load_cifar10(train=True, root=args.data_root)
+    test = load_cifar10(train=False, root=args.data_root)
+    if row.train_images:
+        train = train.subset(min(row.train_images, len(train)), seed=0)
+    if row.test_images:
+        test = test.subset(min(row.test_images, len(test)), seed=0)
+    test = test.subset(min(TEST_IMAGES, len(test)), seed=2)
+    started = time.perf_counter()
+    accuracies = seed_study(row.paper, train, test, args.seeds, steps, device)
+    result = {
+        "lesson": "04_tlb_cifar10",
+        "profile": profile,
+        "device": str(device),
+        "torch": torch.__version__,
+        "data_source": train.source,
+        "steps": steps,
+        "seeds": args.seeds,
+        "test_images": len(test),
+        "paper_model": row.paper["model"],
+        "accuracies": accuracies,
+        "spread": spread(accuracies),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_json(args.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
