@@ -614,6 +614,11 @@ def test_seed_study_learns_repeats_a_seed_and_reports_the_spread():
     assert summary["reference"]["std"] == pytest.approx(0.1)
     assert summary["n_state=1"]["minus_reference"] == pytest.approx(-0.2)
     assert (summary["n_state=1"]["min"], summary["reference"]["max"]) == (0.3, 0.6)
+    # every seed of n_state=1 lies below the reference's lowest; overlapping seeds do not
+    assert summary["n_state=1"]["separated"] == 1.0
+    assert summary["reference"]["separated"] == 0.0
+    overlapping = spread({"reference": [0.4, 0.5], "no top-down": [0.45, 0.3]})
+    assert overlapping["no top-down"]["separated"] == 0.0
     with pytest.raises(ValueError, match="reference"):
         spread({"n_state=1": [0.3]})
     with pytest.raises(ValueError, match="unknown variants"):
@@ -651,3 +656,4 @@ def test_seed_spread_plot_draws_every_seed_and_our_run(tmp_path):
         json.dumps({"steps": 150, "accuracies": runs})
     )
     assert recorded_ablations("cpu", folder=tmp_path)["accuracies"] == runs
+    assert recorded_ablations("cpu", folder=tmp_path, steps=600) is None

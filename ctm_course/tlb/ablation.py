@@ -137,8 +137,10 @@ def seed_study(
 
 
 def spread(accuracies: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    """Mean, sample standard deviation, minimum and maximum of each variant's accuracies, and the
-    difference of its mean from the reference's (``"reference"`` must be present)."""
+    """Mean, sample standard deviation, minimum and maximum of each variant's accuracies, the
+    difference of its mean from the reference's (``"reference"`` must be present), and
+    ``separated``: 1.0 when every seed of the variant lies outside the reference's range of seeds
+    (all above its highest or all below its lowest), else 0.0."""
     if "reference" not in accuracies:
         raise ValueError("spread needs the 'reference' variant")
     reference = float(np.mean(accuracies["reference"]))
@@ -151,6 +153,13 @@ def spread(accuracies: dict[str, list[float]]) -> dict[str, dict[str, float]]:
             "min": float(values_.min()),
             "max": float(values_.max()),
             "minus_reference": float(values_.mean() - reference),
+            "separated": float(
+                name != "reference"
+                and (
+                    values_.max() < min(accuracies["reference"])
+                    or values_.min() > max(accuracies["reference"])
+                )
+            ),
         }
     return out
 
@@ -166,17 +175,18 @@ def record_name(profile_name: str, steps: int | None = None) -> str:
 
 
 def recorded_ablations(
-    profile_name: str, folder: str | Path | None = None
+    profile_name: str, folder: str | Path | None = None, steps: int | None = None
 ) -> dict[str, Any] | None:
     """The seed study recorded for ``profile_name`` at its ``ablation_steps``
     (``results/ablations/04_tlb_cifar10-<profile>.json``, written by this module's command line),
-    or ``None`` where there is none (e.g. on Colab, outside the repository)."""
+    or at another budget of ``steps``; ``None`` where there is none (e.g. on Colab, outside the
+    repository)."""
     if folder is None:
         root = repo_root()
         if root is None:
             return None
         folder = root / RECORD_FOLDER
-    path = Path(folder) / record_name(profile_name)
+    path = Path(folder) / record_name(profile_name, steps)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
