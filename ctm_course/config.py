@@ -266,7 +266,7 @@ RCNN = {
                      test_images=300, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
     "cpu": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=500, cpu_threads=2,
                    train=Training(steps=3000, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=30,
-                                  eval_every=1000, checkpoint_every=200, log_every=10, max_seconds=515,
+                                  eval_every=1000, checkpoint_every=500, log_every=10, max_seconds=470,
                                   ema_decay=0.995),
                    test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, probe_jobs=2),
     # the paper's width: 20,000 steps or 450 s
