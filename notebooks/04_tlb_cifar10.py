@@ -676,7 +676,7 @@ plots.plot_attention_chunks(
 # Both exercises below train small models for `CONFIG.ablation_steps` steps each with the
 # course's paper-mode recipe (the course's, not the paper's own), and test them on the first
 # 2,000 test images (fewer in the `smoke` profile). They share this helper, which calls
-# `ctm_course.tlb.ablation.ablation_accuracy` (the training loop of section 5, with the
+# `ctm_course.tlb.ablation.ablation_accuracy` (the training loop of section 4, with the
 # batches drawn from a seed):
 
 # %%
@@ -860,7 +860,7 @@ glue(
 glue("seed_reference_mean", summary["reference"].get("mean", nan))
 for name, key in (("n_state=1", "n1"), ("n_state=16", "n16"), ("no top-down", "ntd")):
     glue(f"seed_{key}_diff", summary[name].get("minus_reference", nan))
-# the same study at the budget of section 5's training, where the profile has one
+# the same study at the budget of section 4's training, where the profile has one
 main_steps = CONFIG.paper["train"].get("steps")
 longer = recorded_ablations(PROFILE, steps=main_steps) if main_steps else None
 longer = spread(longer["accuracies"]) if longer else {name: {} for name in ours}
@@ -889,7 +889,7 @@ fig
 # single runs is not a finding: at this budget these experiments cannot tell the variants apart,
 # and this notebook's single runs should be read the same way.
 #
-# Trained four times longer, for the {glue:text}`seed_main_steps` steps of section 5 (the same
+# Trained four times longer, for the {glue:text}`seed_main_steps` steps of section 4 (the same
 # study, `python -m ctm_course.tlb.ablation --steps ...`), the reference's three seeds span only
 # {glue:text}`seed_main_range:.3f`, and two differences stand out of the noise, if barely:
 # sixteen state vectors change the mean by {glue:text}`seed_main_n16_diff:+.3f`
