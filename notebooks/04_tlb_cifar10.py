@@ -826,7 +826,7 @@ glue("reference_acc", reference_accuracy)
 # training every variant from three seeds with `python -m ctm_course.tlb.ablation` (the same
 # helper, the same recipe and test images); the figure draws those runs beside this notebook's.
 
-# %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: three seeds each from the recorded seed study (circles, with their mean as a bar) and this notebook's run (star)."}}
+# %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: three seeds each from the recorded seed study (circles, with their mean as a bar) and this notebook's run (star; it is seed 0, so it sits on a circle when the host computes the same numbers)."}}
 seed_runs = recorded_ablations(
     PROFILE
 )  # results/ablations/04_tlb_cifar10-<profile>.json
