@@ -727,14 +727,14 @@ glue("paper_cluttered", PAPER["cluttered_accuracy"])
 glue("paper_clean", PAPER["clean_accuracy"])
 glue("b_cluttered_accuracy", b_cluttered_accuracy)
 glue("b_clean_accuracy", b_clean_accuracy)
-glue("recurrence_gain", cluttered_accuracy - b_cluttered_accuracy)
+glue("recurrence_gain_points", 100 * (cluttered_accuracy - b_cluttered_accuracy))
 # the standard error of a difference of two accuracies on the same images (paired)
 labels = test_set.labels["category"].to(DEVICE)
 hits_gain = (predict(model, test_set.images) == labels).float()
 hits_b = (predict(feedforward, test_set.images) == labels).float()
 glue(
-    "recurrence_se",
-    float((hits_gain - hits_b).std() / len(test_set) ** 0.5),
+    "recurrence_se_points",
+    100 * float((hits_gain - hits_b).std() / len(test_set) ** 0.5),
 )
 print(
     f"{run.steps:,} steps in {run.seconds:.0f} s; "
@@ -769,9 +769,9 @@ final.figure()
 # Chance is 5%. The feedforward control, trained on the same batches for the same steps, names
 # the target in {glue:text}`b_cluttered_accuracy:.1%` of the cluttered images and in
 # {glue:text}`b_clean_accuracy:.1%` of their clean twins: at this budget the recurrent flows add
-# {glue:text}`recurrence_gain:+.1%` on the cluttered images, with a standard error of
-# {glue:text}`recurrence_se:.1%` over the test images (one training seed of each network, so
-# the spread between seeds is not in it).
+# {glue:text}`recurrence_gain_points:+.1f` percentage points on the cluttered images, with a
+# standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
+# training seed of each network, so the spread between seeds is not in it).
 # How far more training goes: the [results page](../book/results.md) lists a run of this network at
 # the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
 # the auxiliary variables beside the paper's.
@@ -1244,8 +1244,9 @@ plots.plot_published_decoding(GAIN, ADDITIVE)
 # {glue:text}`gain_input_category_t4:.1%` of the gain network's. The equations allow one
 # reading of it: the modulated input is $\mathrm{clamp}((x + B)(1 + G), 0, 1)$, so a bias can
 # write a pattern into pixels that are dark, while a gain can only rescale the pixels that the
-# image already lights. Which of the two the brain uses is the paper's question; the probes
-# alone do not settle it (the perturbations of section 6 ask what each flow is used for).
+# image already lights. That a flow *can* carry the category into the input does not mean the
+# network needs it there: the probes alone cannot say (the perturbations of section 6 ask what
+# a flow is used for).
 #
 # ### A control for probes: random feedback
 #
