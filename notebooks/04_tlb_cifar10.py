@@ -841,42 +841,51 @@ same_runs = (
     and seed_runs["steps"] == CONFIG.ablation_steps
     and seed_runs["paper_model"] == CONFIG.paper["model"]
 )
-if same_runs:
-    summary = spread(seed_runs["accuracies"])
-    fig = plots.plot_seed_spread(seed_runs["accuracies"], ours)
-else:  # no study of these runs: the numbers below are NaN
+if not same_runs:  # no study of these runs: the numbers below are NaN
     print(
         f"no recorded seed study of the {PROFILE} profile's ablations: run "
         "python -m ctm_course.tlb.ablation to measure the spread"
     )
-    summary = {name: {} for name in ours}
-    fig = plots.plot_seed_spread({name: [] for name in ours}, ours)
-nan = float("nan")
-glue("seed_count", len(seed_runs["seeds"]) if same_runs else 0)
-glue(
-    "seed_range",
-    max(s["max"] - s["min"] for s in summary.values()) if same_runs else nan,
+fig = plots.plot_seed_spread(
+    seed_runs["accuracies"] if same_runs else {name: [] for name in ours}, ours
 )
-glue("seed_reference_mean", summary["reference"].get("mean", nan))
-for name, key in (("n_state=1", "n1"), ("n_state=16", "n16"), ("no top-down", "ntd")):
-    glue(f"seed_{key}_diff", summary[name].get("minus_reference", nan))
 # the same study at the budget of section 4's training, where the profile has one
 main_steps = CONFIG.paper["train"].get("steps")
 longer = recorded_ablations(PROFILE, steps=main_steps) if main_steps else None
-longer = spread(longer["accuracies"]) if longer else {name: {} for name in ours}
-glue("seed_main_steps", main_steps or 0)
-glue(
-    "seed_main_range",
-    longer["reference"].get("max", nan) - longer["reference"].get("min", nan),
-)
-for name, key in (("n_state=1", "n1"), ("n_state=16", "n16"), ("no top-down", "ntd")):
-    glue(f"seed_main_{key}_diff", longer[name].get("minus_reference", nan))
+nan = float("nan")
+
+
+def glue_study(prefix, study):
+    """Glue a seed study's numbers as ``<prefix>_...`` (NaN without a study)."""
+    summary = spread(study["accuracies"]) if study else {name: {} for name in ours}
+    reference = summary["reference"]
+    glue(f"{prefix}_reference_mean", reference.get("mean", nan))
     glue(
-        f"seed_main_{key}_note",
-        "every seed outside the reference's range"
-        if longer[name].get("separated")
-        else "seeds overlapping the reference's",
+        f"{prefix}_reference_range",
+        reference.get("max", nan) - reference.get("min", nan),
     )
+    glue(
+        f"{prefix}_range",
+        max(s["max"] - s["min"] for s in summary.values()) if study else nan,
+    )
+    for name, key in (
+        ("n_state=1", "n1"),
+        ("n_state=16", "n16"),
+        ("no top-down", "ntd"),
+    ):
+        glue(f"{prefix}_{key}_diff", summary[name].get("minus_reference", nan))
+        glue(
+            f"{prefix}_{key}_note",
+            "every seed outside the reference's range"
+            if summary[name].get("separated")
+            else "seeds overlapping the reference's",
+        )
+
+
+glue("seed_count", len(seed_runs["seeds"]) if same_runs else 0)
+glue("seed_main_steps", main_steps or 0)
+glue_study("seed", seed_runs if same_runs else None)
+glue_study("seed_main", longer)
 fig
 
 # %% [markdown]
@@ -891,7 +900,7 @@ fig
 #
 # Trained four times longer, for the {glue:text}`seed_main_steps` steps of section 4 (the same
 # study, `python -m ctm_course.tlb.ablation --steps ...`), the reference's three seeds span only
-# {glue:text}`seed_main_range:.3f`, and two differences stand out of the noise, if barely:
+# {glue:text}`seed_main_reference_range:.3f`, and two differences stand out of the noise, if barely:
 # sixteen state vectors change the mean by {glue:text}`seed_main_n16_diff:+.3f`
 # ({glue:text}`seed_main_n16_note`), no top-down attention by
 # {glue:text}`seed_main_ntd_diff:+.3f` ({glue:text}`seed_main_ntd_note`), and one state vector

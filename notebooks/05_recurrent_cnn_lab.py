@@ -701,8 +701,20 @@ run = fit(
 )
 curves.close()
 model, feedforward = networks.networks["gain"], networks.networks["feedforward"]
-cluttered_accuracy, clean_accuracy = accuracy(model, test_set)
-b_cluttered_accuracy, b_clean_accuracy = accuracy(feedforward, test_set)
+test_labels = test_set.labels["category"].to(DEVICE)
+
+
+def hits(net, images):
+    """1.0 where ``net`` names the category of an image, else 0.0: ``(N,)``."""
+    return (predict(net, images) == test_labels).float()
+
+
+# one pass per network and image set; the paired hits also give the
+# difference's standard error below
+hits_gain, hits_b = hits(model, test_set.images), hits(feedforward, test_set.images)
+cluttered_accuracy, b_cluttered_accuracy = hits_gain.mean().item(), hits_b.mean().item()
+clean_accuracy = hits(model, test_set.clean).mean().item()
+b_clean_accuracy = hits(feedforward, test_set.clean).mean().item()
 # the checkpoint keeps the last weights too: how much did averaging them add?
 last_weights = make_network()
 saved = torch.load(train_config.checkpoint_path, map_location=DEVICE, weights_only=True)
@@ -729,9 +741,6 @@ glue("b_cluttered_accuracy", b_cluttered_accuracy)
 glue("b_clean_accuracy", b_clean_accuracy)
 glue("recurrence_gain_points", 100 * (cluttered_accuracy - b_cluttered_accuracy))
 # the standard error of a difference of two accuracies on the same images (paired)
-labels = test_set.labels["category"].to(DEVICE)
-hits_gain = (predict(model, test_set.images) == labels).float()
-hits_b = (predict(feedforward, test_set.images) == labels).float()
 glue(
     "recurrence_se_points",
     100 * float((hits_gain - hits_b).std() / len(test_set) ** 0.5),
