@@ -827,9 +827,8 @@ glue("reference_acc", reference_accuracy)
 # helper, the same recipe and test images); the figure draws those runs beside this notebook's.
 
 # %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: three seeds each from the recorded seed study (circles, with their mean as a bar) and this notebook's run (star; it is seed 0, so it sits on a circle when the host computes the same numbers)."}}
-seed_runs = recorded_ablations(
-    PROFILE
-)  # results/ablations/04_tlb_cifar10-<profile>.json
+# results/ablations/04_tlb_cifar10-<profile>.json
+seed_runs = recorded_ablations(PROFILE)
 ours = {
     "reference": reference_accuracy,
     "n_state=1": sweep[1],
