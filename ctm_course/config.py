@@ -156,6 +156,8 @@ class RCNNRow(LessonRow):
     flow_probe_images: int
     perturb_images: int  # each with 6 variants (the paper 5 x 1,000)
     probe_jobs: int = 1  # probes fit in parallel processes (-1: all cores)
+    # steps of each run of the recorded seed study (ctm_course.rcnn.seeds); None: no study
+    seed_study_steps: int | None = None
 
 
 # fmt: off
@@ -268,7 +270,8 @@ RCNN = {
                    train=Training(steps=3000, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=30,
                                   eval_every=1000, checkpoint_every=500, log_every=10, max_seconds=470,
                                   ema_decay=0.995),
-                   test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, probe_jobs=2),
+                   test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, probe_jobs=2,
+                   seed_study_steps=2000),
     # the paper's width: 20,000 steps or 450 s
     "gpu": RCNNRow(n_feats=8, t_steps=4, curriculum_steps=1000,
                    train=Training(steps=20000, batch_size=256, lr=1e-3, schedule="cosine", warmup_steps=300,

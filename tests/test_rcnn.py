@@ -922,3 +922,151 @@ def test_side_by_side_trains_each_network_as_if_alone(sources):
     assert set(outputs) == {"gain", "feedforward"} and outputs["gain"].shape == (6, 20)
     with pytest.raises(ValueError, match="at least one network"):
         SideBySide()
+
+
+def test_gain_and_control_starts_from_the_lessons_weights():
+    """After seed_everything(s), the pair holds the weights the lesson's two networks get."""
+    from ctm_course.rcnn import gain_and_control
+    from ctm_course.train import seed_everything
+
+    seed_everything(3)
+    pair = gain_and_control(2, 4)
+    seed_everything(3)
+    lesson = {  # the lesson's cell: the gain network first, then B
+        "gain": RecurrentCNN(2, 4),
+        "feedforward": RecurrentCNN(2, 4, lateral=False, topdown=False),
+    }
+    for name, net in lesson.items():
+        mine = pair.networks[name]
+        assert (
+            mine.name == net.name
+            and mine.name == {"gain": "0111", "feedforward": "0100"}[name]
+        )
+        for (key, a), b in zip(mine.state_dict().items(), net.state_dict().values()):
+            torch.testing.assert_close(a, b, msg=f"{name}.{key}")
+    assert pair.networks["gain"].conv1.weight.is_contiguous(
+        memory_format=torch.channels_last
+    )
+
+
+def _tiny_row(steps: int = 3):
+    import dataclasses
+
+    from ctm_course.config import lesson_config
+
+    row = lesson_config("05_recurrent_cnn_lab", "smoke")
+    train = dataclasses.replace(
+        row.train, steps=steps, batch_size=4, warmup_steps=1, log_every=1
+    )
+    return dataclasses.replace(
+        row, n_feats=2, train=train, curriculum_steps=2, test_images=12
+    )
+
+
+def test_seed_study_repeats_a_seed_and_summarises_the_pairs(sources):
+    from ctm_course.rcnn.seeds import seed_study, summary, train_pair
+
+    row = _tiny_row()
+    test = TorchStimuli(sources)(12, seed=10_000)
+    seen = []
+    first = seed_study(
+        row,
+        sources,
+        test,
+        [0, 1],
+        3,
+        progress=None,
+        on_seed=lambda a: seen.append(len(a["gain"])),
+    )
+    again = seed_study(row, sources, test, [1], 3, progress=None)
+    assert set(first) == {"gain", "feedforward"} and seen == [1, 2]
+    assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in first.values())
+    # a seed is a run: the same seed gives the same accuracies
+    assert [first[n][1] for n in first] == [again[n][0] for n in first]
+    # train_pair trains: the weights moved, and both networks keep their names
+    pair = train_pair(row, sources, 0, 3)
+    from ctm_course.rcnn import gain_and_control
+    from ctm_course.train import seed_everything
+
+    seed_everything(0)
+    start = gain_and_control(row.n_feats, row.t_steps)
+    assert not torch.equal(
+        pair.networks["gain"].fc2.weight, start.networks["gain"].fc2.weight
+    )
+    result = summary({"gain": [0.35, 0.30, 0.33], "feedforward": [0.28, 0.31, 0.27]})
+    diff = result["gain_minus_feedforward"]
+    np.testing.assert_allclose(diff["differences"], [0.07, -0.01, 0.06], atol=1e-12)
+    assert diff["positive"] == 2
+    assert diff["min"] == pytest.approx(-0.01) and diff["max"] == pytest.approx(0.07)
+    assert result["spread"]["feedforward"]["minus_reference"] == pytest.approx(-0.04)
+    with pytest.raises(ValueError, match="same seeds"):
+        summary({"gain": [0.3, 0.2], "feedforward": [0.1]})
+    with pytest.raises(ValueError, match="at least one seed"):
+        seed_study(row, sources, test, [], 3)
+    with pytest.raises(ValueError, match="steps"):
+        seed_study(row, sources, test, [0], 0)
+
+
+def test_seed_study_command_line_records_every_seed(tmp_path, monkeypatch):
+    from ctm_course.rcnn import seeds
+
+    monkeypatch.setattr(
+        seeds, "load_sources", lambda split, root=None: synthetic_sources()
+    )
+    import ctm_course.config as config
+
+    row = _tiny_row()
+    monkeypatch.setattr(config, "lesson_config", lambda lesson, profile: row)
+    out = tmp_path / seeds.studies.record_name(seeds.LESSON, "smoke")
+    assert seeds.recorded_seed_study("smoke", folder=tmp_path) is None
+    with pytest.raises(SystemExit):  # the smoke row names no study budget
+        seeds.main(["--profile", "smoke", "--device", "cpu", "--seeds", "0"])
+    seeds.main(
+        ["--profile", "smoke", "--device", "cpu", "--seeds", "0", "1", "--steps", "2"]
+        + ["--out", str(out)]
+    )
+    saved = seeds.recorded_seed_study("smoke", folder=tmp_path)
+    assert out.name == "05_recurrent_cnn_lab-smoke.json"
+    assert saved["seeds"] == [0, 1] and saved["steps"] == 2
+    assert saved["test_images"] == 12 and len(saved["accuracies"]["gain"]) == 2
+    assert saved["gain_minus_feedforward"]["positive"] in (0, 1, 2)
+    assert set(saved["spread"]) == {"gain", "feedforward"}
+
+
+def test_seed_study_records_run_apart_merge_into_one(tmp_path):
+    from ctm_course.rcnn import seeds
+
+    def part(seeds_, gains, bs, seconds):
+        return {
+            "lesson": seeds.LESSON,
+            "profile": "cpu",
+            "steps": 2000,
+            "test_images": 1000,
+            "data_source": "offline-subset",
+            "seeds": seeds_,
+            "accuracies": {"gain": gains, "feedforward": bs},
+            "seconds": seconds,
+        }
+
+    a = part([0, 2], [0.30, 0.32], [0.26, 0.27], 100.0)
+    b = part([1, 3], [0.34, 0.28], [0.29, 0.29], 50.0)
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, record in zip(paths, (a, b)):
+        path.write_text(json.dumps(record))
+    out = tmp_path / "merged.json"
+    merged = seeds.main(["--merge", *map(str, paths), "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(merged))
+    assert merged["seeds"] == [0, 1, 2, 3] and merged["seconds"] == 150.0
+    assert merged["accuracies"] == {
+        "gain": [0.30, 0.34, 0.32, 0.28],
+        "feedforward": [0.26, 0.29, 0.27, 0.29],
+    }
+    diff = merged["gain_minus_feedforward"]
+    np.testing.assert_allclose(
+        diff["differences"], [0.04, 0.05, 0.05, -0.01], atol=1e-12
+    )
+    assert diff["positive"] == 3 and merged["spread"]["gain"]["max"] == 0.34
+    with pytest.raises(ValueError, match="share a seed"):
+        seeds.merge([a, a])
+    with pytest.raises(ValueError, match="steps"):
+        seeds.merge([a, {**b, "steps": 600}])

@@ -53,7 +53,7 @@ from .stimuli import (
     sample_scene,
 )
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
-from .training import SideBySide, accuracy, predict, step_fn
+from .training import SideBySide, accuracy, gain_and_control, predict, step_fn
 from .variants import GROUPS, SWAPS, VARIANTS, generate_variant_sets, generate_variants
 
 __all__ = [
@@ -98,4 +98,5 @@ __all__ = [
     "sample_scene",
     "step_fn",
     "SideBySide",
+    "gain_and_control",
 ]

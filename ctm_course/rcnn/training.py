@@ -56,6 +56,16 @@ class SideBySide(nn.Module):
         return {name: net(x) for name, net in self.networks.items()}
 
 
+def gain_and_control(n_feats: int, t_steps: int, device="cpu") -> SideBySide:
+    """The lesson's pair: the gain network 0111 (``gain``) and its feedforward control B without
+    flows (``feedforward``), built in that order (so that after ``seed_everything(seed)`` they start
+    from the lesson's weights for that seed), on ``device`` in :func:`memory_format`."""
+    return SideBySide(
+        gain=RecurrentCNN(n_feats, t_steps),
+        feedforward=RecurrentCNN(n_feats, t_steps, lateral=False, topdown=False),
+    ).to(device, memory_format=memory_format(device))
+
+
 def step_fn(model: RecurrentCNN | SideBySide, batch: Stimuli, bf16: bool | None = None):
     """One training step for :func:`ctm_course.train.fit`: NLL of the category, and the batch accuracy.
 

@@ -14,24 +14,23 @@ variant's accuracies; the lesson draws them beside its own runs. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
+from .. import studies
 from ..cli import device_and_profile, run_parser, write_json
 from ..data.image_data import ImageData
-from ..paths import repo_root
 from ..precision import autocast_dtype
+from ..studies import spread
 from ..train import seed_everything
 from .model import TemporalLatentBottleneck
 from .presets import train_config
 from .train import evaluate_accuracy, train_classifier
 
-RECORD_FOLDER = Path("results") / "ablations"
+LESSON = "04_tlb_cifar10"
 """Where the seed studies are kept, under the repository (not a profile's folder of lesson records)."""
 TEST_IMAGES = 2000
 """Test images of every ablation run (the first of a seeded subset of the test split)."""
@@ -136,42 +135,10 @@ def seed_study(
     return out
 
 
-def spread(accuracies: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    """Mean, sample standard deviation, minimum and maximum of each variant's accuracies, the
-    difference of its mean from the reference's (``"reference"`` must be present), and
-    ``separated``: 1.0 when every seed of the variant lies outside the reference's range of seeds
-    (all above its highest or all below its lowest), else 0.0."""
-    if "reference" not in accuracies:
-        raise ValueError("spread needs the 'reference' variant")
-    reference = float(np.mean(accuracies["reference"]))
-    out = {}
-    for name, values in accuracies.items():
-        values_ = np.asarray(values, float)
-        out[name] = {
-            "mean": float(values_.mean()),
-            "std": float(values_.std(ddof=1)) if len(values_) > 1 else float("nan"),
-            "min": float(values_.min()),
-            "max": float(values_.max()),
-            "minus_reference": float(values_.mean() - reference),
-            "separated": float(
-                name != "reference"
-                and (
-                    values_.max() < min(accuracies["reference"])
-                    or values_.min() > max(accuracies["reference"])
-                )
-            ),
-        }
-    return out
-
-
 def record_name(profile_name: str, steps: int | None = None) -> str:
     """The file name of a seed study: ``04_tlb_cifar10-<profile>.json`` at the profile's
     ``ablation_steps``, ``04_tlb_cifar10-<profile>-<steps>-steps.json`` at another budget."""
-    return (
-        f"04_tlb_cifar10-{profile_name}"
-        + (f"-{steps}-steps" if steps else "")
-        + ".json"
-    )
+    return studies.record_name(LESSON, profile_name, steps)
 
 
 def recorded_ablations(
@@ -181,13 +148,7 @@ def recorded_ablations(
     (``results/ablations/04_tlb_cifar10-<profile>.json``, written by this module's command line),
     or at another budget of ``steps``; ``None`` where there is none (e.g. on Colab, outside the
     repository)."""
-    if folder is None:
-        root = repo_root()
-        if root is None:
-            return None
-        folder = root / RECORD_FOLDER
-    path = Path(folder) / record_name(profile_name, steps)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return studies.recorded_study(LESSON, profile_name, folder, steps)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -208,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device, profile = device_and_profile(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    row = lesson_config("04_tlb_cifar10", profile)
+    row = lesson_config(LESSON, profile)
     steps = args.steps or row.ablation_steps
     # the lesson's data: its profile's subsets, then the ablation's test images
     train = load_cifar10(train=True, root=args.data_root)
@@ -221,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     accuracies = seed_study(row.paper, train, test, args.seeds, steps, device)
     result = {
-        "lesson": "04_tlb_cifar10",
+        "lesson": LESSON,
         "profile": profile,
         "device": str(device),
         "torch": torch.__version__,

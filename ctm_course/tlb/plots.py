@@ -12,6 +12,9 @@ from matplotlib.patches import Rectangle
 from ..data.cifar10 import test_transform
 from ..viz.common import FONT, FONT_SMALL, FONT_TITLE, new_figure, style_axes, to_numpy
 
+# lesson 4 draws its seed study with it
+from ..viz.seeds import plot_seed_spread as plot_seed_spread
+
 
 def _rgb(image: torch.Tensor, size: int) -> np.ndarray:
     """uint8 or float ``(3, H, W)`` -> ``(size, size, 3)`` float in [0, 1] (the test pipeline)."""
@@ -190,62 +193,6 @@ def plot_accuracy_bars(
     ax.set_ylim(0, max(1e-3, max(values)) * 1.2)
     if title:
         ax.set_title(title, fontsize=FONT_TITLE)
-    style_axes(ax)
-    fig.tight_layout()
-    return fig
-
-
-def plot_seed_spread(
-    seed_runs: Mapping[str, Sequence[float]],
-    ours: Mapping[str, float] | None = None,
-    title: str = "Ablations: seed-to-seed spread",
-) -> Figure:
-    """One column per variant: the accuracies of its seeds (circles) with their mean (a bar), and
-    ``ours[variant]`` (a star: this notebook's run). Variants with no seeds show only the star."""
-    names = list(seed_runs) or list(ours or {})
-    fig = new_figure((max(5.0, 1.6 * len(names)), 3.4))
-    ax = fig.add_subplot(1, 1, 1)
-    labelled = set()
-
-    def label(kind: str) -> str | None:
-        return None if kind in labelled else labelled.add(kind) or kind
-
-    for i, name in enumerate(names):
-        values = np.asarray(seed_runs.get(name, []), float)
-        if values.size:
-            jitter = np.linspace(-0.12, 0.12, values.size) if values.size > 1 else [0.0]
-            ax.scatter(
-                i + np.asarray(jitter),
-                values,
-                s=28,
-                facecolors="none",
-                edgecolors="#1f77b4",
-                label=label(f"recorded seeds ({values.size})"),
-            )
-            ax.hlines(
-                values.mean(),
-                i - 0.25,
-                i + 0.25,
-                color="#1f77b4",
-                lw=2,
-                label=label("mean of the seeds"),
-            )
-        if ours is not None and name in ours:
-            ax.scatter(
-                [i],
-                [ours[name]],
-                marker="*",
-                s=120,
-                color="#d62728",
-                zorder=3,
-                label=label("this notebook's run"),
-            )
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, fontsize=FONT_SMALL)
-    ax.set_ylabel("test accuracy", fontsize=FONT_SMALL)
-    ax.set_title(title, fontsize=FONT)
-    ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.legend(fontsize=9, frameon=False, loc="best")
     style_axes(ax)
     fig.tight_layout()
     return fig

@@ -32,8 +32,10 @@ from .plots import (
     plot_reliability,
 )
 from .scrubber import tick_scrubber
+from .seeds import plot_seed_spread
 
 __all__ = [
+    "plot_seed_spread",
     "FRAME_DPI",
     "FRAME_FIGSIZE",
     "LiveCurves",
