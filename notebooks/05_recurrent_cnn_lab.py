@@ -117,6 +117,7 @@ from ctm_course.rcnn import (
     step_fn,
     weights,
 )
+from ctm_course.rcnn.seeds import recorded_seed_study
 from ctm_course.rcnn.stimuli import scramble
 from ctm_course.rcnn.training import prepare
 from ctm_course.results import record
@@ -768,6 +769,43 @@ for row in run.history["eval"]:
 final.figure()
 
 # %% [markdown]
+# One run of each network is one draw: another seed (other initial weights, other batches)
+# lands elsewhere. How far? The recorded seed study trained the same pair, exactly as above but
+# for a fixed number of steps, from several seeds (`python -m ctm_course.rcnn.seeds`, which
+# writes `results/ablations/05_recurrent_cnn_lab-<profile>.json`). Its seed 0 starts where this
+# notebook's run starts; this run trained for its time budget instead
+# ({glue:text}`train_steps:,` steps), so its star need not sit on a circle.
+
+# %% mystnb={"figure": {"caption": "Cluttered test accuracy of the gain network and of its feedforward control, each trained from several seeds for the study's fixed number of steps (circles; their mean as a bar), and this notebook's run (star; seed 0, trained for its time budget). A profile without a recorded study shows only the stars."}}
+study = recorded_seed_study(PROFILE)
+names = {"gain": "gain network 0111", "feedforward": "feedforward control B"}
+viz.plot_seed_spread(
+    {names[k]: v for k, v in study["accuracies"].items()} if study else {},
+    {names["gain"]: cluttered_accuracy, names["feedforward"]: b_cluttered_accuracy},
+    title="The recurrence's gain over seeds",
+)
+
+# %%
+if study:
+    ahead, spread_ = study["gain_minus_feedforward"], study["spread"]
+    for seed, gain, b in zip(study["seeds"], *study["accuracies"].values()):
+        print(f"seed {seed}: gain {gain:.3f}, feedforward {b:.3f}, {gain - b:+.3f}")
+    study_sentence = (
+        f"The seed study above trained both from {len(study['seeds'])} seeds for "
+        f"{study['steps']:,} steps each: the gain network reached between "
+        f"{spread_['gain']['min']:.1%} and {spread_['gain']['max']:.1%}, the "
+        f"feedforward control between {spread_['feedforward']['min']:.1%} and "
+        f"{spread_['feedforward']['max']:.1%}, and the gain network was ahead of its "
+        f"control (same seed, same batches) in {ahead['positive']} of them, by "
+        f"{100 * ahead['min']:+.1f} to {100 * ahead['max']:+.1f} points."
+    )
+else:
+    study_sentence = (
+        "No seed study is recorded for this profile (the cpu profile has one)."
+    )
+glue("study_sentence", study_sentence)
+
+# %% [markdown]
 # In {glue:text}`train_minutes:.1f` minutes ({glue:text}`train_steps:,` steps,
 # {glue:text}`train_images:,` images, {glue:text}`budget_share:.1%` of the paper's budget) the
 # network names the target in {glue:text}`cluttered_accuracy:.1%` of the cluttered test images
@@ -781,6 +819,8 @@ final.figure()
 # {glue:text}`recurrence_gain_points:+.1f` percentage points on the cluttered images, with a
 # standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
 # training seed of each network, so the spread between seeds is not in it).
+# {glue:text}`study_sentence` One run's difference is one draw from such a range: read this
+# run's gain with it in mind.
 # How far more training goes: the [results page](../book/results.md) lists a run of this network at
 # the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
 # the auxiliary variables beside the paper's.
