@@ -54,6 +54,8 @@ KEPT_FIELDS = frozenset(
         "n_feats",
         "t_steps",
         "probe_jobs",
+        # the budget of a recorded seed study: the notebook reads the record, it trains no study
+        "seed_study_steps",
     }
 )
 #: The number of CIFAR-10 training images, for a TLB recipe given in epochs without ``train_images``.
