@@ -797,7 +797,8 @@ if study:
         f"feedforward control between {spread_['feedforward']['min']:.1%} and "
         f"{spread_['feedforward']['max']:.1%}, and the gain network was ahead of its "
         f"control (same seed, same batches) in {ahead['positive']} of them, by "
-        f"{100 * ahead['min']:+.1f} to {100 * ahead['max']:+.1f} points."
+        f"{100 * ahead['min']:+.1f} to {100 * ahead['max']:+.1f} points. One run's "
+        "difference is one draw from that range: read this run's gain with it in mind."
     )
 else:
     study_sentence = (
@@ -819,8 +820,7 @@ glue("study_sentence", study_sentence)
 # {glue:text}`recurrence_gain_points:+.1f` percentage points on the cluttered images, with a
 # standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
 # training seed of each network, so the spread between seeds is not in it).
-# {glue:text}`study_sentence` One run's difference is one draw from such a range: read this
-# run's gain with it in mind.
+# {glue:text}`study_sentence`
 # How far more training goes: the [results page](../book/results.md) lists a run of this network at
 # the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
 # the auxiliary variables beside the paper's.
