@@ -20,6 +20,7 @@ import numpy as np
 from .paths import repo_root
 
 RECORD_FOLDER = Path("results") / "ablations"
+"""Where the seed studies are kept, under the repository (not a profile's folder of lesson records)."""
 
 
 def spread(

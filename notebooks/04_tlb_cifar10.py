@@ -826,31 +826,41 @@ glue("reference_acc", reference_accuracy)
 # training every variant from three seeds with `python -m ctm_course.tlb.ablation` (the same
 # helper, the same recipe and test images); the figure draws those runs beside this notebook's.
 
+
 # %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: three seeds each from the recorded seed study (circles, with their mean as a bar) and this notebook's run (star; it is seed 0, so it sits on a circle when the host computes the same numbers)."}}
+def matching(study, steps):
+    """``study`` if it trained our paper model for ``steps`` steps, else None."""
+    same = (
+        study is not None
+        and study["steps"] == steps
+        and study["paper_model"] == CONFIG.paper["model"]
+    )
+    return study if same else None
+
+
 # results/ablations/04_tlb_cifar10-<profile>.json
-seed_runs = recorded_ablations(PROFILE)
+seed_runs = matching(recorded_ablations(PROFILE), CONFIG.ablation_steps)
 ours = {
     "reference": reference_accuracy,
     "n_state=1": sweep[1],
     "n_state=16": sweep[16],
     "no top-down": no_top_down_accuracy,
 }
-same_runs = (
-    seed_runs is not None
-    and seed_runs["steps"] == CONFIG.ablation_steps
-    and seed_runs["paper_model"] == CONFIG.paper["model"]
-)
-if not same_runs:  # no study of these runs: the numbers below are NaN
+if seed_runs is None:  # no study of these runs: the numbers below are NaN
     print(
         f"no recorded seed study of the {PROFILE} profile's ablations: run "
         "python -m ctm_course.tlb.ablation to measure the spread"
     )
 fig = plots.plot_seed_spread(
-    seed_runs["accuracies"] if same_runs else {name: [] for name in ours}, ours
+    seed_runs["accuracies"] if seed_runs else {name: [] for name in ours}, ours
 )
 # the same study at the budget of section 4's training, where the profile has one
 main_steps = CONFIG.paper["train"].get("steps")
-longer = recorded_ablations(PROFILE, steps=main_steps) if main_steps else None
+longer = (
+    matching(recorded_ablations(PROFILE, steps=main_steps), main_steps)
+    if main_steps
+    else None
+)
 nan = float("nan")
 
 
@@ -881,9 +891,9 @@ def glue_study(prefix, study):
         )
 
 
-glue("seed_count", len(seed_runs["seeds"]) if same_runs else 0)
+glue("seed_count", len(seed_runs["seeds"]) if seed_runs else 0)
 glue("seed_main_steps", main_steps or 0)
-glue_study("seed", seed_runs if same_runs else None)
+glue_study("seed", seed_runs)
 glue_study("seed_main", longer)
 fig
 

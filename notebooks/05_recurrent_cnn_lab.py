@@ -79,6 +79,7 @@ from ctm_course.notebook import glue
 lesson = start("05_recurrent_cnn_lab")
 
 # %%
+import copy
 import inspect
 import time
 
@@ -93,7 +94,6 @@ from ctm_course.rcnn import (
     LAYERS,
     RecurrentCNN,
     SceneBatch,
-    SideBySide,
     StimulusBatches,
     TorchStimuli,
     accuracies_from,
@@ -104,6 +104,7 @@ from ctm_course.rcnn import (
     connection_counts,
     count_parameters,
     decode_grid,
+    gain_and_control,
     generate_faithful,
     generate_variant_sets,
     importance_record,
@@ -117,7 +118,7 @@ from ctm_course.rcnn import (
     step_fn,
     weights,
 )
-from ctm_course.rcnn.seeds import recorded_seed_study
+from ctm_course.rcnn.seeds import describe_seed_study, recorded_seed_study
 from ctm_course.rcnn.stimuli import scramble
 from ctm_course.rcnn.training import prepare
 from ctm_course.results import record
@@ -643,8 +644,8 @@ if published is not None:
 # comparison with the same network without recurrent flows: the feedforward sweep alone, the
 # network the paper calls **B** (bottom-up; with lateral flows it would be BL, with top-down flows
 # BT, and ours is BLT). Without flows every timestep repeats the first, so the model runs the
-# sweep once and the readout reads four copies of the same fc1 vector. `SideBySide` trains it
-# beside the gain network on the **very same batches**, for the same steps, with the same
+# sweep once and the readout reads four copies of the same fc1 vector. `gain_and_control` builds
+# the two networks as a `SideBySide`, which trains B beside the gain network on the **very same batches**, for the same steps, with the same
 # optimiser settings. The two share nothing else: `step_fn` minimises the sum of their losses,
 # and each network's weights receive only the gradient of its own loss, so with AdamW (which
 # treats every weight on its own) each trains exactly as it would alone (a unit test checks it).
@@ -652,19 +653,9 @@ if published is not None:
 
 # %%
 seed_everything(0)
-
-
-def make_network(**flows):
-    return (
-        RecurrentCNN(CONFIG.n_feats, CONFIG.t_steps, **flows)
-        .to(DEVICE)
-        .to(memory_format=torch.channels_last)
-    )
-
-
-networks = SideBySide(
-    gain=make_network(), feedforward=make_network(lateral=False, topdown=False)
-)
+# SideBySide(gain=RecurrentCNN(n, T), feedforward=RecurrentCNN(n, T, lateral=False,
+# topdown=False)) on DEVICE, channels_last
+networks = gain_and_control(CONFIG.n_feats, CONFIG.t_steps, DEVICE)
 test_set = TorchStimuli(test_sources, DEVICE)(CONFIG.test_images, seed=10_000)
 batches = StimulusBatches(
     TorchStimuli(train_sources, DEVICE),
@@ -717,7 +708,7 @@ cluttered_accuracy, b_cluttered_accuracy = hits_gain.mean().item(), hits_b.mean(
 clean_accuracy = hits(model, test_set.clean).mean().item()
 b_clean_accuracy = hits(feedforward, test_set.clean).mean().item()
 # the checkpoint keeps the last weights too: how much did averaging them add?
-last_weights = make_network()
+last_weights = copy.deepcopy(model)
 saved = torch.load(train_config.checkpoint_path, map_location=DEVICE, weights_only=True)
 last_weights.load_state_dict(
     {
@@ -787,23 +778,13 @@ viz.plot_seed_spread(
 
 # %%
 if study:
-    ahead, spread_ = study["gain_minus_feedforward"], study["spread"]
     for seed, gain, b in zip(study["seeds"], *study["accuracies"].values()):
         print(f"seed {seed}: gain {gain:.3f}, feedforward {b:.3f}, {gain - b:+.3f}")
-    study_sentence = (
-        f"The seed study above trained both from {len(study['seeds'])} seeds for "
-        f"{study['steps']:,} steps each: the gain network reached between "
-        f"{spread_['gain']['min']:.1%} and {spread_['gain']['max']:.1%}, the "
-        f"feedforward control between {spread_['feedforward']['min']:.1%} and "
-        f"{spread_['feedforward']['max']:.1%}, and the gain network was ahead of its "
-        f"control (same seed, same batches) in {ahead['positive']} of them, by "
-        f"{100 * ahead['min']:+.1f} to {100 * ahead['max']:+.1f} points. One run's "
-        "difference is one draw from that range: read this run's gain with it in mind."
-    )
-else:
-    study_sentence = (
-        "No seed study is recorded for this profile (the cpu profile has one)."
-    )
+study_sentence = (
+    describe_seed_study(study)
+    if study
+    else "No seed study is recorded for this profile (the cpu profile has one)."
+)
 glue("study_sentence", study_sentence)
 
 # %% [markdown]

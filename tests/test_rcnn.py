@@ -925,14 +925,15 @@ def test_side_by_side_trains_each_network_as_if_alone(sources):
 
 
 def test_gain_and_control_starts_from_the_lessons_weights():
-    """After seed_everything(s), the pair holds the weights the lesson's two networks get."""
+    """After seed_everything(s), the pair holds the weights of the two networks built alone in the
+    same order (the lesson and the seed study both build their pair with it)."""
     from ctm_course.rcnn import gain_and_control
     from ctm_course.train import seed_everything
 
     seed_everything(3)
     pair = gain_and_control(2, 4)
     seed_everything(3)
-    lesson = {  # the lesson's cell: the gain network first, then B
+    lesson = {  # the gain network first, then B
         "gain": RecurrentCNN(2, 4),
         "feedforward": RecurrentCNN(2, 4, lateral=False, topdown=False),
     }
@@ -1066,6 +1067,11 @@ def test_seed_study_records_run_apart_merge_into_one(tmp_path):
         diff["differences"], [0.04, 0.05, 0.05, -0.01], atol=1e-12
     )
     assert diff["positive"] == 3 and merged["spread"]["gain"]["max"] == 0.34
+    sentence = seeds.describe_seed_study(merged)
+    assert "from 4 seeds for 2,000 steps" in sentence
+    assert "between 28.0% and 34.0%" in sentence  # the gain network's range
+    assert "between 26.0% and 29.0%" in sentence  # B's
+    assert "in 3 of them, by -1.0 to +5.0 points" in sentence
     with pytest.raises(ValueError, match="share a seed"):
         seeds.merge([a, a])
     with pytest.raises(ValueError, match="steps"):

@@ -13,7 +13,7 @@ own run is seed 0. Usage::
 The file is rewritten after every seed, so an interrupted study keeps the seeds it finished.
 Studies run apart (two processes of one thread each use a 2-core machine best) become one with
 ``--merge part1.json part2.json --out ...``.
-:func:`recorded_seed_study` reads it back for the lesson.
+:func:`recorded_seed_study` reads it back for the lesson, :func:`describe_seed_study` puts it in words.
 """
 
 from __future__ import annotations
@@ -138,6 +138,22 @@ def merge(records: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds": round(sum(r["seconds"] for r in records), 1),
         "merged_from": len(records),
     }
+
+
+def describe_seed_study(study: dict[str, Any]) -> str:
+    """One sentence for the lesson: the seeds and steps of a recorded ``study``, each network's range
+    of accuracies, and in how many seeds (and by how many points) the gain network was ahead."""
+    spread, ahead = study["spread"], study["gain_minus_feedforward"]
+    return (
+        f"The seed study above trained both from {len(study['seeds'])} seeds for "
+        f"{study['steps']:,} steps each: the gain network reached between "
+        f"{spread['gain']['min']:.1%} and {spread['gain']['max']:.1%}, the feedforward "
+        f"control between {spread['feedforward']['min']:.1%} and "
+        f"{spread['feedforward']['max']:.1%}, and the gain network was ahead of its control "
+        f"(same seed, same batches) in {ahead['positive']} of them, by "
+        f"{100 * ahead['min']:+.1f} to {100 * ahead['max']:+.1f} points. One run's difference "
+        "is one draw from that range: read this run's gain with it in mind."
+    )
 
 
 def recorded_seed_study(

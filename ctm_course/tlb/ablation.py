@@ -31,7 +31,6 @@ from .presets import train_config
 from .train import evaluate_accuracy, train_classifier
 
 LESSON = "04_tlb_cifar10"
-"""Where the seed studies are kept, under the repository (not a profile's folder of lesson records)."""
 TEST_IMAGES = 2000
 """Test images of every ablation run (the first of a seeded subset of the test split)."""
 
