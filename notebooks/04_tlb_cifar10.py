@@ -94,7 +94,11 @@ from ctm_course.tlb import (
     count_parameters,
     plots,
 )
-from ctm_course.tlb.ablation import ablation_accuracy, recorded_ablations, spread
+from ctm_course.tlb.ablation import (
+    ablation_accuracy,
+    describe_study,
+    recorded_ablations,
+)
 from ctm_course.tlb.attention import Attention
 from ctm_course.tlb.run import recorded_runs, train_run
 from ctm_course.train import seed_everything
@@ -846,7 +850,7 @@ ours = {
     "n_state=16": sweep[16],
     "no top-down": no_top_down_accuracy,
 }
-if seed_runs is None:  # no study of these runs: the numbers below are NaN
+if seed_runs is None:  # no study of these runs: the figure shows only this run
     print(
         f"no recorded seed study of the {PROFILE} profile's ablations: run "
         "python -m ctm_course.tlb.ablation to measure the spread"
@@ -861,61 +865,27 @@ longer = (
     if main_steps
     else None
 )
-nan = float("nan")
-
-
-def glue_study(prefix, study):
-    """Glue a seed study's numbers as ``<prefix>_...`` (NaN without a study)."""
-    summary = spread(study["accuracies"]) if study else {name: {} for name in ours}
-    reference = summary["reference"]
-    glue(f"{prefix}_reference_mean", reference.get("mean", nan))
-    glue(
-        f"{prefix}_reference_range",
-        reference.get("max", nan) - reference.get("min", nan),
-    )
-    glue(
-        f"{prefix}_range",
-        max(s["max"] - s["min"] for s in summary.values()) if study else nan,
-    )
-    for name, key in (
-        ("n_state=1", "n1"),
-        ("n_state=16", "n16"),
-        ("no top-down", "ntd"),
-    ):
-        glue(f"{prefix}_{key}_diff", summary[name].get("minus_reference", nan))
-        glue(
-            f"{prefix}_{key}_note",
-            "every seed outside the reference's range"
-            if summary[name].get("separated")
-            else "seeds overlapping the reference's",
-        )
-
-
-glue("seed_count", len(seed_runs["seeds"]) if seed_runs else 0)
-glue("seed_main_steps", main_steps or 0)
-glue_study("seed", seed_runs)
-glue_study("seed_main", longer)
+glue("seed_study_text", describe_study(seed_runs, CONFIG.ablation_steps, PROFILE))
+glue(
+    "seed_main_study_text",
+    describe_study(longer, main_steps, PROFILE)
+    if main_steps
+    else "This profile's section 4 trains for a time budget, not a number of steps, "
+    "so no study of that budget is recorded.",
+)
 fig
 
 # %% [markdown]
-# Across {glue:text}`seed_count` seeds the reference's accuracy averages
-# {glue:text}`seed_reference_mean:.3f`, and one variant's runs span up to
-# {glue:text}`seed_range:.3f` from the lowest to the highest. Against the reference's mean, one
-# state vector changes the mean by {glue:text}`seed_n1_diff:+.3f`, sixteen by
-# {glue:text}`seed_n16_diff:+.3f`, and removing the top-down attention by
-# {glue:text}`seed_ntd_diff:+.3f`. A difference of the means that is smaller than the spread of
-# single runs is not a finding: at this budget these experiments cannot tell the variants apart,
-# and this notebook's single runs should be read the same way.
+# {glue:text}`seed_study_text`
 #
-# Trained four times longer, for the {glue:text}`seed_main_steps` steps of section 4 (the same
-# study, `python -m ctm_course.tlb.ablation --steps ...`), the reference's three seeds span only
-# {glue:text}`seed_main_reference_range:.3f`, and two differences stand out of the noise, if barely:
-# sixteen state vectors change the mean by {glue:text}`seed_main_n16_diff:+.3f`
-# ({glue:text}`seed_main_n16_note`), no top-down attention by
-# {glue:text}`seed_main_ntd_diff:+.3f` ({glue:text}`seed_main_ntd_note`), and one state vector
-# by {glue:text}`seed_main_n1_diff:+.3f` ({glue:text}`seed_main_n1_note`). Three seeds are few,
-# and these are small models trained for a few minutes: more memory did not help here, and the
-# top-down path helped by about a point.
+# A difference of the means that is smaller than the spread of single runs is not a finding,
+# and this notebook's single runs above should be read the same way. The same study at the
+# budget of section 4's training (`python -m ctm_course.tlb.ablation --steps ...`):
+#
+# {glue:text}`seed_main_study_text`
+#
+# With a handful of seeds and small models trained for a few minutes, a difference that stands
+# out here is a hint to test at a larger budget, not a result about the architecture.
 #
 # ## 8. Recording the results
 #

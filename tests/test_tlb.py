@@ -657,3 +657,36 @@ def test_seed_spread_plot_draws_every_seed_and_our_run(tmp_path):
     )
     assert recorded_ablations("cpu", folder=tmp_path)["accuracies"] == runs
     assert recorded_ablations("cpu", folder=tmp_path, steps=600) is None
+
+
+def test_describe_study_names_what_stands_out_and_says_when_there_is_no_study():
+    from ctm_course.tlb.ablation import describe_study
+
+    study = {
+        "seeds": [0, 1, 2],
+        "steps": 600,
+        "accuracies": {
+            "reference": [0.47, 0.48, 0.49],
+            "n_state=1": [0.46, 0.48, 0.50],  # overlapping
+            "n_state=16": [0.44, 0.45, 0.46],  # every seed below 0.47
+            "no top-down": [0.50, 0.51, 0.52],  # every seed above 0.49
+        },
+    }
+    text = describe_study(study, 600, "cpu")
+    assert text.startswith("Over 3 seeds of 600 steps, the reference reaches 0.480")
+    assert "(from 0.470 to 0.490)" in text and "span up to 0.040" in text
+    assert (
+        "one state vector changes the mean by +0.000 (seeds overlapping the reference's)"
+        in text
+    )
+    assert "sixteen state vectors by -0.030 (every seed outside" in text
+    assert "2 of the 3 differences stand out of the noise" in text
+    assert "sixteen state vectors lowered the mean by 0.030" in text
+    assert "removing the top-down attention raised the mean by 0.030" in text
+    assert "nan" not in text
+    study["accuracies"]["n_state=16"] = [0.47, 0.48, 0.49]
+    study["accuracies"]["no top-down"] = [0.48, 0.48, 0.48]
+    assert "cannot tell the variants apart" in describe_study(study, 600, "cpu")
+    missing = describe_study(None, 150, "smoke")
+    assert "No seed study of 150-step runs is recorded for the smoke profile" in missing
+    assert "nan" not in missing

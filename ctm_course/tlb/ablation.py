@@ -150,6 +150,63 @@ def recorded_ablations(
     return studies.recorded_study(LESSON, profile_name, folder, steps)
 
 
+VARIANT_WORDS = {
+    "n_state=1": "one state vector",
+    "n_state=16": "sixteen state vectors",
+    "no top-down": "removing the top-down attention",
+}
+"""How the lesson's sentences name each variant other than the reference."""
+
+
+def describe_study(study: dict[str, Any] | None, steps: int, profile_name: str) -> str:
+    """A paragraph for the lesson on a recorded seed ``study`` of ``steps``-step runs: the
+    reference's mean and range, the widest range of any variant, each variant's difference of
+    means from the reference, and which variants stand out of the seed-to-seed noise (every seed
+    outside the reference's range). Without a study (``None``), a sentence that says so and how
+    to record one."""
+    if study is None:
+        return (
+            f"No seed study of {steps:,}-step runs is recorded for the {profile_name} profile "
+            "(the cpu profile has one), so this build cannot say how far one run lies from "
+            "another seed's; python -m ctm_course.tlb.ablation records one."
+        )
+    summary = spread(study["accuracies"])
+    reference = summary["reference"]
+    widest = max(s["max"] - s["min"] for s in summary.values())
+    parts, standing = [], []
+    for name, words in VARIANT_WORDS.items():
+        if name not in summary:
+            continue
+        s = summary[name]
+        note = (
+            "every seed outside the reference's range"
+            if s["separated"]
+            else "seeds overlapping the reference's"
+        )
+        verb = "" if parts else " changes the mean"
+        parts.append(f"{words}{verb} by {s['minus_reference']:+.3f} ({note})")
+        if s["separated"]:
+            change = "raised" if s["minus_reference"] > 0 else "lowered"
+            standing.append(
+                f"{words} {change} the mean by {abs(s['minus_reference']):.3f}"
+            )
+    changes = ", ".join(parts[:-1]) + (", and " if len(parts) > 1 else "") + parts[-1]
+    verdict = (
+        "No variant has every seed outside the reference's range: at this budget these runs "
+        "cannot tell the variants apart."
+        if not standing
+        else f"{len(standing)} of the {len(parts)} differences stand out of the noise: "
+        + "; ".join(standing)
+        + "."
+    )
+    return (
+        f"Over {len(study['seeds'])} seeds of {study['steps']:,} steps, the reference reaches "
+        f"{reference['mean']:.3f} on average (from {reference['min']:.3f} to "
+        f"{reference['max']:.3f}), and one variant's runs span up to {widest:.3f} from the "
+        f"lowest to the highest. Against the reference's mean, {changes}. {verdict}"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ..config import lesson_config
     from ..data import load_cifar10
