@@ -127,7 +127,9 @@ test: $(STAMP) $(TEST_STAMP) browser web-assets
 	time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
 	  jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
 	@echo "== the built site: internal links and images, then a reader in headless Chromium"
-	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA tests/test_links.py tests/test_site.py
+	rm -rf _build/screenshots
+	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA -n 2 --dist load \
+	  tests/test_links.py tests/test_site.py
 
 # Student copies: notebooks/NN_slug.ipynb -> student/NN_slug.ipynb without the worked solutions
 # (see scripts/make_student.py). The book offers them for download from each lesson.

@@ -113,8 +113,10 @@ def browser():
 
 @pytest.fixture(scope="module")
 def screenshots():
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+    # not emptied here: under pytest-xdist every worker builds its own module fixtures, and one
+    # worker would delete the other's screenshots (`make test` empties the folder before the run;
+    # each screenshot overwrites the last one of its page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 
 
