@@ -827,11 +827,11 @@ glue("reference_acc", reference_accuracy)
 # Each number above comes from one run: one set of initial weights and one order of the
 # batches. Another seed gives another number, and a difference between two variants means
 # something only if it is larger than that seed-to-seed spread. The spread was measured by
-# training every variant from three seeds with `python -m ctm_course.tlb.ablation` (the same
+# training every variant from several seeds with `python -m ctm_course.tlb.ablation` (the same
 # helper, the same recipe and test images); the figure draws those runs beside this notebook's.
 
 
-# %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: three seeds each from the recorded seed study (circles, with their mean as a bar) and this notebook's run (star; it is seed 0, so it sits on a circle when the host computes the same numbers)."}}
+# %% mystnb={"figure": {"caption": "Test accuracy of the paper-mode variants after the short ablation training: the seeds of the recorded seed study (circles, with their mean as a bar) and this notebook's run (star; it is seed 0, so it sits on a circle when the host computes the same numbers). A profile without a recorded study shows only the stars."}}
 def matching(study, steps):
     """``study`` if it trained our paper model for ``steps`` steps, else None."""
     same = (
@@ -865,24 +865,30 @@ longer = (
     if main_steps
     else None
 )
-glue("seed_study_text", describe_study(seed_runs, CONFIG.ablation_steps, PROFILE))
+# whole sentences, glued as Markdown: the book sets them as prose, not bold text
+glue(
+    "seed_study_text",
+    Markdown(describe_study(seed_runs, CONFIG.ablation_steps, PROFILE)),
+)
 glue(
     "seed_main_study_text",
-    describe_study(longer, main_steps, PROFILE)
-    if main_steps
-    else "This profile's section 4 trains for a time budget, not a number of steps, "
-    "so no study of that budget is recorded.",
+    Markdown(
+        describe_study(longer, main_steps, PROFILE)
+        if main_steps
+        else "This profile's section 4 trains for a time budget, not a number of "
+        "steps, so no study of that budget is recorded."
+    ),
 )
 fig
 
 # %% [markdown]
-# {glue:text}`seed_study_text`
+# {glue:md}`seed_study_text`
 #
 # A difference of the means that is smaller than the spread of single runs is not a finding,
 # and this notebook's single runs above should be read the same way. The same study at the
 # budget of section 4's training (`python -m ctm_course.tlb.ablation --steps ...`):
 #
-# {glue:text}`seed_main_study_text`
+# {glue:md}`seed_main_study_text`
 #
 # With a handful of seeds and small models trained for a few minutes, a difference that stands
 # out here is a hint to test at a larger budget, not a result about the architecture.

@@ -785,7 +785,7 @@ study_sentence = (
     if study
     else "No seed study is recorded for this profile (the cpu profile has one)."
 )
-glue("study_sentence", study_sentence)
+glue("study_sentence", Markdown(study_sentence))  # prose, not bold text
 
 # %% [markdown]
 # In {glue:text}`train_minutes:.1f` minutes ({glue:text}`train_steps:,` steps,
@@ -801,7 +801,7 @@ glue("study_sentence", study_sentence)
 # {glue:text}`recurrence_gain_points:+.1f` percentage points on the cluttered images, with a
 # standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
 # training seed of each network, so the spread between seeds is not in it).
-# {glue:text}`study_sentence`
+# {glue:md}`study_sentence`
 # How far more training goes: the [results page](../book/results.md) lists a run of this network at
 # the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
 # the auxiliary variables beside the paper's.

@@ -168,7 +168,7 @@ def describe_study(study: dict[str, Any] | None, steps: int, profile_name: str) 
         return (
             f"No seed study of {steps:,}-step runs is recorded for the {profile_name} profile "
             "(the cpu profile has one), so this build cannot say how far one run lies from "
-            "another seed's; python -m ctm_course.tlb.ablation records one."
+            "another seed's; `python -m ctm_course.tlb.ablation` records one."
         )
     summary = spread(study["accuracies"])
     reference = summary["reference"]
