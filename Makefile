@@ -98,8 +98,8 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(STAMP)
 	touch $@
 
 # The unit tests run on two workers (pytest-xdist), each file whole in one worker, with one torch
-# thread per worker so that the two never fight for the cores. The notebooks run one at a time:
-# lessons 1 and 5 use both cores themselves.
+# thread per worker so that the two never fight for the cores. The notebooks run two lessons at a
+# time, one thread each (scripts/run_notebooks.py): a smoke run keeps one core busy at most.
 XDIST := -n 2 --dist loadfile
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -113,19 +113,21 @@ test: $(STAMP) $(TEST_STAMP) browser web-assets
 	@echo "== notebook pairs: regenerate every .ipynb from its .py, then git diff"
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 	git diff --exit-code -- 'notebooks/*.ipynb'
-	@echo "== every lesson under nbval, smoke profile"
-	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
-	  pytest -rs --nbval-lax --nbval-current-env $(LESSON_NB),@echo "no notebooks/*.ipynb yet")
-	@echo "== student copies: solutions removed, calls of the stubs raise, the fallbacks carry on (nbval, smoke)"
+	@echo "== every lesson under nbval (smoke profile), then its student copy: solutions removed, calls"
+	@echo "   of the stubs raise, the fallbacks carry on; two lessons at a time, one core each"
 	$(MAKE) --no-print-directory student
-	$(if $(LESSON_NB),time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/student-results \
-	  pytest -rs -p no:cacheprovider --nbval-lax --nbval-current-env student/*.ipynb,@echo "no lessons yet")
-	@echo "== lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
-	time CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py
-	@echo "== smoke book build from a fresh output folder"
-	rm -rf _build/smoke
-	time CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
-	  jupyter-book build . --path-output _build/smoke --all -W -n --keep-going
+	$(if $(LESSON_NB),time python scripts/run_notebooks.py --jobs 2,@echo "no notebooks/*.ipynb yet")
+	@echo "== a smoke book build from a fresh output folder, and beside it (each keeps one core busy)"
+	@echo "   lesson 1 in a fresh Colab-like venv: the install cell, no torch reinstall (nbval, smoke)"
+	rm -rf _build/smoke _build/colab-like.log
+	( time $(ONE_THREAD) CTM_COURSE_COLAB_LIKE=1 pytest -p no:cacheprovider -rA tests/test_colab_like.py \
+	  ) > _build/colab-like.log 2>&1 & colab=$$!; \
+	time $(ONE_THREAD) CTM_COURSE_PROFILE=smoke CTM_COURSE_RESULTS=$(CURDIR)/_build/smoke-results \
+	  jupyter-book build . --path-output _build/smoke --all -W -n --keep-going && book=0 || book=$$?; \
+	wait $$colab && colab=0 || colab=$$?; \
+	echo "== lesson 1 in the Colab-like venv (its output, from _build/colab-like.log)"; \
+	cat _build/colab-like.log; \
+	test $$book = 0 && test $$colab = 0
 	@echo "== the built site: internal links and images, then a reader in headless Chromium"
 	rm -rf _build/screenshots
 	time CTM_COURSE_SITE=_build/smoke/_build/html pytest -p no:cacheprovider -rA -n 2 --dist load \

@@ -104,6 +104,20 @@ class Lesson:
     quick: bool = False
 
 
+def cpu_threads(row_threads: int | None) -> int | None:
+    """The row's ``cpu_threads``, at most ``$OMP_NUM_THREADS`` when that is set.
+
+    ``OMP_NUM_THREADS`` is how a caller that runs several lessons side by side (``make test``)
+    gives each its share of the cores; torch's own default already follows it.
+    """
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not row_threads or not cap:
+        return row_threads
+    if not cap.isdigit() or int(cap) < 1:
+        raise ValueError(f"OMP_NUM_THREADS must be a positive integer, got {cap!r}")
+    return min(row_threads, int(cap))
+
+
 def start(lesson: str, seed: int = 0) -> Lesson:
     """Begin ``lesson``: its profile row, the device, the CPU threads (the row's ``cpu_threads``), seeds.
 
@@ -122,7 +136,7 @@ def start(lesson: str, seed: int = 0) -> Lesson:
 
         config = quick(config)
     dev = device()
-    threads = getattr(config, "cpu_threads", None)
+    threads = cpu_threads(getattr(config, "cpu_threads", None))
     if dev.type == "cpu" and threads:
         # small per-step operations: more threads can be slower
         torch.set_num_threads(threads)

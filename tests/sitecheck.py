@@ -47,6 +47,18 @@ def pages(site: Path) -> list[Path]:
     )
 
 
+def page_paths_to_collect() -> list[str]:
+    """The site's pages as paths relative to it, for ``parametrize`` (so that pytest-xdist can
+    share them out); ``["index.html"]`` before a build, when the tests skip anyway."""
+    value = os.environ.get("CTM_COURSE_SITE", "").strip()
+    site = Path(value) if value else None
+    if site is not None and not site.is_absolute():
+        site = ROOT / site
+    if site is None or not (site / "index.html").is_file():
+        return ["index.html"]
+    return [p.relative_to(site).as_posix() for p in pages(site)]
+
+
 def lessons() -> list[str]:
     """The lesson stems: ``notebooks/NN_slug.ipynb``."""
     return sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 
+import pytest
 import torch
 
 from ctm_course import notebook
@@ -68,3 +69,19 @@ def test_no_gpu_hint_outside_colab(monkeypatch, capsys):
     assert not notebook.in_colab()
     notebook.setup("01_ctm_mnist")
     assert "Runtime" not in capsys.readouterr().out
+
+
+def test_cpu_threads_follow_the_row_capped_by_omp_num_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert notebook.cpu_threads(2) == 2
+    assert notebook.cpu_threads(None) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert notebook.cpu_threads(2) == 1
+    assert (
+        notebook.cpu_threads(None) is None
+    )  # torch's default follows the variable itself
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert notebook.cpu_threads(2) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS must be a positive integer"):
+        notebook.cpu_threads(2)

@@ -36,7 +36,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from sitecheck import ROOT, colab_url, lessons, pages, recorded_lessons, site_dir
+from sitecheck import (
+    ROOT,
+    colab_url,
+    lessons,
+    page_paths_to_collect,
+    recorded_lessons,
+    site_dir,
+)
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_ARGS = [
@@ -183,10 +190,6 @@ class Visit:
         self.context.close()
 
 
-def page_paths(site: Path) -> list[str]:
-    return [p.relative_to(site).as_posix() for p in pages(site)]
-
-
 def screenshot_name(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "__", path.removesuffix(".html")) + ".png"
 
@@ -201,29 +204,23 @@ def images_ok(page) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- every page
+@pytest.mark.parametrize("path", page_paths_to_collect())
 def test_every_page_loads_cleanly_and_is_photographed(
-    site, server, browser, screenshots
+    path, site, server, browser, screenshots
 ):
-    failures, ignored_seen, shots = [], set(), []
-    for path in page_paths(site):
-        visit = Visit(browser, server, path)
-        try:
-            broken = images_ok(visit.page)
-            failures += [f"{path}: {p}" for p in visit.problems]
-            failures += [f"{path}: image not shown: {src}" for src in broken]
-            ignored_seen.update(
-                i.split(": ", 1)[1].split(" (")[0] for i in visit.ignored
-            )
-            target = screenshots / screenshot_name(path)
-            visit.page.screenshot(path=str(target), full_page=True)
-            assert target.stat().st_size > 10_000, (
-                f"{path}: screenshot is (nearly) empty"
-            )
-            shots.append(target.name)
-        finally:
-            visit.close()
-    print(f"{len(shots)} screenshots in {screenshots}: {shots}")
-    print("ignored (offline CDN):", *sorted(ignored_seen), sep="\n  ")
+    visit = Visit(browser, server, path)
+    try:
+        broken = images_ok(visit.page)
+        failures = [f"{path}: {p}" for p in visit.problems]
+        failures += [f"{path}: image not shown: {src}" for src in broken]
+        target = screenshots / screenshot_name(path)
+        visit.page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 10_000, f"{path}: screenshot is (nearly) empty"
+        print(f"screenshot: {target}")
+        if visit.ignored:
+            print("ignored (offline CDN):", *sorted(set(visit.ignored)), sep="\n  ")
+    finally:
+        visit.close()
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures)
 
 
