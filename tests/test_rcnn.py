@@ -572,6 +572,61 @@ def test_per_image_outcomes_give_the_accuracies_and_reuse_shared_variants(source
     )  # other images: nothing copied
 
 
+def test_a_replaced_flow_is_not_computed_and_the_output_stays_exact():
+    torch.manual_seed(0)
+    model = RecurrentCNN(2, 3).eval()
+    x = torch.rand(2, 1, 100, 100)
+    with torch.no_grad():
+        out, trace = model(x, trace=True)
+        own = {
+            ("g", layer, k): flow
+            for layer, flows in trace.flows["g"].items()
+            for k, flow in enumerate(flows)
+        }
+        calls = []
+        hook = model.fc1c1g.register_forward_pre_hook(lambda *a: calls.append(1))
+        model(x)
+        assert len(calls) == 2  # fc -> conv1, entering steps 2 and 3
+        calls.clear()
+        # the model's own flows, given: the same output, and no flow computed
+        assert torch.equal(model(x, replace=own), out) and not calls
+        only_conv2 = {key: f for key, f in own.items() if key[1] == "conv2"}
+        model(x, replace=only_conv2)
+        assert len(calls) == 2  # the flows into conv1 are still computed
+        hook.remove()
+    state = {"fc": trace.acts["fc"][0], "conv1": trace.acts["conv1"][0]}
+    state |= {"conv2": trace.acts["conv2"][0]}
+    state |= {
+        "conv1_map": torch.zeros(2, 2, 96, 96),
+        "conv2_map": torch.zeros(2, 4, 28, 28),
+    }
+    assert set(model.flows(state, "g", skip={"conv1", "input"})) == {"conv2", "fc"}
+
+
+def test_perturbation_outcomes_equal_plain_passes_with_one_flow_replaced(sources):
+    """The shortcuts (resuming at step k + 1, the other flows given) change no outcome: each
+    perturbed-condition outcome equals a pass from the first step with only that flow replaced."""
+    torch.manual_seed(1)
+    model = RecurrentCNN(2, 3).eval()
+    with torch.no_grad():  # strong flows: a wrong flow anywhere changes predictions
+        for name, *_ in model.connections:
+            getattr(model, name + "g").weight.mul_(30)
+    variants = generate_variants(6, sources, seed=0)
+    result = perturbation_correct(model, variants, batch_size=4)
+    original = variants["original"]
+    labels = original.labels["category"]
+    with torch.no_grad():
+        for v, name in enumerate(VARIANTS):
+            _, seen = model(variants[name].images, trace=True)
+            for i, layer in enumerate(LAYERS):
+                for k, flow in enumerate(seen.flows["g"][layer]):
+                    replace = {("g", layer, k): flow}
+                    pred = model(original.images, replace=replace).argmax(1)
+                    assert np.array_equal(
+                        result["correct"][v, 0, i, k], (pred == labels).numpy()
+                    ), (name, layer, k)
+
+
 def fake_result(n: int, perturbed_right: float, seed: int = 0) -> dict:
     """Every image right originally and under the control; ``perturbed_right`` of them under the
     perturbation (a random subset): importance 1 - perturbed_right in every cell."""

@@ -20,6 +20,7 @@ and a ``Conv2d`` with the same parameters, computed faster on a CPU).
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import torch
@@ -139,12 +140,16 @@ class RecurrentCNN(nn.Module):
         return flags_name(**self.switches)
 
     def flows(
-        self, state: dict[str, torch.Tensor], branch: str
+        self,
+        state: dict[str, torch.Tensor],
+        branch: str,
+        skip: Collection[str] = (),
     ) -> dict[str, torch.Tensor]:
         """The summed recurrent flow into each layer from the states of the previous step (one branch).
 
         ``state`` holds the pooled outputs ``conv1``, ``conv2``, ``fc`` and the pre-pool maps ``conv1_map``,
-        ``conv2_map`` (lateral flows read those). Layers without a source are absent.
+        ``conv2_map`` (lateral flows read those). Layers without a source are absent, and so are the
+        layers in ``skip``, whose flows are not computed (the caller replaces them).
         """
         n, B = self.n_feats, state["fc"].shape[0]
         shapes = {
@@ -155,6 +160,8 @@ class RecurrentCNN(nn.Module):
         }
         out: dict[str, torch.Tensor] = {}
         for name, source, target, kind in self.connections:
+            if target in skip:
+                continue
             x = (
                 state[source + "_map"]
                 if kind == "lateral" and source != "fc"
@@ -213,10 +220,14 @@ class RecurrentCNN(nn.Module):
             mod: dict[str, dict[str, torch.Tensor]] = {}
             if t > 0:
                 for branch in self.branches:
-                    mod[branch] = self.flows(state, branch)
-                    for (b, layer, k), flow in (replace or {}).items():
-                        if b == branch and k == t - 1:
-                            mod[branch][layer] = flow
+                    replaced = {
+                        layer: flow
+                        for (b, layer, k), flow in (replace or {}).items()
+                        if b == branch and k == t - 1
+                    }
+                    # a replaced flow is not computed
+                    mod[branch] = self.flows(state, branch, skip=replaced)
+                    mod[branch].update(replaced)
                     if record is not None:
                         for layer, flow in mod[branch].items():
                             record.flows[branch][layer].append(flow)

@@ -116,7 +116,14 @@ def perturbation_correct(
                     if not has_flow[i, k]:
                         continue
                     for c, condition in enumerate(CONDITIONS):
-                        replace = {}
+                        # every flow into step k + 1 is given, so that the resumed pass
+                        # computes none: the original ones, and this layer's replaced
+                        replace = {
+                            (b, target, step): flow
+                            for b in model.branches
+                            for (target, step), flow in flows_o[b].items()
+                            if step == k
+                        }
                         for b in model.branches:
                             fo, fv = flows_o[b][(layer, k)], flows_v[b][(layer, k)]
                             replace[(b, layer, k)] = (
