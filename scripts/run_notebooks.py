@@ -1,23 +1,23 @@
-"""Every lesson under nbval (smoke profile), then its student copy, several lessons side by side.
+"""Every lesson under nbval (smoke profile), then its student copy, two notebooks at a time.
 
 ``make test`` runs::
 
     python scripts/run_notebooks.py --jobs 2
 
-For each lesson ``notebooks/NN_slug.ipynb`` one job runs, one after the other,
+Every lesson ``notebooks/NN_slug.ipynb`` runs as ``pytest --nbval-lax`` with
+``CTM_COURSE_RESULTS=_build/smoke-results``, and once it has passed its student copy
+``student/NN_slug.ipynb`` (``make student`` writes the copies first) with
+``CTM_COURSE_RESULTS=_build/student-results``. The student copy trains with the lesson's
+settings, so it resumes the lesson's checkpoint instead of training again: that is why it waits
+for its lesson and never runs beside it.
 
-1. ``pytest --nbval-lax notebooks/NN_slug.ipynb`` with ``CTM_COURSE_RESULTS=_build/smoke-results``;
-2. ``pytest --nbval-lax student/NN_slug.ipynb`` with ``CTM_COURSE_RESULTS=_build/student-results``
-   (``make student`` writes the copies first). The student copy trains with the lesson's settings,
-   so it resumes the lesson's checkpoint instead of training again: that is why the two run in
-   this order and never at the same time.
-
-``--jobs`` jobs run at once, the lessons that took longest last time first (the durations are
-kept in ``_build/notebook-durations.json``; without it, as in a fresh clone, the lessons with the
-most code cells first: lesson 5, the slowest, has twice as many as any other). Each
-job gets ``OMP_NUM_THREADS`` = cores / jobs, which caps a lesson's own ``cpu_threads``
-(:func:`ctm_course.notebook.cpu_threads`), so that the lessons never fight for the cores. A
-job's output is printed whole when it ends; the exit status is 1 when any notebook failed.
+``--jobs`` notebooks run at once: the lessons first, the slowest last time first (their
+durations are kept in ``_build/notebook-durations.json``; without it, as in a fresh clone, those
+with the most code cells first: lesson 5, the slowest, has twice as many as any other), then
+the student copies as their lessons pass. Each runs with ``OMP_NUM_THREADS`` = cores / jobs,
+which caps a lesson's own ``cpu_threads`` (:func:`ctm_course.notebook.cpu_threads`), so that
+the notebooks never fight for the cores. A notebook's output is printed whole when it ends;
+the exit status is 1 when any notebook failed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,27 +66,22 @@ def code_cells(notebook: Path) -> int:
     return sum(cell["cell_type"] == "code" for cell in cells)
 
 
-def run_lesson(stem: str, threads: int) -> tuple[str, bool, float, str]:
-    """Run the lesson, then its student copy; return (stem, passed, seconds, output)."""
-    started, output, passed = time.perf_counter(), [], True
-    for folder, results in (
-        ("notebooks", "_build/smoke-results"),
-        ("student", "_build/student-results"),
-    ):
-        cmd, env = nbval(ROOT / folder / f"{stem}.ipynb", ROOT / results, threads)
-        step = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        output.append(f"$ {' '.join(cmd[2:])}  ({time.perf_counter() - step:.0f} s)")
-        output.append((proc.stdout + proc.stderr).strip())
-        if proc.returncode != 0:
-            passed = False
-            break  # the student copy needs the lesson's checkpoint
-    return stem, passed, time.perf_counter() - started, "\n".join(output)
+FOLDERS = {"notebooks": "_build/smoke-results", "student": "_build/student-results"}
+
+
+def run_copy(folder: str, stem: str, threads: int) -> tuple[str, str, bool, float, str]:
+    """nbval on ``folder/stem.ipynb``; return (folder, stem, passed, seconds, output)."""
+    cmd, env = nbval(ROOT / folder / f"{stem}.ipynb", ROOT / FOLDERS[folder], threads)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    output = f"$ {' '.join(cmd[2:])}\n" + (proc.stdout + proc.stderr).strip()
+    return folder, stem, proc.returncode == 0, seconds, output
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2, help="lessons at a time")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks at a time")
     parser.add_argument(
         "stems", nargs="*", help="lessons (NN_slug); default: every notebooks/*.ipynb"
     )
@@ -108,21 +103,33 @@ def main(argv: list[str] | None = None) -> int:
         f"{threads} thread(s) each",
         flush=True,
     )
-    durations, failed, started = {}, [], time.perf_counter()
+    durations, failed, passed_count = {}, [], 0
+    started = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_lesson, stem, threads) for stem in stems]
-        for future in as_completed(futures):
-            stem, passed, seconds, output = future.result()
-            durations[stem] = round(seconds, 1)
-            verdict = "passed" if passed else "FAILED"
-            print(f"\n==== {stem}: {verdict} in {seconds:.0f} s\n{output}", flush=True)
-            if not passed:
-                failed.append(stem)
+        running = {pool.submit(run_copy, "notebooks", stem, threads) for stem in stems}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                folder, stem, passed, seconds, output = future.result()
+                durations[stem] = round(durations.get(stem, 0.0) + seconds, 1)
+                verdict = "passed" if passed else "FAILED"
+                print(
+                    f"\n==== {folder}/{stem}: {verdict} in {seconds:.0f} s\n{output}",
+                    flush=True,
+                )
+                if not passed:
+                    failed.append(f"{folder}/{stem}")
+                    continue
+                passed_count += 1
+                if folder == "notebooks":
+                    # after the lessons still waiting: the queue is first in, first out
+                    running.add(pool.submit(run_copy, "student", stem, threads))
     DURATIONS.parent.mkdir(parents=True, exist_ok=True)
     DURATIONS.write_text(json.dumps({**last, **durations}, indent=1) + "\n")
     total = time.perf_counter() - started
     print(
-        f"\n{len(stems) - len(failed)} of {len(stems)} lessons passed in {total:.0f} s"
+        f"\n{passed_count} of {2 * len(stems)} notebooks (lessons and student copies) "
+        f"passed in {total:.0f} s"
     )
     if failed:
         print(f"failed: {', '.join(failed)}")
