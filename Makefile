@@ -98,8 +98,8 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(STAMP)
 	touch $@
 
 # The unit tests run on two workers (pytest-xdist), each file whole in one worker, with one torch
-# thread per worker so that the two never fight for the cores. The notebooks run two lessons at a
-# time, one thread each (scripts/run_notebooks.py): a smoke run keeps one core busy at most.
+# thread per worker so that the two never fight for the cores. The notebooks run two at a time,
+# one thread each (scripts/run_notebooks.py): a smoke run keeps one core busy at most.
 XDIST := -n 2 --dist loadfile
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -114,7 +114,7 @@ test: $(STAMP) $(TEST_STAMP) browser web-assets
 	$(if $(LESSON_PY),jupytext --to ipynb --update $(LESSON_PY),@echo "no notebooks/*.py yet")
 	git diff --exit-code -- 'notebooks/*.ipynb'
 	@echo "== every lesson under nbval (smoke profile), then its student copy: solutions removed, calls"
-	@echo "   of the stubs raise, the fallbacks carry on; two lessons at a time, one core each"
+	@echo "   of the stubs raise, the fallbacks carry on; two notebooks at a time, one core each"
 	$(MAKE) --no-print-directory student
 	$(if $(LESSON_NB),time python scripts/run_notebooks.py --jobs 2,@echo "no notebooks/*.ipynb yet")
 	@echo "== a smoke book build from a fresh output folder, and beside it (each keeps one core busy)"
