@@ -57,6 +57,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
+#: How long a page may take to fall quiet after its load event (see ``Visit._wait_until_idle``).
+IDLE_TIMEOUT_MS = 90_000
+
 #: External resources the pages may ask for although they cannot load without the internet, with
 #: the reason each one is allowed to fail. None: MathJax 3 and the ipywidgets HTML manager used to
 #: come from CDNs (cdn.jsdelivr.net, cdnjs.cloudflare.com); they are served from _static/vendor/.
@@ -141,6 +144,7 @@ class Visit:
         )
         self.problems: list[str] = []
         self.ignored: list[str] = []
+        self.pending: dict[object, str] = {}  # requests sent and not yet answered
         self.context.route(
             re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), self._block_external
         )
@@ -150,6 +154,8 @@ class Visit:
             "pageerror",
             lambda error: self.problems.append(f"uncaught exception: {error}"),
         )
+        self.page.on("request", lambda r: self.pending.__setitem__(r, r.url))
+        self.page.on("requestfinished", lambda r: self.pending.pop(r, None))
         self.page.on("requestfailed", self._failed)
         self.page.on(
             "response",
@@ -161,7 +167,21 @@ class Visit:
         assert response is not None and response.ok, (
             f"{path}: {response.status if response else 'no response'}"
         )
-        self.page.wait_for_load_state("networkidle")
+        self._wait_until_idle()
+
+    def _wait_until_idle(self) -> None:
+        """Playwright's ``networkidle`` (no request for 500 ms), given 90 s: a busy CI host has kept
+        a page past the default 30 s; if it still times out, the failure names what was pending."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_load_state("networkidle", timeout=IDLE_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pending = sorted(set(self.pending.values())) or ["none"]
+            raise AssertionError(
+                f"{self.page.url}: the network was not idle after {IDLE_TIMEOUT_MS // 1000} s;"
+                f" requests still pending: {pending}"
+            ) from None
 
     def _block_external(self, route):
         url = route.request.url
@@ -183,6 +203,7 @@ class Visit:
             self.problems.append(f"console {message.type}: {message.text} ({url})")
 
     def _failed(self, request):
+        self.pending.pop(request, None)
         if not ignored(request.url):
             self.problems.append(f"request failed: {request.url} ({request.failure})")
 
