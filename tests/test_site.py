@@ -17,8 +17,9 @@ every page in Chromium and checks what a reader sees:
 - the results page lists every lesson with recorded results;
 - in dark mode every lesson keeps its figures on a light, opaque background (matplotlib draws
   black text for a white page), and a full-page screenshot of it goes to
-  ``_build/screenshots/dark__notebooks__NN_slug.png``;
-- a full-page screenshot of every page goes to ``_build/screenshots/`` for review.
+  ``_build/screenshots/dark__notebooks__NN_slug.jpg``;
+- a full-page screenshot (JPEG) of every page goes to ``_build/screenshots/`` for review; the
+  tests that only read a page share one visit of it (``opened``).
 
 Runs after the smoke book build (``CTM_COURSE_SITE``; see ``sitecheck.py``). Chromium is
 ``$CTM_COURSE_CHROMIUM``, else ``chromium`` on the PATH (Debian package ``chromium``).
@@ -122,6 +123,23 @@ def browser():
 
 
 @pytest.fixture(scope="module")
+def opened(browser, server):
+    """``opened(path)``: one light-mode :class:`Visit` of ``path`` per worker, shared by the tests that
+    only read the page (a lesson page costs seconds to load: loading it once for five such tests
+    saves most of a minute). Tests that click or switch the theme open their own."""
+    visits: dict[str, Visit] = {}
+
+    def visit(path: str) -> Visit:
+        if path not in visits:
+            visits[path] = Visit(browser, server, path)
+        return visits[path]
+
+    yield visit
+    for v in visits.values():
+        v.close()
+
+
+@pytest.fixture(scope="module")
 def screenshots():
     # not emptied here: under pytest-xdist every worker builds its own module fixtures, and one
     # worker would delete the other's screenshots (`make test` empties the folder before the run;
@@ -212,7 +230,16 @@ class Visit:
 
 
 def screenshot_name(path: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "__", path.removesuffix(".html")) + ".png"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", path.removesuffix(".html")) + ".jpg"
+
+
+def photograph(page, target: Path) -> None:
+    """A full-page JPEG (quality 85) of ``page`` at ``target``: for review, about a third faster
+    than a PNG of a long lesson page."""
+    page.screenshot(path=str(target), full_page=True, type="jpeg", quality=85)
+    assert target.stat().st_size > 10_000, (
+        f"{target.name}: screenshot is (nearly) empty"
+    )
 
 
 def images_ok(page) -> list[str]:
@@ -226,22 +253,16 @@ def images_ok(page) -> list[str]:
 
 # ----------------------------------------------------------------------------- every page
 @pytest.mark.parametrize("path", page_paths_to_collect())
-def test_every_page_loads_cleanly_and_is_photographed(
-    path, site, server, browser, screenshots
-):
-    visit = Visit(browser, server, path)
-    try:
-        broken = images_ok(visit.page)
-        failures = [f"{path}: {p}" for p in visit.problems]
-        failures += [f"{path}: image not shown: {src}" for src in broken]
-        target = screenshots / screenshot_name(path)
-        visit.page.screenshot(path=str(target), full_page=True)
-        assert target.stat().st_size > 10_000, f"{path}: screenshot is (nearly) empty"
-        print(f"screenshot: {target}")
-        if visit.ignored:
-            print("ignored (offline CDN):", *sorted(set(visit.ignored)), sep="\n  ")
-    finally:
-        visit.close()
+def test_every_page_loads_cleanly_and_is_photographed(path, opened, screenshots):
+    visit = opened(path)
+    broken = images_ok(visit.page)
+    failures = [f"{path}: {p}" for p in visit.problems]
+    failures += [f"{path}: image not shown: {src}" for src in broken]
+    target = screenshots / screenshot_name(path)
+    photograph(visit.page, target)
+    print(f"screenshot: {target}")
+    if visit.ignored:
+        print("ignored (offline CDN):", *sorted(set(visit.ignored)), sep="\n  ")
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures)
 
 
@@ -326,19 +347,17 @@ def test_lesson_page_as_a_reader_sees_it(stem, site, server, browser):
 
 
 @pytest.mark.parametrize("stem", lessons())
-def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browser):
+def test_figures_are_not_shrunk_into_unreadable_fonts(stem, opened):
     """A figure drawn wider than the page is scaled down, and its 10 pt labels with it.
 
     The page's text column is about 690 px wide at a 1280 px window; matplotlib draws 100 px per
     inch, so a figure wider than about 11.5 inches is shown below 60 % of its size and its
     default 10 pt labels below 8 px: unreadable. (The animation frames are 10 in wide: 69 %.)
     """
-    visit = Visit(browser, server, f"notebooks/{stem}.html")
-    try:
-        images = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
-            .map(i => [i.src.slice(-40), i.naturalWidth, i.getBoundingClientRect().width])""")
-    finally:
-        visit.close()
+    images = opened(f"notebooks/{stem}.html").page.evaluate(
+        """() => Array.from(document.querySelectorAll('.cell_output img'))
+            .map(i => [i.src.slice(-40), i.naturalWidth, i.getBoundingClientRect().width])"""
+    )
     shrunk = [
         f"{src} drawn {natural} px, shown {shown:.0f} px ({shown / natural:.0%})"
         for src, natural, shown in images
@@ -350,34 +369,32 @@ def test_figures_are_not_shrunk_into_unreadable_fonts(stem, site, server, browse
 
 
 @pytest.mark.parametrize("stem", lessons())
-def test_figures_have_captions(stem, site, server, browser):
+def test_figures_have_captions(stem, opened):
     """Every figure of a lesson (image or animation) sits in a <figure> with a caption.
 
     Lessons give a figure cell its caption in the cell's metadata (``mystnb: figure: caption:``, in the
     ``.py`` as ``# %% mystnb={"figure": {"caption": "..."}}``). Live training curves are exempt: their
     cell holds an interactive widget, and their titles and axes say what they show.
     """
-    visit = Visit(browser, server, f"notebooks/{stem}.html")
-    try:
-        missing = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+    missing = opened(f"notebooks/{stem}.html").page.evaluate(
+        """() => Array.from(document.querySelectorAll('.cell_output img'))
             .filter(i => !i.closest('.cell_output').querySelector('script[type*="widget-view"], .jupyter-widgets, .widget-subarea'))
             .filter(i => { const f = i.closest('figure'); return !f || !f.querySelector('figcaption'); })
-            .map(i => i.src.slice(-40))""")
-    finally:
-        visit.close()
+            .map(i => i.src.slice(-40))"""
+    )
     assert not missing, (
         f"{stem}: figures without a caption (add mystnb figure caption metadata): {missing}"
     )
 
 
 @pytest.mark.parametrize("stem", lessons())
-def test_markdown_outputs_are_rendered(stem, site, server, browser):
+def test_markdown_outputs_are_rendered(stem, opened):
     """A table a lesson displays with ``display(Markdown(...))`` shows as a table, not as a paragraph of pipes."""
-    visit = Visit(browser, server, f"notebooks/{stem}.html")
-    try:
-        paragraphs = visit.page.locator(".cell_output p").all_inner_texts()
-    finally:
-        visit.close()
+    paragraphs = (
+        opened(f"notebooks/{stem}.html")
+        .page.locator(".cell_output p")
+        .all_inner_texts()
+    )
     raw = [
         text[:80] for text in paragraphs if re.search(r"\|\s*(-{3,}|—)\s*\|", text)
     ]  # "---" may become "—"
@@ -404,47 +421,44 @@ def local_scripts(page, server: str, pattern: str) -> list[str]:
 
 
 @pytest.mark.parametrize("stem", lessons())
-def test_math_is_typeset_offline(stem, site, server, browser):
+def test_math_is_typeset_offline(stem, server, opened):
     """MathJax from the site's ``_static/vendor/`` typesets every formula of the lesson.
 
     Every request leaving 127.0.0.1 is blocked (``Visit``), so this passes only when MathJax,
     its TeX extensions and its fonts are all part of the site.
     """
-    visit = Visit(browser, server, f"notebooks/{stem}.html")
+    visit = opened(f"notebooks/{stem}.html")
     page = visit.page
-    try:
-        local_scripts(page, server, r"mathjax")
-        page.wait_for_function(
-            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-            timeout=20_000,
-        )
-        page.evaluate("() => MathJax.startup.promise")
-        page.evaluate("() => document.fonts.ready.then(() => true)")
-        found = page.evaluate("""() => {
-            const maths = Array.from(document.querySelectorAll('article .math'));
-            const text = (root) => {
-                const copy = root.cloneNode(true);
-                copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input, '
-                    + '.cell_output, .headerlink').forEach(e => e.remove());
-                return copy.textContent;
-            };
-            return {
-                maths: maths.length,
-                typeset: maths.filter(m => m.querySelector('mjx-container')).length,
-                errors: document.querySelectorAll('mjx-merror').length,
-                text: text(document.querySelector('article') || document.body),
-            };
-        }""")
-        assert found["maths"] >= 1, f"{stem}: no formula on the page"
-        assert found["typeset"] == found["maths"], (
-            f"{stem}: MathJax typeset {found['typeset']} of {found['maths']} formulas"
-        )
-        assert not found["errors"], f"{stem}: {found['errors']} MathJax errors"
-        raw = [m.group(0) for m in re.finditer(RAW_TEX, found["text"])]
-        assert not raw, f"{stem}: TeX left as text: {raw[:5]}"
-        assert not visit.problems, "\n".join(visit.problems)
-    finally:
-        visit.close()
+    local_scripts(page, server, r"mathjax")
+    page.wait_for_function(
+        "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+        timeout=20_000,
+    )
+    page.evaluate("() => MathJax.startup.promise")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    found = page.evaluate("""() => {
+        const maths = Array.from(document.querySelectorAll('article .math'));
+        const text = (root) => {
+            const copy = root.cloneNode(true);
+            copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input, '
+                + '.cell_output, .headerlink').forEach(e => e.remove());
+            return copy.textContent;
+        };
+        return {
+            maths: maths.length,
+            typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+            errors: document.querySelectorAll('mjx-merror').length,
+            text: text(document.querySelector('article') || document.body),
+        };
+    }""")
+    assert found["maths"] >= 1, f"{stem}: no formula on the page"
+    assert found["typeset"] == found["maths"], (
+        f"{stem}: MathJax typeset {found['typeset']} of {found['maths']} formulas"
+    )
+    assert not found["errors"], f"{stem}: {found['errors']} MathJax errors"
+    raw = [m.group(0) for m in re.finditer(RAW_TEX, found["text"])]
+    assert not raw, f"{stem}: TeX left as text: {raw[:5]}"
+    assert not visit.problems, "\n".join(visit.problems)
 
 
 def slider_lessons(site: Path) -> list[str]:
@@ -544,8 +558,7 @@ def test_dark_mode_keeps_figures_readable(stem, site, server, browser, screensho
         )
         page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
         target = screenshots / f"dark__{screenshot_name(f'notebooks/{stem}.html')}"
-        page.screenshot(path=str(target), full_page=True)
-        assert target.stat().st_size > 10_000, f"{stem}: dark screenshot is empty"
+        photograph(page, target)
         assert not visit.problems, "\n".join(visit.problems)
     finally:
         visit.close()
