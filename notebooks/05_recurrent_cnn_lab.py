@@ -609,7 +609,9 @@ if published is not None:
 # freshly generated. We keep the recipe's shape (fresh batches, Adam, the same loss) and shrink
 # the budget to the profile. Training stops after `steps` steps or `train_seconds` seconds,
 # whichever comes first, so the lesson keeps its time on a slower machine and trains fewer
-# steps there (raise `CONFIG.train.max_seconds` to train longer). It saves a checkpoint now and
+# steps there (raise `CONFIG.train.max_seconds` to train longer). Fewer steps mean a lower
+# accuracy: the [profiles page](../book/profiles.md) lists `cpu` runs on hosts up to twice as
+# slow as the one the row was tuned on, and what they reached. It saves a checkpoint now and
 # then under `checkpoints/`; running the notebook again resumes where it stopped. Three changes
 # to the paper's recipe make a small budget go further; the note says what they are.
 #
