@@ -749,7 +749,7 @@ print(
     f"cluttered {b_cluttered_accuracy:.3f}, clean twins {b_clean_accuracy:.3f}"
 )
 
-# %% mystnb={"figure": {"caption": "Training of the gain network (left) and of its feedforward control on the same batches (right): accuracy on the training batches (the current weights) and on 500 test images (their moving average)."}}
+# %% mystnb={"figure": {"caption": "Training of the gain network (left) and of its feedforward control on the same batches (right): accuracy on the training batches (the current weights) and on the first 500 test images, or all of them where there are fewer (their moving average)."}}
 final = viz.LiveCurves(
     metrics=("accuracy", "feedforward_accuracy"),
     title="gain network 0111 and its feedforward control",
