@@ -124,9 +124,10 @@ def browser():
 
 @pytest.fixture(scope="module")
 def opened(browser, server):
-    """``opened(path)``: one light-mode :class:`Visit` of ``path`` per worker, shared by the tests that
-    only read the page (a lesson page costs seconds to load: loading it once for five such tests
-    saves most of a minute). Tests that click or switch the theme open their own."""
+    """``opened(path)``: one light-mode :class:`Visit` of a lesson page per worker, shared by the tests
+    that only read it (a lesson page costs seconds to load: loading it once for five such tests
+    saves most of a minute). The visits stay open until the module ends, so only lesson pages are
+    shared; tests that click or switch the theme open their own."""
     visits: dict[str, Visit] = {}
 
     def visit(path: str) -> Visit:
@@ -253,16 +254,24 @@ def images_ok(page) -> list[str]:
 
 # ----------------------------------------------------------------------------- every page
 @pytest.mark.parametrize("path", page_paths_to_collect())
-def test_every_page_loads_cleanly_and_is_photographed(path, opened, screenshots):
-    visit = opened(path)
-    broken = images_ok(visit.page)
-    failures = [f"{path}: {p}" for p in visit.problems]
-    failures += [f"{path}: image not shown: {src}" for src in broken]
-    target = screenshots / screenshot_name(path)
-    photograph(visit.page, target)
-    print(f"screenshot: {target}")
-    if visit.ignored:
-        print("ignored (offline CDN):", *sorted(set(visit.ignored)), sep="\n  ")
+def test_every_page_loads_cleanly_and_is_photographed(
+    path, server, browser, opened, screenshots
+):
+    # a lesson page is read by other tests too: share its visit; open any other page alone
+    shared = path.startswith("notebooks/")
+    visit = opened(path) if shared else Visit(browser, server, path)
+    try:
+        broken = images_ok(visit.page)
+        failures = [f"{path}: {p}" for p in visit.problems]
+        failures += [f"{path}: image not shown: {src}" for src in broken]
+        target = screenshots / screenshot_name(path)
+        photograph(visit.page, target)
+        print(f"screenshot: {target}")
+        if visit.ignored:
+            print("ignored (offline CDN):", *sorted(set(visit.ignored)), sep="\n  ")
+    finally:
+        if not shared:
+            visit.close()
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures)
 
 
