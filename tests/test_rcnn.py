@@ -594,9 +594,7 @@ def test_a_replaced_flow_is_not_computed_and_the_output_stays_exact():
         model(x, replace=only_conv2)
         assert len(calls) == 2  # the flows into conv1 are still computed
         hook.remove()
-    state = {"fc": trace.acts["fc"][0], "conv1": trace.acts["conv1"][0]}
-    state |= {"conv2": trace.acts["conv2"][0]}
-    state |= {
+    state = {layer: trace.acts[layer][0] for layer in ("conv1", "conv2", "fc")} | {
         "conv1_map": torch.zeros(2, 2, 96, 96),
         "conv2_map": torch.zeros(2, 4, 28, 28),
     }

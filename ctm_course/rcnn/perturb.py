@@ -86,17 +86,22 @@ def perturbation_correct(
     generator.manual_seed(seed)
 
     def run_with_states(x):
+        """The output, the state after each step t, and the flows ``{branch: {(layer, k): flow}}``
+        into each step k + 1, as the pass computed them (its trace)."""
         states = {}
-        flows = {b: {} for b in model.branches}
 
         def observe(t, state, readout):
             states[t] = (dict(state), list(readout))
-            if t < model.t_steps - 1:
-                for b in model.branches:
-                    for layer, flow in model.flows(state, b).items():
-                        flows[b][(layer, t)] = flow
 
-        out = model(x, observer=observe)
+        out, trace = model(x, trace=True, observer=observe)
+        flows = {
+            b: {
+                (layer, k): flow
+                for layer, per_step in trace.flows[b].items()
+                for k, flow in enumerate(per_step)
+            }
+            for b in model.branches
+        }
         return out, states, flows
 
     for start in range(0, n, batch_size):
@@ -108,6 +113,17 @@ def perturbation_correct(
         for i, layer in enumerate(LAYERS):
             for k in range(steps):
                 has_flow[i, k] = (layer, k) in flows_o[model.branches[0]]
+        # every original flow into step k + 1: a resumed pass given all of them (one replaced)
+        # computes none
+        given = [
+            {
+                (b, target, step): flow
+                for b in model.branches
+                for (target, step), flow in flows_o[b].items()
+                if step == k
+            }
+            for k in range(steps)
+        ]
         for v in todo:
             images = variants[VARIANTS[v]].images[start:end].to(device)
             _, _, flows_v = run_with_states(images)
@@ -116,14 +132,7 @@ def perturbation_correct(
                     if not has_flow[i, k]:
                         continue
                     for c, condition in enumerate(CONDITIONS):
-                        # every flow into step k + 1 is given, so that the resumed pass
-                        # computes none: the original ones, and this layer's replaced
-                        replace = {
-                            (b, target, step): flow
-                            for b in model.branches
-                            for (target, step), flow in flows_o[b].items()
-                            if step == k
-                        }
+                        replace = dict(given[k])
                         for b in model.branches:
                             fo, fv = flows_o[b][(layer, k)], flows_v[b][(layer, k)]
                             replace[(b, layer, k)] = (
