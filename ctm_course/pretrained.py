@@ -1,9 +1,11 @@
 """Trained models that ship with the course: ``model, info = load("02_ctm_parity")``.
 
 A lesson's reader trains a model within a small budget; some analyses are only worth reading on
-a model trained much longer (lesson 2's strategy of a CTM that has *solved* parity). Those models
+a model trained much longer (lesson 2's strategy of a CTM that has *solved* parity, lesson 5's
+probes and perturbations of a recurrent CNN that names the target far more often). Those models
 are trained once by a script in ``scripts/`` and their weights installed with the package, under
-``ctm_course/pretrained/``. Each file's SHA-256 is pinned in :data:`MODELS`, so a damaged or
+``ctm_course/pretrained/`` (large matrices with 8 bits where a file would otherwise pass 5 MB:
+:mod:`ctm_course.compact`). Each file's SHA-256 is pinned in :data:`MODELS`, so a damaged or
 replaced file is an error that names it, and the weights are read with ``weights_only=True``.
 
 ``info`` is the training record of ``results/pretrained/<lesson>.json`` (command, seed, steps,
@@ -74,6 +76,44 @@ def repo_record(lesson: str) -> Path:
     return output_folder("results") / "pretrained" / f"{lesson}.json"
 
 
+def write_weights(lesson: str, state: dict[str, torch.Tensor]) -> Path:
+    """Save a (possibly :func:`ctm_course.compact.pack`-ed) ``state`` as ``lesson``'s weights file.
+
+    Used by the scripts that train the shipped models; pin the printed SHA-256 in :data:`MODELS`.
+    """
+    WEIGHTS_FOLDER.mkdir(parents=True, exist_ok=True)
+    path = weights_path(lesson)
+    torch.save({k: v.detach().cpu().clone() for k, v in state.items()}, path)
+    return path
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The float32 ``state_dict`` in a weights file, unpacked where it was packed."""
+    from .compact import unpack
+
+    return unpack(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def write_record(lesson: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a shipped model's training record beside its weights and under ``results/pretrained/``.
+
+    The record gains ``weights`` (its path in the repository) and ``sha256`` (of the weights
+    file, which must be written first); returns it as written.
+    """
+    path = weights_path(lesson)
+    record = {
+        **record,
+        "weights": f"ctm_course/pretrained/{path.name}",
+        "sha256": sha256_of(path),
+    }
+    text = json.dumps(record, indent=1, default=str) + "\n"
+    path.with_suffix(".json").write_text(text)  # shipped with the weights
+    out = repo_record(lesson)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return record
+
+
 def available() -> list[str]:
     """The lessons that ship a trained model."""
     return sorted(MODELS)
@@ -109,7 +149,7 @@ def load(
         )
     info = json.loads(record.read_text())
     model = shipped.build(info)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights(path)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

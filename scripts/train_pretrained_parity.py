@@ -11,15 +11,14 @@ package and the training record into ``results/pretrained/02_ctm_parity.json``::
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from ctm_course import pretrained
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.config import PARITY, Training
 from ctm_course.ctm import ContinuousThoughtMachine
@@ -31,8 +30,6 @@ from ctm_course.parity import (
     parity_step,
     parity_test_set,
 )
-from ctm_course.paths import repo_root
-from ctm_course.pretrained import WEIGHTS_FOLDER, sha256_of
 from ctm_course.train import fit, seed_everything
 
 LESSON = "02_ctm_parity"
@@ -95,10 +92,7 @@ def main() -> None:
     x_test, y_test = parity_test_set(10_000, LENGTH, seed=12_345)
     final = evaluate_parity(model, x_test, y_test)
 
-    WEIGHTS_FOLDER.mkdir(parents=True, exist_ok=True)
-    weights = WEIGHTS_FOLDER / f"{LESSON}.pt"
-    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, weights)
-    digest = sha256_of(weights)
+    weights = pretrained.write_weights(LESSON, model.state_dict())
     commit = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -128,19 +122,14 @@ def main() -> None:
         "per_position_accuracy": final["per_position"],
         "sequence_accuracy": final["sequence"],
         "by_position": [round(float(a), 5) for a in final["by_position"]],
-        "weights": f"ctm_course/pretrained/{weights.name}",
-        "sha256": digest,
         "eval_history": run.history["eval"],
     }
-    text = json.dumps(record, indent=1, default=str) + "\n"
-    weights.with_suffix(".json").write_text(text)  # shipped with the weights
-    out = (repo_root() or Path.cwd()) / "results" / "pretrained" / f"{LESSON}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    record = pretrained.write_record(LESSON, record)
     print(
         f"{run.steps} steps in {run.seconds:.0f} s: per position "
         f"{final['per_position']:.4f}, sequence {final['sequence']:.4f}; "
-        f"wrote {weights} (sha256 {digest[:12]}...) and {out}"
+        f"wrote {weights} (sha256 {record['sha256'][:12]}...) and "
+        f"{pretrained.repo_record(LESSON)}"
     )
 
 

@@ -12,11 +12,12 @@ from ctm_course import pretrained
 from ctm_course.parity import evaluate_parity, parity_test_set
 
 
-def test_the_parity_model_ships_with_its_pin():
-    assert "02_ctm_parity" in pretrained.available()
-    path = pretrained.weights_path("02_ctm_parity")
+@pytest.mark.parametrize("lesson", ["02_ctm_parity"])
+def test_the_model_ships_with_its_pin(lesson):
+    assert lesson in pretrained.available()
+    path = pretrained.weights_path(lesson)
     assert path.stat().st_size <= 5 * 2**20, "shipped weights must stay under 5 MB"
-    assert pretrained.sha256_of(path) == pretrained.MODELS["02_ctm_parity"].sha256
+    assert pretrained.sha256_of(path) == pretrained.MODELS[lesson].sha256
 
 
 def test_the_solved_parity_model_solves_parity():
@@ -35,13 +36,14 @@ def test_the_solved_parity_model_solves_parity():
     assert info["test_sequences"] == 10_000
 
 
-def test_record_names_how_it_was_trained():
-    _, info = pretrained.load("02_ctm_parity")
+@pytest.mark.parametrize("lesson", ["02_ctm_parity"])
+def test_record_names_how_it_was_trained(lesson):
+    _, info = pretrained.load(lesson)
     for key in ("command", "seed", "steps", "train_seconds", "device", "sha256"):
         assert key in info, key
-    assert info["sha256"] == pretrained.MODELS["02_ctm_parity"].sha256
-    shipped = pretrained.weights_path("02_ctm_parity").with_suffix(".json")
-    results = pretrained.repo_record("02_ctm_parity")
+    assert info["sha256"] == pretrained.MODELS[lesson].sha256
+    shipped = pretrained.weights_path(lesson).with_suffix(".json")
+    results = pretrained.repo_record(lesson)
     assert json.loads(shipped.read_text()) == json.loads(results.read_text())
 
 
@@ -74,3 +76,36 @@ def test_a_missing_file_is_refused_by_name(tmp_path, monkeypatch):
     with pytest.raises(pretrained.PretrainedError, match="missing") as err:
         pretrained.load("02_ctm_parity")
     assert str(path) in str(err.value)
+
+
+def test_a_packed_model_is_written_pinned_and_loaded_back(tmp_path, monkeypatch):
+    """The scripts' writers: packed weights, a record with their hash, a load that unpacks."""
+    from ctm_course import compact
+
+    monkeypatch.setattr(pretrained, "WEIGHTS_FOLDER", tmp_path / "package")
+    monkeypatch.setattr(
+        pretrained,
+        "repo_record",
+        lambda lesson: tmp_path / "results" / f"{lesson}.json",
+    )
+    torch.manual_seed(0)
+    model = torch.nn.Linear(400, 300)  # 120,000 weights: packed
+    path = pretrained.write_weights("99_test", compact.pack(model.state_dict()))
+    assert path == tmp_path / "package" / "99_test.pt"
+    record = pretrained.write_record("99_test", {"steps": 3, "width": 400})
+    assert record["sha256"] == pretrained.sha256_of(path)
+    assert json.loads((tmp_path / "results" / "99_test.json").read_text()) == record
+    monkeypatch.setitem(
+        pretrained.MODELS,
+        "99_test",
+        pretrained.Shipped(
+            sha256=record["sha256"],
+            build=lambda info: torch.nn.Linear(info["width"], 300),
+        ),
+    )
+    loaded, info = pretrained.load("99_test")
+    assert info == record and not loaded.training
+    assert loaded.weight.dtype == torch.float32
+    step = model.weight.abs().amax(dim=1, keepdim=True) / 127
+    assert torch.all((loaded.weight - model.weight).abs() <= step / 2 + 1e-7)
+    assert torch.equal(loaded.bias, model.bias)  # small tensors stay exact
