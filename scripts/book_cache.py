@@ -6,7 +6,7 @@ otherwise leave stale outputs and numbers on the site. ``make book`` runs::
 
     python scripts/book_cache.py _build
 
-which hashes the package sources, ``requirements.txt``, ``pyproject.toml``, the profile and
+which hashes the package sources and shipped weights, ``requirements.txt``, ``pyproject.toml``, the profile and
 ``$CTM_COURSE_DATA``, and, when the hash differs from the previous build's, deletes the
 executed-notebook cache and the doctrees so that every lesson runs again.
 """
@@ -29,6 +29,7 @@ def book_key(root: Path) -> str:
     """A hash of everything outside the notebooks that changes what the lessons compute."""
     digest = hashlib.sha256()
     files = sorted((root / "ctm_course").rglob("*.py")) + [
+        *sorted((root / "ctm_course" / "pretrained").glob("*")),  # shipped weights
         root / "requirements.txt",
         root / "pyproject.toml",
     ]
