@@ -41,11 +41,23 @@ def _parity_ctm(info: dict[str, Any]) -> nn.Module:
     return ContinuousThoughtMachine(**info["model_args"])
 
 
+def _gain_and_control(info: dict[str, Any]) -> nn.Module:
+    from .rcnn.training import gain_and_control
+
+    args = info["model_args"]
+    return gain_and_control(args["n_feats"], args["t_steps"])
+
+
 MODELS: dict[str, Shipped] = {
     # scripts/train_pretrained_parity.py; record: results/pretrained/02_ctm_parity.json
     "02_ctm_parity": Shipped(
         sha256="2b2061c1da2f0a010f418cc151c87a1d71b1f6b262351811a9a82b3f05b3bfe9",
         build=_parity_ctm,
+    ),
+    # scripts/train_pretrained_rcnn.py; record: results/pretrained/05_recurrent_cnn_lab.json
+    "05_recurrent_cnn_lab": Shipped(
+        sha256="afb8fd0a7f84b561209d4d28a9b3e45a331c792fad7e847e155dbb99859ae69a",
+        build=_gain_and_control,
     ),
 }
 """The shipped models by lesson, with the pinned SHA-256 of their weights."""

@@ -10,9 +10,15 @@ import torch
 
 from ctm_course import pretrained
 from ctm_course.parity import evaluate_parity, parity_test_set
+from ctm_course.rcnn.stimuli import load_sources
+from ctm_course.rcnn.torch_stimuli import TorchStimuli
+from ctm_course.rcnn.training import accuracy
+
+GAIN_AT_LEAST = 0.45
+"""Lesson 5's shipped gain network on cluttered test images (its record: 0.540 on 2,000)."""
 
 
-@pytest.mark.parametrize("lesson", ["02_ctm_parity"])
+@pytest.mark.parametrize("lesson", ["02_ctm_parity", "05_recurrent_cnn_lab"])
 def test_the_model_ships_with_its_pin(lesson):
     assert lesson in pretrained.available()
     path = pretrained.weights_path(lesson)
@@ -36,7 +42,7 @@ def test_the_solved_parity_model_solves_parity():
     assert info["test_sequences"] == 10_000
 
 
-@pytest.mark.parametrize("lesson", ["02_ctm_parity"])
+@pytest.mark.parametrize("lesson", ["02_ctm_parity", "05_recurrent_cnn_lab"])
 def test_record_names_how_it_was_trained(lesson):
     _, info = pretrained.load(lesson)
     for key in ("command", "seed", "steps", "train_seconds", "device", "sha256"):
@@ -45,6 +51,25 @@ def test_record_names_how_it_was_trained(lesson):
     shipped = pretrained.weights_path(lesson).with_suffix(".json")
     results = pretrained.repo_record(lesson)
     assert json.loads(shipped.read_text()) == json.loads(results.read_text())
+
+
+def test_the_recurrent_cnns_name_the_cluttered_target():
+    """Lesson 5's shipped pair on cluttered images neither the record nor the lesson drew."""
+    both, info = pretrained.load("05_recurrent_cnn_lab")
+    assert set(both.networks) == {"gain", "feedforward"} and not both.training
+    assert both.networks["gain"].n_feats == info["model_args"]["n_feats"]
+    test = TorchStimuli(load_sources("test"), "cpu")(300, seed=777)
+    gain = accuracy(both.networks["gain"], test, clean=False)[0]
+    feedforward = accuracy(both.networks["feedforward"], test, clean=False)[0]
+    assert gain >= GAIN_AT_LEAST, gain
+    assert gain > feedforward + 0.05, (gain, feedforward)
+    # the record measured the same before and after packing the top-down matrices
+    for measured in info["accuracy"].values():
+        drift = abs(
+            measured["shipped_cluttered_accuracy"] - measured["cluttered_accuracy"]
+        )
+        assert drift <= 0.01, measured
+    assert info["accuracy"]["gain"]["shipped_cluttered_accuracy"] >= GAIN_AT_LEAST
 
 
 def test_unknown_lesson_is_a_clear_error():
