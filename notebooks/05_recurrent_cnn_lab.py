@@ -87,7 +87,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from ctm_course import viz
+from ctm_course import pretrained, viz
 from ctm_course.checkpoints import checkpoint_path
 from ctm_course.data.thorat2021 import paper_numbers
 from ctm_course.rcnn import (
@@ -587,9 +587,9 @@ print(
 # downloads it there once if it is missing ({glue:text}`published_mb:.1f` MB), checks its size and SHA-256 (we could not
 # reach OSF to pin the hash: the loader prints the one it computed; pass `sha256=` to check a
 # known one), and loads it into this model class. Without the file and without internet it
-# prints how to get the file, and the lab carries on with our network. We still train our own
-# below: it is the lesson, and the checks at the end are about it. The machines that build
-# this book have no internet, so the book shows our network.
+# prints how to get the file, and the lab carries on with the course's networks. We still train
+# our own below: it is the lesson, and the checks at the end are about it. The machines that
+# build this book have no internet, so the book shows the course's networks.
 
 # %%
 USE_PUBLISHED = False
@@ -613,7 +613,9 @@ if published is not None:
 # accuracy: the [profiles page](../book/profiles.md) lists `cpu` runs on hosts up to twice as
 # slow as the one the row was tuned on, and what they reached. It saves a checkpoint now and
 # then under `checkpoints/`; running the notebook again resumes where it stopped. Three changes
-# to the paper's recipe make a small budget go further; the note says what they are.
+# to the paper's recipe make a small budget go further; the note says what they are. The end of
+# the section sets your run beside the same networks trained for longer, which ship with the
+# course, so that the analyses after it need not depend on how fast your machine is.
 #
 # ```{admonition} Engineering for a small budget: schedule, curriculum, moving average
 # :class: dropdown
@@ -636,7 +638,7 @@ if published is not None:
 # towards the current weights, $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ with
 # $d =$ {glue:text}`ema_decay` (about the last {glue:text}`ema_steps:.0f` steps;
 # `ctm_course.averaging.weight_average`), and it is the average that is evaluated during
-# training and that the rest of the lab analyses. In this run the average names the target in
+# training and after it. In this run the average names the target in
 # {glue:text}`cluttered_accuracy:.1%` of the test images and the last weights in
 # {glue:text}`last_weights_accuracy:.1%`.
 # ```
@@ -804,27 +806,126 @@ glue("study_sentence", Markdown(study_sentence))  # prose, not bold text
 # standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
 # training seed of each network, so the spread between seeds is not in it).
 # {glue:md}`study_sentence`
-# How far more training goes: the [results page](../book/results.md) lists a run of this network at
-# the paper's width on a GPU (`python -m ctm_course.rcnn.run --profile gpu`), with the decoding of
-# the auxiliary variables beside the paper's.
 #
-# From here on the lab analyses {glue:text}`analysed_network`; "ours" in the figures and tables
-# means that network. It names the target in {glue:text}`net_cluttered:.1%` of the cluttered
-# test images and in {glue:text}`net_clean:.1%` of their clean twins.
+# ### The same networks, trained for longer
+#
+# Your run had {glue:text}`budget_share:.1%` of the paper's budget. Sections 4 to 6 ask what a
+# trained network does with the target's location, size and orientation, and their answers
+# are worth more on a network that has learned more. So the course ships the gain network and
+# its feedforward control, built by the same code (`gain_and_control`, at the `cpu` row's
+# width) and trained together on the same data, only for longer:
+# `scripts/train_pretrained_rcnn.py` ran the `cpu` row's recipe (curriculum, learning rate,
+# moving average) for {glue:text}`shipped_steps:,` steps ({glue:text}`shipped_hours:.1f` hours
+# on a {glue:text}`shipped_device`, {glue:text}`shipped_budget_share:.1%` of the paper's
+# budget), with the learning rate decayed along a cosine to the end of its time budget.
+# `pretrained.load` checks the file's SHA-256 and returns the pair with its training record.
+# To keep the file under 5 MB, the three matrices that turn fc1's activity into top-down gains
+# ({glue:text}`topdown_share:.0%` of the gain network's weights) are stored with 8 bits
+# (`ctm_course.compact`); on the record's {glue:text}`shipped_record_images:,` test images the
+# gain network's cluttered accuracy was {glue:text}`shipped_float_accuracy:.3f` before that and
+# {glue:text}`shipped_packed_accuracy:.3f` after.
 
 # %%
-net = published if published is not None else model
+shipped_pair, shipped_info = pretrained.load("05_recurrent_cnn_lab", DEVICE)
+shipped_gain = shipped_pair.networks["gain"]
+shipped_b = shipped_pair.networks["feedforward"]
+hits_shipped, hits_shipped_b = (
+    hits(shipped_gain, test_set.images),
+    hits(shipped_b, test_set.images),
+)
+shipped_cluttered, shipped_b_cluttered = (
+    hits_shipped.mean().item(),
+    hits_shipped_b.mean().item(),
+)
+shipped_clean = hits(shipped_gain, test_set.clean).mean().item()
+# the top-down gains from fc1 into the input, conv1 and conv2: the packed matrices
+topdown_weights = sum(
+    getattr(shipped_gain, name).weight.numel() for name in ("fc1xg", "fc1c1g", "fc1c2g")
+)
+glue("shipped_steps", shipped_info["steps"])
+glue("shipped_hours", shipped_info["train_seconds"] / 3600)
+glue("shipped_device", shipped_info["device"])
+glue("shipped_budget_share", shipped_info["fraction_of_paper_budget"])
+glue("shipped_step_ratio", shipped_info["steps"] / run.steps)
+glue("topdown_share", topdown_weights / count_parameters(shipped_gain))
+glue("shipped_record_images", shipped_info["test_images"])
+glue("shipped_float_accuracy", shipped_info["accuracy"]["gain"]["cluttered_accuracy"])
+glue(
+    "shipped_packed_accuracy",
+    shipped_info["accuracy"]["gain"]["shipped_cluttered_accuracy"],
+)
+glue("shipped_cluttered", shipped_cluttered)
+glue("shipped_clean", shipped_clean)
+glue("shipped_b_cluttered", shipped_b_cluttered)
+glue("shipped_gain_points", 100 * (shipped_cluttered - shipped_b_cluttered))
+glue(
+    "shipped_se_points",
+    100 * float((hits_shipped - hits_shipped_b).std() / len(test_set) ** 0.5),
+)
+print(
+    f"shipped pair, {shipped_info['steps']:,} steps: cluttered "
+    f"{shipped_cluttered:.3f}, clean twins {shipped_clean:.3f}; feedforward control: "
+    f"cluttered {shipped_b_cluttered:.3f} (on the same {len(test_set):,} test images "
+    "as your run)"
+)
+
+# %% mystnb={"figure": {"caption": "Cluttered test accuracy during training (log axis of steps) of the shipped pair (on the first 500 of its record's test images) and of your run (on the first 500 of the lesson's, or all where there are fewer): the gain network (solid) and its feedforward control (dashed). Chance is dotted."}}
+plots.plot_training_lengths(
+    {
+        f"shipped ({shipped_info['steps']:,} steps)": shipped_info["eval_history"],
+        f"your run ({run.steps:,} steps)": run.history["eval"],
+    }
+)
+
+# %% [markdown]
+# With {glue:text}`shipped_step_ratio:.0f` times your run's steps, the gain network names the
+# target in {glue:text}`shipped_cluttered:.1%` of the cluttered test images and in
+# {glue:text}`shipped_clean:.1%` of their clean twins; its feedforward control B, trained on the
+# same batches, in {glue:text}`shipped_b_cluttered:.1%` of the cluttered images. The recurrence
+# now adds {glue:text}`shipped_gain_points:+.1f` percentage points (standard error
+# {glue:text}`shipped_se_points:.1f` over the test images; one seed); in your run it added
+# {glue:text}`recurrence_gain_points:+.1f`. Training longer still, or at the paper's width, goes further: the
+# [results page](../book/results.md) lists a run at the paper's width on a GPU
+# (`python -m ctm_course.rcnn.run --profile gpu`), with its decoding of the auxiliary variables
+# beside the paper's.
+#
+# **Which network the lab analyses.** From here on the lab analyses whichever of your run and
+# the shipped gain network names more of the cluttered test images (`ANALYSE = "better"`; set
+# it to `"own"` or `"shipped"` to choose, or `USE_PUBLISHED` in section 2 for the authors'
+# network). Here that is {glue:text}`analysed_network`; "ours" in the figures and tables means
+# that network. It names the target in {glue:text}`net_cluttered:.1%` of the cluttered test
+# images and in {glue:text}`net_clean:.1%` of their clean twins.
+
+# %%
+ANALYSE = "better"  # or "own" (your run above) or "shipped"
+if ANALYSE not in ("better", "own", "shipped"):
+    raise ValueError(f"ANALYSE must be 'better', 'own' or 'shipped', not {ANALYSE!r}")
+if ANALYSE == "better":
+    ANALYSE = "shipped" if shipped_cluttered > cluttered_accuracy else "own"
 if published is not None:
+    net = published
     net_cluttered, net_clean = accuracy(net, test_set)
     analysed_network = f"the authors' published {net.name} network"
     data_note = "the authors' network, trained on their data as in the paper"
-else:
-    net_cluttered, net_clean = cluttered_accuracy, clean_accuracy
+    analysed_share = 1.0
+elif ANALYSE == "shipped":
+    net, net_cluttered, net_clean = shipped_gain, shipped_cluttered, shipped_clean
     data_note = train_data_note
+    analysed_share = shipped_info["fraction_of_paper_budget"]
     analysed_network = (
-        f"our {net.name} network (n_feats = {net.n_feats}), trained above"
+        f"the shipped {net.name} network (n_feats = {net.n_feats}, "
+        f"{shipped_info['steps']:,} training steps)"
+    )
+else:
+    net, net_cluttered, net_clean = model, cluttered_accuracy, clean_accuracy
+    data_note = train_data_note
+    analysed_share = run.steps * CONFIG.train.batch_size / (300_000 * 32)
+    analysed_network = (
+        f"your {net.name} network (n_feats = {net.n_feats}, {run.steps:,} "
+        "training steps)"
     )
 glue("analysed_network", analysed_network)
+glue("analysed_share", analysed_share)
 glue("data_note", data_note)
 glue("net_cluttered", net_cluttered)
 glue("net_clean", net_clean)
@@ -1497,9 +1598,9 @@ glue("importance_ci_width", float(np.nanmedian(widths)) if widths.size else np.n
 # In the paper the flow into **conv1** matters most for **location** (up to
 # {glue:text}`conv1_location_paper:.2f` of the accuracy; ours: up to
 # {glue:text}`conv1_location_ours:.2f`), the flow into conv2 matters more and more for the
-# category over time, and the flow into fc1 hardly matters at all. A network trained on a small
-# budget ({glue:text}`data_note`) need not have learned the same division of labour; the figure
-# shows how far ours has.
+# category over time, and the flow into fc1 hardly matters at all. A network trained on
+# {glue:text}`analysed_share:.1%` of the paper's budget ({glue:text}`data_note`) need not have
+# learned the same division of labour; the figure shows how far ours has.
 # How far can our numbers be trusted? Our network named {glue:text}`perturb_correct` of the
 # {glue:text}`perturb_images` perturbation images correctly, and every importance is a mean over
 # these images: the 95% bootstrap interval of conv1's location importance at $T = 4$
@@ -1637,8 +1738,10 @@ assert all(0 <= v <= 1 for v in silenced.values())
 #
 # The lesson writes its numbers to `results/<profile>/05_recurrent_cnn_lab.json`; the book's
 # results page is generated from these files. When the analyses ran on the authors' network
-# (`USE_PUBLISHED`), nothing is written: those files hold runs of the lesson's own network. The
-# last cell checks that our network learned.
+# (`USE_PUBLISHED`), nothing is written: those files hold runs of the course's networks. Your
+# run's accuracies are recorded under their own names, the shipped pair's under `shipped_`, and
+# `analysed` says which network the probes and perturbations describe. The last cell checks that
+# your run learned and that the shipped networks do what their record says.
 
 # %%
 metrics = {
@@ -1652,6 +1755,9 @@ metrics = {
     "shuffled_label_accuracy": chance_accuracy,
     "category_decoding_fc": grid["Category"][3].tolist(),
     "perturbation_original_accuracy": perturbed["original"],
+    "shipped_cluttered_accuracy": shipped_cluttered,
+    "shipped_clean_accuracy": shipped_clean,
+    "shipped_b_cluttered_accuracy": shipped_b_cluttered,
 }
 for name, values in (
     ("importance_conv1_location", importance["Location"][1]),
@@ -1674,6 +1780,9 @@ else:
         steps=run.steps,
         data_source=train_sources.source,
         extra={
+            "analysed": ANALYSE,
+            "shipped_steps": shipped_info["steps"],
+            "shipped_sha256": shipped_info["sha256"],
             "n_feats": CONFIG.n_feats,
             "batch_size": CONFIG.train.batch_size,
             "lr": CONFIG.train.lr,
@@ -1735,6 +1844,18 @@ if PROFILE != "smoke" and not lesson.quick:
     assert np.mean(grid["Location"]) > 0.6, (
         "location should be decodable well above chance"
     )
+# the shipped pair, in every profile: its record's figures on this lesson's
+# test images (300 in the smoke row, so a wider margin there)
+margin = 0.08 if len(test_set) < 1000 else 0.05
+recorded = shipped_info["accuracy"]
+assert shipped_cluttered >= recorded["gain"]["shipped_cluttered_accuracy"] - margin
+assert (
+    shipped_b_cluttered
+    >= recorded["feedforward"]["shipped_cluttered_accuracy"] - margin
+)
+assert shipped_cluttered > shipped_b_cluttered, (
+    "recurrence should pay after long training"
+)
 
 # %% [markdown]
 # ## Summary
@@ -1748,7 +1869,9 @@ if PROFILE != "smoke" and not lesson.quick:
 #   branch; the authors' code also computes the disabled one and multiplies it by zero.
 #   Trained beside it on the same batches, the same network without flows (B) named
 #   {glue:text}`b_cluttered_accuracy:.1%` of the cluttered test images, the gain network
-#   {glue:text}`cluttered_accuracy:.1%`.
+#   {glue:text}`cluttered_accuracy:.1%`; trained {glue:text}`shipped_step_ratio:.0f` times as
+#   long (the shipped pair), {glue:text}`shipped_b_cluttered:.1%` and
+#   {glue:text}`shipped_cluttered:.1%`.
 # - The authors' gain (0111) and additive (1011) networks name the target about equally often,
 #   but the additive network's layers hold more of every variable, most of all the category in
 #   the modulated input.

@@ -202,3 +202,40 @@ def saved_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def test_training_lengths_draws_each_run_and_network_on_a_log_axis(keep):
+    long = [
+        {"step": s, "accuracy": a, "feedforward_accuracy": b}
+        for s, a, b in ((1000, 0.2, 0.15), (5000, 0.5, 0.3), (10000, 0.6, 0.35))
+    ]
+    short = [
+        {
+            "step": 0,
+            "accuracy": 0.05,
+            "feedforward_accuracy": 0.05,
+        },  # not on a log axis
+        {"step": 1000, "accuracy": 0.21, "feedforward_accuracy": 0.16},
+        {"step": 2000, "accuracy": 0.3},  # a row without B: drawn as a gap
+    ]
+    fig = keep(plots.plot_training_lengths({"long": long, "short": short}))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    lines = {line.get_label(): line for line in ax.lines if line.get_label()[0] != "_"}
+    assert set(lines) == {
+        "long: gain 0111",
+        "long: feedforward B",
+        "short: gain 0111",
+        "short: feedforward B",
+    }
+    assert list(lines["long: gain 0111"].get_ydata()) == [0.2, 0.5, 0.6]
+    assert list(lines["short: gain 0111"].get_xdata()) == [1000, 2000]
+    assert np.isnan(lines["short: feedforward B"].get_ydata()[-1])
+    # one colour per run, one line style per network
+    assert (
+        lines["long: gain 0111"].get_color() == lines["long: feedforward B"].get_color()
+    )
+    assert lines["long: gain 0111"].get_color() != lines["short: gain 0111"].get_color()
+    assert lines["short: gain 0111"].get_linestyle() == "-"
+    assert lines["short: feedforward B"].get_linestyle() == "--"
+    assert any(line.get_ydata()[0] == 0.05 for line in ax.lines)  # chance

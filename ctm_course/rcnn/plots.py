@@ -207,6 +207,41 @@ def plot_published_decoding(
     return fig
 
 
+def plot_training_lengths(
+    runs: dict[str, list[dict]],
+    metrics: dict[str, str] | None = None,
+) -> Figure:
+    """Test accuracy against training steps (log axis) for several runs of the gain network and its
+    feedforward control: ``runs`` maps a run's name to its evaluation history (rows with
+    ``step`` and the keys of ``metrics``, which maps a key to its network's name; by default
+    ``accuracy`` → gain network, ``feedforward_accuracy`` → feedforward B). One colour per run,
+    one line style per network; chance (0.05) dotted."""
+    metrics = metrics or {
+        "accuracy": "gain 0111",
+        "feedforward_accuracy": "feedforward B",
+    }
+    fig = new_figure((7.5, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    styles = ("o-", "s--", "^:")
+    for colour, (run, history) in zip(STEP_COLOURS, runs.items()):
+        rows = [row for row in history if row.get("step", 0) > 0]
+        if not rows:
+            continue
+        steps = np.array([row["step"] for row in rows])
+        for style, (key, network) in zip(styles, metrics.items()):
+            values = np.array([row.get(key, np.nan) for row in rows], float)
+            ax.plot(steps, values, style, color=colour, ms=4, label=f"{run}: {network}")
+    ax.axhline(0.05, color="k", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set(xlabel="training step", ylim=(0, None))
+    style_axes(ax)
+    ax.legend(fontsize=9, frameon=False, loc="upper left")
+    ax.set_ylabel("cluttered test accuracy", fontsize=FONT_SMALL)
+    ax.set_title("Longer training, gain network and feedforward control", fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
 def plot_aux_summary(ours_time, ours_depth, paper: dict | None = None) -> Figure:
     """Auxiliary-variable decoding (mean of location, scale, orientation) through time and through depth."""
     fig = new_figure((8, 3.2))
