@@ -106,6 +106,26 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return unpack(torch.load(path, map_location="cpu", weights_only=True))
 
 
+def provenance(threads: int) -> dict[str, str]:
+    """Where a shipped model was trained: the command line, the CPU and its threads, torch, the
+    repository's commit and the date, for its training record."""
+    import platform
+    import subprocess
+    import sys
+    import time
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "command": "python " + " ".join(sys.argv),
+        "device": f"CPU ({platform.machine()}, {threads} threads)",
+        "torch": torch.__version__,
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def write_record(lesson: str, record: dict[str, Any]) -> dict[str, Any]:
     """Write a shipped model's training record beside its weights and under ``results/pretrained/``.
 

@@ -11,10 +11,6 @@ package and the training record into ``results/pretrained/02_ctm_parity.json``::
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
-import sys
-import time
 
 import torch
 
@@ -93,19 +89,12 @@ def main() -> None:
     final = evaluate_parity(model, x_test, y_test)
 
     weights = pretrained.write_weights(LESSON, model.state_dict())
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     record = {
         "lesson": LESSON,
-        "command": "python " + " ".join(sys.argv),
         "seed": args.seed,
         "steps": run.steps,
         "train_seconds": round(run.seconds, 1),
-        "device": f"CPU ({platform.machine()}, {args.threads} threads)",
-        "torch": torch.__version__,
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **pretrained.provenance(args.threads),
         "recipe": {
             "batch_size": args.batch_size,
             "lr": args.lr,

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -95,21 +91,14 @@ def main() -> None:
         measured[name] = {"cluttered_accuracy": cluttered, "clean_accuracy": clean}
     print(f"{run.steps} steps in {run.seconds:.0f} s: {measured}", flush=True)
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     record = {
         "lesson": LESSON,
-        "command": "python " + " ".join(sys.argv),
         "seed": args.seed,
         "steps": run.steps,
         "train_seconds": round(run.seconds, 1),
         "images_seen": run.steps * recipe.batch_size,
         "fraction_of_paper_budget": run.steps * recipe.batch_size / (300_000 * 32),
-        "device": f"CPU ({platform.machine()}, {args.threads} threads)",
-        "torch": torch.__version__,
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **pretrained.provenance(args.threads),
         "data_source": train_sources.source,
         "recipe": {
             "batch_size": recipe.batch_size,

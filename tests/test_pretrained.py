@@ -134,3 +134,12 @@ def test_a_packed_model_is_written_pinned_and_loaded_back(tmp_path, monkeypatch)
     step = model.weight.abs().amax(dim=1, keepdim=True) / 127
     assert torch.all((loaded.weight - model.weight).abs() <= step / 2 + 1e-7)
     assert torch.equal(loaded.bias, model.bias)  # small tensors stay exact
+
+
+def test_provenance_names_the_command_machine_and_commit():
+    record = pretrained.provenance(threads=2)
+    assert set(record) == {"command", "device", "torch", "commit", "date"}
+    assert record["device"].startswith("CPU (") and "2 threads" in record["device"]
+    assert record["torch"] == torch.__version__
+    assert record["command"].startswith("python ")
+    assert len(record["commit"]) in (0, 12)  # empty outside a git checkout
