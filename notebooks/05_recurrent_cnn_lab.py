@@ -109,6 +109,7 @@ from ctm_course.rcnn import (
     generate_variant_sets,
     importance_record,
     load_sources,
+    paper_budget_share,
     perturbation_correct,
     plots,
     predict,
@@ -725,7 +726,8 @@ last_weights_accuracy = accuracy(last_weights, test_set, clean=False)[0]
 glue("train_minutes", run.seconds / 60)
 glue("train_steps", run.steps)
 glue("train_images", run.steps * CONFIG.train.batch_size)
-glue("budget_share", run.steps * CONFIG.train.batch_size / (300_000 * 32))
+budget_share = paper_budget_share(run.steps, CONFIG.train.batch_size)
+glue("budget_share", budget_share)
 glue("cluttered_accuracy", cluttered_accuracy)
 glue("clean_accuracy", clean_accuracy)
 glue("last_weights_accuracy", last_weights_accuracy)
@@ -919,7 +921,7 @@ elif ANALYSE == "shipped":
 else:
     net, net_cluttered, net_clean = model, cluttered_accuracy, clean_accuracy
     data_note = train_data_note
-    analysed_share = run.steps * CONFIG.train.batch_size / (300_000 * 32)
+    analysed_share = budget_share
     analysed_network = (
         f"your {net.name} network (n_feats = {net.n_feats}, {run.steps:,} "
         "training steps)"

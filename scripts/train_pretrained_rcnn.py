@@ -10,7 +10,7 @@ end it writes the weights into the package (the large top-down matrices stored w
 :mod:`ctm_course.compact`) and the training record into
 ``results/pretrained/05_recurrent_cnn_lab.json``::
 
-    python scripts/train_pretrained_rcnn.py --max-seconds 5000 --threads 1
+    python scripts/train_pretrained_rcnn.py --max-seconds 5400 --threads 2
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from ctm_course.config import RCNN
 from ctm_course.parameters import count_parameters
 from ctm_course.rcnn.stimuli import load_sources
 from ctm_course.rcnn.torch_stimuli import StimulusBatches, TorchStimuli
-from ctm_course.rcnn.training import accuracy, gain_and_control, step_fn
+from ctm_course.rcnn.training import (
+    accuracy,
+    gain_and_control,
+    paper_budget_share,
+    step_fn,
+)
 from ctm_course.train import fit, seed_everything
 
 LESSON = "05_recurrent_cnn_lab"
@@ -97,7 +102,7 @@ def main() -> None:
         "steps": run.steps,
         "train_seconds": round(run.seconds, 1),
         "images_seen": run.steps * recipe.batch_size,
-        "fraction_of_paper_budget": run.steps * recipe.batch_size / (300_000 * 32),
+        "fraction_of_paper_budget": paper_budget_share(run.steps, recipe.batch_size),
         **pretrained.provenance(args.threads),
         "data_source": train_sources.source,
         "recipe": {

@@ -53,7 +53,14 @@ from .stimuli import (
     sample_scene,
 )
 from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
-from .training import SideBySide, accuracy, gain_and_control, predict, step_fn
+from .training import (
+    SideBySide,
+    accuracy,
+    gain_and_control,
+    paper_budget_share,
+    predict,
+    step_fn,
+)
 from .variants import GROUPS, SWAPS, VARIANTS, generate_variant_sets, generate_variants
 
 __all__ = [
@@ -99,4 +106,5 @@ __all__ = [
     "step_fn",
     "SideBySide",
     "gain_and_control",
+    "paper_budget_share",
 ]

@@ -33,7 +33,7 @@ from .perturb import bootstrap_importance, importance_record, perturbation_corre
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
-from .training import accuracy, memory_format, step_fn
+from .training import accuracy, memory_format, paper_budget_share, step_fn
 from .variants import generate_variant_sets
 
 OVERRIDES = {
@@ -167,7 +167,7 @@ def main(argv=None) -> dict:
         "train_steps": trained.steps,
         "train_seconds": round(trained.seconds, 1),
         "images_seen": trained.steps * batch_size,
-        "fraction_of_paper_budget": trained.steps * batch_size / (300_000 * 32),
+        "fraction_of_paper_budget": paper_budget_share(trained.steps, batch_size),
         "losses": [
             {k: row[k] for k in ("step", "loss", "accuracy")}
             for row in trained.history["train"]

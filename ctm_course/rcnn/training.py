@@ -56,6 +56,15 @@ class SideBySide(nn.Module):
         return {name: net(x) for name, net in self.networks.items()}
 
 
+PAPER_TRAINING_IMAGES = 300_000 * 32
+"""The images the paper's networks trained on: 300,000 steps of batch 32, each freshly drawn."""
+
+
+def paper_budget_share(steps: int, batch_size: int) -> float:
+    """The fraction of the paper's training images that ``steps`` batches of ``batch_size`` see."""
+    return steps * batch_size / PAPER_TRAINING_IMAGES
+
+
 def gain_and_control(n_feats: int, t_steps: int, device="cpu") -> SideBySide:
     """The lesson's pair: the gain network 0111 (``gain``) and its feedforward control B without
     flows (``feedforward``), built in that order (so that after ``seed_everything(seed)`` they start
