@@ -156,8 +156,39 @@ class RCNNRow(LessonRow):
     flow_probe_images: int
     perturb_images: int  # each with 6 variants (the paper 5 x 1,000)
     probe_jobs: int = 1  # probes fit in parallel processes (-1: all cores)
-    # steps of each run of the recorded seed study (ctm_course.rcnn.seeds); None: no study
+    # side-by-side steps (after phase one) of each run of the recorded seed study
+    # (ctm_course.rcnn.seeds); None: no study
     seed_study_steps: int | None = None
+    # phase one: B alone for these steps (or seconds), then the gain network starts from it
+    # (ctm_course.rcnn.training.feedforward_first); 0: the gain network from scratch, as in the paper
+    feedforward_first_steps: int = 0
+    feedforward_first_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.feedforward_first_steps < 0:
+            raise ValueError(
+                f"feedforward_first_steps must be >= 0, got {self.feedforward_first_steps}"
+            )
+
+    def first_config(self, **run: Any) -> TrainConfig | None:
+        """Phase one's :class:`TrainConfig` (B alone: the recipe for ``feedforward_first_steps``,
+        at most ``feedforward_first_seconds``), or ``None`` when the row has no phase one."""
+        if not self.feedforward_first_steps:
+            return None
+        return self.train.train_config(
+            self.feedforward_first_steps,
+            **{"max_seconds": self.feedforward_first_seconds, **run},
+        )
+
+    def second_config(self, seconds_spent: float = 0.0, **run: Any) -> TrainConfig:
+        """Phase two's :class:`TrainConfig` (both networks side by side: the row's recipe), with
+        what is left of the training budget ``train.max_seconds`` after ``seconds_spent`` in
+        phase one; ``run`` as in :meth:`Training.train_config`."""
+        budget = self.train.max_seconds
+        if budget is not None:
+            # a second or more, even on a host so slow that phase one took it all
+            budget = max(1.0, budget - seconds_spent)
+        return self.train.train_config(**{"max_seconds": budget, **run})
 
 
 # fmt: off
@@ -265,13 +296,14 @@ RCNN = {
                      train=Training(steps=150, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=10,
                                     eval_every=75, checkpoint_every=75, log_every=5,
                                     ema_decay=0.95),
-                     test_images=300, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1),
+                     test_images=300, probe_images=100, flow_probe_images=60, perturb_images=8, probe_jobs=1,
+                     feedforward_first_steps=300),
     "cpu": RCNNRow(n_feats=4, t_steps=4, curriculum_steps=500, cpu_threads=2,
                    train=Training(steps=3000, batch_size=32, lr=2e-3, schedule="constant", warmup_steps=30,
-                                  eval_every=1000, checkpoint_every=500, log_every=10, max_seconds=470,
+                                  eval_every=1000, checkpoint_every=500, log_every=10, max_seconds=420,
                                   ema_decay=0.995),
                    test_images=1000, probe_images=500, flow_probe_images=200, perturb_images=100, probe_jobs=2,
-                   seed_study_steps=2000),
+                   seed_study_steps=1000, feedforward_first_steps=4000, feedforward_first_seconds=150),
     # the paper's width: 20,000 steps or 450 s
     "gpu": RCNNRow(n_feats=8, t_steps=4, curriculum_steps=1000,
                    train=Training(steps=20000, batch_size=256, lr=1e-3, schedule="cosine", warmup_steps=300,

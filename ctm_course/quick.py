@@ -3,7 +3,7 @@
 ``quick(row)`` keeps what decides whether a row *runs* on a device (its models, batch sizes,
 data, dtypes and code paths) and cuts what only decides how well it *learns*: training steps,
 wall-clock budgets, the other step counts of a row (ablations, tick sweeps, the clutter
-curriculum) and the sizes of the heavy analyses (test sets, probes, perturbations) where a row
+curriculum, lesson 5's phase of B alone) and the sizes of the heavy analyses (test sets, probes, perturbations) where a row
 sets them. :func:`ctm_course.notebook.start` applies it when ``$CTM_COURSE_QUICK`` is set
 (:func:`ctm_course.profile.quick_mode`), so that every ``gpu`` row can be proven to run end to
 end on a lent GPU in minutes. A quick run does not learn enough for a lesson's thresholds.
@@ -117,6 +117,11 @@ def _quick_field(name: str, value: Any, steps: int) -> Any:
         return min(value, QUICK_EXTRA_STEPS[name])
     if name == "curriculum_steps":
         return min(value, steps // 2)
+    # phase one of lesson 5 (B alone): as many steps as the run, within the quick budget
+    if name == "feedforward_first_steps":
+        return min(value, steps)
+    if name == "feedforward_first_seconds":
+        return None if value is None else min(value, QUICK_SECONDS)
     if name in QUICK_SIZES:
         return None if value is None else min(value, QUICK_SIZES[name])
     if name in KEPT_FIELDS:

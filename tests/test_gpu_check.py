@@ -126,6 +126,18 @@ def test_quick_gpu_rows_cap_the_steps_and_keep_models_batches_and_data(lesson):
     assert lesson_config(lesson, "gpu") == row
 
 
+def test_quick_cuts_lesson_5s_phase_of_b_alone():
+    row = lesson_config("05_recurrent_cnn_lab", "cpu")
+    cut = quick(row)
+    assert row.feedforward_first_steps > QUICK_STEPS
+    assert cut.feedforward_first_steps == QUICK_STEPS
+    assert cut.feedforward_first_seconds == min(
+        row.feedforward_first_seconds, QUICK_SECONDS
+    )
+    # the gpu row has no phase one, and quick mode does not add one
+    assert quick(lesson_config("05_recurrent_cnn_lab", "gpu")).first_config() is None
+
+
 def test_quick_leaves_a_whole_split_whole():
     """``test_images=None`` (the whole test set) stays whole: a subset could be larger than a
     small data set (the MNIST sample has 1,000 test digits)."""

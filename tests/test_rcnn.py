@@ -855,6 +855,8 @@ def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
             "2",
             "--perturb-images",
             "3",
+            "--feedforward-first-steps",
+            "3",
             "--save",
             str(weights_path),
             "--out",
@@ -863,6 +865,8 @@ def test_command_line_run_on_cpu_with_the_gpu_code_path(tmp_path, monkeypatch):
     )
     saved = json.loads(out.read_text())
     assert saved["train_steps"] == 2 and 0 <= saved["cluttered_accuracy"] <= 1
+    # phase one, B alone, counts in the images seen
+    assert saved["feedforward_first_steps"] == 3 and saved["images_seen"] == (3 + 2) * 4
     assert (
         saved["data_source"] == synthetic_sources().source
         and saved["torch"] == torch.__version__
@@ -1013,8 +1017,109 @@ def _tiny_row(steps: int = 3):
         row.train, steps=steps, batch_size=4, warmup_steps=1, log_every=1
     )
     return dataclasses.replace(
-        row, n_feats=2, train=train, curriculum_steps=2, test_images=12
+        row,
+        n_feats=2,
+        train=train,
+        curriculum_steps=2,
+        test_images=12,
+        feedforward_first_steps=2,
     )
+
+
+def test_a_gain_network_started_from_b_computes_what_b_computes():
+    """With every flow at zero each gain is 1: the same log-probabilities as B, and the flows
+    still receive gradients, so training can move them."""
+    from ctm_course.rcnn import start_from_feedforward
+
+    torch.manual_seed(0)
+    b = RecurrentCNN(2, 4, lateral=False, topdown=False)
+    gain = RecurrentCNN(2, 4)
+    x = torch.rand(5, 1, 100, 100)
+    assert not torch.allclose(gain(x), b(x))
+    assert start_from_feedforward(gain, b) is gain
+    torch.testing.assert_close(gain(x), b(x), rtol=0, atol=1e-6)
+    for name, _, _, _ in gain.connections:
+        assert all(not p.any() for p in getattr(gain, name + "g").parameters())
+    gain.zero_grad()
+    F.nll_loss(gain(x), torch.arange(5)).backward()
+    # the flows into conv1 (lateral, top-down from conv2 and fc1) and fc1's lateral flow
+    for name in ("c1c1g", "c2c1g", "fc1c1g", "fc1fc1g"):
+        assert getattr(gain, name).weight.grad.abs().sum() > 0, name
+    # B itself is left as it was: its weights were copied, not shared
+    assert gain.conv1.weight.data_ptr() != b.conv1.weight.data_ptr()
+    with pytest.raises(ValueError, match="without recurrent flows"):
+        start_from_feedforward(gain, RecurrentCNN(2, 4))
+    with pytest.raises(ValueError, match="n_feats, t_steps"):
+        start_from_feedforward(gain, RecurrentCNN(3, 4, lateral=False, topdown=False))
+    with pytest.raises(ValueError, match="n_feats, t_steps"):
+        start_from_feedforward(gain, RecurrentCNN(2, 3, lateral=False, topdown=False))
+
+
+def test_phase_one_trains_b_alone_then_hands_its_sweep_to_the_gain_network(sources):
+    from ctm_course.rcnn import (
+        feedforward_first,
+        gain_and_control,
+        joined_history,
+        step_fn,
+    )
+    from ctm_course.train import fit
+
+    row = _tiny_row(steps=2).replace(feedforward_first_steps=3)
+    pair = gain_and_control(row.n_feats, row.t_steps)
+    gain, b = pair.networks["gain"], pair.networks["feedforward"]
+    before = b.conv1.weight.detach().clone()
+    batches = StimulusBatches(TorchStimuli(sources), 4, seed=0, curriculum_steps=2)
+    logged = []
+    first = feedforward_first(
+        gain,
+        b,
+        batches,
+        row.first_config(progress=False, eval_every=None, checkpoint_every=None),
+        evaluate=lambda net: {"feedforward_accuracy": 0.5},
+        on_log=lambda step, row_, ev: logged.append(row_),
+    )
+    assert first.steps == 3 and batches.step == 3
+    assert not torch.equal(b.conv1.weight, before)  # B trained
+    torch.testing.assert_close(gain.fc2.weight, b.fc2.weight)  # and handed over
+    x = TorchStimuli(sources)(3, seed=1).images
+    torch.testing.assert_close(gain(x), b(x), rtol=0, atol=1e-6)
+    # its rows are named as in phase two, in the history and in on_log
+    for row_ in [*first.history["train"], *logged]:
+        assert {"feedforward_loss", "feedforward_accuracy"} <= set(row_)
+        assert "accuracy" not in row_ and "loss" not in row_
+    # phase two goes on with the batches that follow
+    second = fit(
+        pair,
+        batches,
+        step_fn,
+        row.second_config(first.seconds, progress=False, checkpoint_every=None),
+        evaluate=lambda both: {"accuracy": 0.25},
+    )
+    assert batches.step == 5
+    joined = joined_history(first, second)
+    assert [r["step"] for r in joined["train"]] == [1, 2, 3, 4, 5]
+    assert [r["step"] for r in joined["eval"]] == [3, 5]
+    assert joined_history(None, second) is second.history
+
+
+def test_the_rows_two_phases_share_one_training_budget():
+    import dataclasses
+
+    row = _tiny_row().replace(
+        train=dataclasses.replace(_tiny_row().train, max_seconds=100.0),
+        feedforward_first_steps=40,
+        feedforward_first_seconds=30.0,
+    )
+    first = row.first_config()
+    assert first.steps == 40 and first.max_seconds == 30.0
+    assert row.second_config(25.0).max_seconds == 75.0
+    assert row.second_config(25.0).steps == row.train.steps
+    # a host so slow that phase one took the whole budget still runs phase two's first steps
+    assert row.second_config(500.0).max_seconds == 1.0
+    assert row.second_config(0.0, max_seconds=None).max_seconds is None
+    assert row.replace(feedforward_first_steps=0).first_config() is None
+    with pytest.raises(ValueError, match="feedforward_first_steps"):
+        row.replace(feedforward_first_steps=-1)
 
 
 def test_seed_study_repeats_a_seed_and_summarises_the_pairs(sources):

@@ -56,9 +56,13 @@ from .torch_stimuli import SceneBatch, StimulusBatches, TorchStimuli
 from .training import (
     SideBySide,
     accuracy,
+    as_feedforward,
+    feedforward_first,
     gain_and_control,
+    joined_history,
     paper_budget_share,
     predict,
+    start_from_feedforward,
     step_fn,
 )
 from .variants import GROUPS, SWAPS, VARIANTS, generate_variant_sets, generate_variants
@@ -107,4 +111,8 @@ __all__ = [
     "SideBySide",
     "gain_and_control",
     "paper_budget_share",
+    "start_from_feedforward",
+    "feedforward_first",
+    "as_feedforward",
+    "joined_history",
 ]

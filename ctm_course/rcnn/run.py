@@ -2,8 +2,9 @@
 
     python -m ctm_course.rcnn.run --profile gpu --train-seconds 300 --out results.json
 
-Trains with :func:`ctm_course.train.fit` on stimuli generated on the device until the profile's
-steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of
+Trains with :func:`ctm_course.train.fit` on stimuli generated on the device (where the profile
+has a phase one, B alone first and the gain network from its weights, as in the lesson) until
+the profile's steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of
 the step), then measures cluttered and clean test accuracy, decodes the auxiliary variables
 (location, scale, orientation) from every layer at every timestep with linear probes, and runs
 the perturbation analysis (functional importance of the flows into each layer, with 95 %
@@ -17,6 +18,7 @@ course's, and with ``--save`` the trained weights. Sizes come from the lesson's 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -33,7 +35,13 @@ from .perturb import bootstrap_importance, importance_record, perturbation_corre
 from .probes import aux_summary, collect, decode_grid
 from .stimuli import load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
-from .training import accuracy, memory_format, paper_budget_share, step_fn
+from .training import (
+    accuracy,
+    feedforward_first,
+    memory_format,
+    paper_budget_share,
+    step_fn,
+)
 from .variants import generate_variant_sets
 
 OVERRIDES = {
@@ -44,6 +52,7 @@ OVERRIDES = {
     "lr": float,
     "curriculum_steps": int,
     "ema_decay": float,
+    "feedforward_first_steps": int,
     "test_images": int,
     "probe_images": int,
     "perturb_images": int,
@@ -53,6 +62,7 @@ HELP = {
     "train_seconds": "a wall-clock training budget: stop there",
     "curriculum_steps": "steps over which the clutter fades in",
     "ema_decay": "weight average evaluated instead of the last weights (0: off)",
+    "feedforward_first_steps": "B alone for these steps first, then the gain network from it (0: off)",
     "probe_images": "0 skips the probes",
     "perturb_images": "images of the perturbation analysis (0 skips it)",
 }
@@ -133,21 +143,41 @@ def main(argv=None) -> dict:
         generator, batch_size, seed=args.seed, curriculum_steps=curriculum
     )
     steps = args.max_steps or recipe.steps
-    train_config = recipe.train_config(
-        steps,
+    row = config.replace(
+        train=dataclasses.replace(recipe, max_seconds=seconds),
+        feedforward_first_steps=config.feedforward_first_steps
+        if args.feedforward_first_steps is None
+        else args.feedforward_first_steps,
+    )
+    common = dict(
         lr=lr,
         schedule=schedule,
-        max_seconds=seconds,
         ema_decay=ema_decay,
-        log_every=min(recipe.log_every, steps),
         eval_every=None,
         checkpoint_every=None,
         seed=args.seed,
     )
+    # phase one (the row's recipe on a CPU): B alone, and the gain network starts from it
+    first_config = row.first_config(log_every=recipe.log_every, **common)
+    first = None
+    if first_config is not None:
+        feedforward = RecurrentCNN(
+            n_feats, config.t_steps, lateral=False, topdown=False
+        ).to(device, memory_format=memory_format(device))
+        first = feedforward_first(model, feedforward, batches, first_config)
+        print(
+            f"phase one: B alone for {first.steps:,} steps ({first.seconds:.0f} s), "
+            "then the gain network from its weights"
+        )
+    first_steps, first_seconds = (first.steps, first.seconds) if first else (0, 0.0)
+    train_config = row.second_config(
+        first_seconds, steps=steps, log_every=min(recipe.log_every, steps), **common
+    )
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
     cluttered, clean = accuracy(model, test)
     print(
-        f"trained {trained.steps:,} steps ({trained.steps * batch_size:,} images) in {trained.seconds:.0f} s; "
+        f"trained {trained.steps:,} steps ({(first_steps + trained.steps) * batch_size:,} images with "
+        f"phase one) in {first_seconds + trained.seconds:.0f} s; "
         f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}"
     )
     paper = paper_numbers("0111")
@@ -164,10 +194,14 @@ def main(argv=None) -> dict:
         "schedule": schedule,
         "curriculum_steps": curriculum,
         "ema_decay": ema_decay,
+        "feedforward_first_steps": first_steps,
+        "feedforward_first_seconds": round(first_seconds, 1),
         "train_steps": trained.steps,
         "train_seconds": round(trained.seconds, 1),
-        "images_seen": trained.steps * batch_size,
-        "fraction_of_paper_budget": paper_budget_share(trained.steps, batch_size),
+        "images_seen": (first_steps + trained.steps) * batch_size,
+        "fraction_of_paper_budget": paper_budget_share(
+            first_steps + trained.steps, batch_size
+        ),
         "losses": [
             {k: row[k] for k in ("step", "loss", "accuracy")}
             for row in trained.history["train"]

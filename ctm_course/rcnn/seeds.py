@@ -4,8 +4,8 @@ The lesson trains the gain network 0111 and the feedforward network B side by si
 batches and reads what the recurrence buys from one run of each. A different seed (the initial
 weights and the batches drawn) moves both accuracies, so :func:`seed_study` trains the pair from
 several seeds, each exactly as the lesson does (:func:`train_pair`) but for a fixed number of steps
-instead of a time budget, and measures both on the lesson's cluttered test images. The lesson's
-own run is seed 0. Usage::
+instead of a time budget (the phase one of B alone, then ``steps`` side by side), and measures
+both on the lesson's cluttered test images. The lesson's own run is seed 0. Usage::
 
     python -m ctm_course.rcnn.seeds --profile cpu --seeds 0 1 2 3 --threads 1 \\
         --out results/ablations/05_recurrent_cnn_lab-cpu.json
@@ -31,7 +31,13 @@ from ..cli import device_and_profile, run_parser, write_json
 from ..train import fit, seed_everything
 from .stimuli import ObjectSources, Stimuli, load_sources
 from .torch_stimuli import StimulusBatches, TorchStimuli
-from .training import SideBySide, accuracy, gain_and_control, step_fn
+from .training import (
+    SideBySide,
+    accuracy,
+    feedforward_first,
+    gain_and_control,
+    step_fn,
+)
 
 LESSON = "05_recurrent_cnn_lab"
 TEST_SEED = 10_000  # the lesson's test images
@@ -41,9 +47,10 @@ NETWORKS = ("gain", "feedforward")
 def train_pair(
     config, train_sources: ObjectSources, seed: int, steps: int, device="cpu"
 ) -> SideBySide:
-    """The lesson's two networks (``config``: its profile row) trained side by side from ``seed`` for
-    ``steps`` steps, without a time budget, checkpoints or evaluations; each holds its moving average
-    of the weights when the row has one."""
+    """The lesson's two networks (``config``: its profile row) trained as the lesson trains them from
+    ``seed``: B alone for the row's phase one (:func:`~ctm_course.rcnn.training.feedforward_first`,
+    its steps without a time budget), then both side by side for ``steps`` steps, without
+    checkpoints or evaluations; each holds its moving average of the weights when the row has one."""
     seed_everything(seed)
     pair = gain_and_control(config.n_feats, config.t_steps, device)
     batches = StimulusBatches(
@@ -52,15 +59,16 @@ def train_pair(
         seed=seed,
         curriculum_steps=config.curriculum_steps,
     )
-    train_config = config.train.train_config(
-        steps,
-        max_seconds=None,
-        eval_every=None,
-        checkpoint_every=None,
-        log_every=min(config.train.log_every, steps),
-        seed=seed,
+    run = dict(max_seconds=None, eval_every=None, checkpoint_every=None, seed=seed)
+    first = config.first_config(**run, log_every=config.train.log_every)
+    if first is not None:
+        feedforward_first(
+            pair.networks["gain"], pair.networks["feedforward"], batches, first
+        )
+    second = config.second_config(
+        steps=steps, log_every=min(config.train.log_every, steps), **run
     )
-    fit(pair, batches, step_fn, train_config)
+    fit(pair, batches, step_fn, second)
     return pair
 
 
@@ -115,7 +123,14 @@ def merge(records: list[dict[str, Any]]) -> dict[str, Any]:
     records do not fit together or share a seed."""
     if not records:
         raise ValueError("merge needs at least one record")
-    keys = ("lesson", "profile", "steps", "test_images", "data_source")
+    keys = (
+        "lesson",
+        "profile",
+        "feedforward_first_steps",
+        "steps",
+        "test_images",
+        "data_source",
+    )
     first = records[0]
     for other in records[1:]:
         differ = [k for k in keys if other.get(k) != first.get(k)]
@@ -144,8 +159,14 @@ def describe_seed_study(study: dict[str, Any]) -> str:
     """One sentence for the lesson: the seeds and steps of a recorded ``study``, each network's range
     of accuracies, and in how many seeds (and by how many points) the gain network was ahead."""
     spread, ahead = study["spread"], study["gain_minus_feedforward"]
+    first_steps = study.get("feedforward_first_steps", 0)
+    first = (
+        f" (B alone for {first_steps:,} steps, then both side by side)"
+        if first_steps
+        else ""
+    )
     return (
-        f"The seed study above trained both from {len(study['seeds'])} seeds for "
+        f"The seed study above trained both from {len(study['seeds'])} seeds{first} for "
         f"{study['steps']:,} steps each: the gain network reached between "
         f"{spread['gain']['min']:.1%} and {spread['gain']['max']:.1%}, the feedforward "
         f"control between {spread['feedforward']['min']:.1%} and "
@@ -210,6 +231,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": str(device),
         "torch": torch.__version__,
         "data_source": train_sources.source,
+        "feedforward_first_steps": row.feedforward_first_steps,
         "steps": steps,
         "test_images": len(test),
     }

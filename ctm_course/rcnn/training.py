@@ -14,6 +14,7 @@ from torch import nn
 
 from ..evaluate import batched
 from ..precision import autocast, autocast_dtype
+from ..train import TrainConfig, TrainResult, fit
 from .model import RecurrentCNN
 from .stimuli import Stimuli
 
@@ -73,6 +74,91 @@ def gain_and_control(n_feats: int, t_steps: int, device="cpu") -> SideBySide:
         gain=RecurrentCNN(n_feats, t_steps),
         feedforward=RecurrentCNN(n_feats, t_steps, lateral=False, topdown=False),
     ).to(device, memory_format=memory_format(device))
+
+
+def start_from_feedforward(
+    gain: RecurrentCNN, feedforward: RecurrentCNN
+) -> RecurrentCNN:
+    """Give ``gain`` the feedforward sweep of ``feedforward`` and set its recurrent flows to zero.
+
+    ``gain`` receives conv1, conv2, fc1 and the readout fc2 of ``feedforward`` (a network without
+    flows, the paper's B, of the same ``n_feats`` and ``t_steps``), and every weight and bias of
+    its flows is set to 0. With every flow at zero each gain factor is 1 + G = 1 and each bias 0,
+    so ``gain`` computes exactly what ``feedforward`` computes: the same log-probabilities
+    ``(B, 20)``. Training then moves the flows away from zero, since their weights still receive
+    gradients (dL/dW = dL/dG times the flow's source). Returns ``gain``.
+    """
+    if feedforward.connections:
+        raise ValueError(
+            f"feedforward must be a network without recurrent flows (B), got {feedforward.name} "
+            f"with {len(feedforward.connections)} connections"
+        )
+    sizes = (gain.n_feats, gain.t_steps), (feedforward.n_feats, feedforward.t_steps)
+    if sizes[0] != sizes[1]:
+        raise ValueError(
+            f"the networks differ in (n_feats, t_steps): gain {sizes[0]}, "
+            f"feedforward {sizes[1]}"
+        )
+    with torch.no_grad():
+        for name in ("conv1", "conv2", "fc1", "fc2"):
+            for key, value in getattr(feedforward, name).state_dict().items():
+                getattr(getattr(gain, name), key).copy_(value)
+        for name, _, _, _ in gain.connections:
+            for branch in gain.branches:
+                for parameter in getattr(gain, name + branch).parameters():
+                    parameter.zero_()
+    return gain
+
+
+def feedforward_first(
+    gain: RecurrentCNN,
+    feedforward: RecurrentCNN,
+    batches,
+    config: TrainConfig,
+    evaluate=None,
+    on_log=None,
+) -> TrainResult:
+    """Phase one of the course's CPU recipe: ``feedforward`` (B) trains alone on ``batches`` with
+    :func:`step_fn` (:func:`ctm_course.train.fit` with ``config``; its metrics are named as in
+    phase two, ``feedforward_loss`` and ``feedforward_accuracy``), then ``gain`` starts from it
+    (:func:`start_from_feedforward`). ``batches`` go on from where phase one left them, so phase
+    two, both networks side by side, trains on the batches that follow. Returns phase one's
+    result. A B step costs about a tenth of a gain-network step on a CPU."""
+    result = fit(
+        feedforward,
+        batches,
+        step_fn,
+        config,
+        evaluate=evaluate,
+        on_log=None
+        if on_log is None
+        else lambda step, row, ev: on_log(step, as_feedforward(row), ev),
+    )
+    result.history["train"] = [as_feedforward(row) for row in result.history["train"]]
+    start_from_feedforward(gain, feedforward)
+    return result
+
+
+def as_feedforward(row: dict[str, float]) -> dict[str, float]:
+    """A history row of B trained alone, with its loss and accuracy named as when it trains beside
+    the gain network (``feedforward_loss``, ``feedforward_accuracy``)."""
+    names = {"loss": "feedforward_loss", "accuracy": "feedforward_accuracy"}
+    return {names.get(key, key): value for key, value in row.items()}
+
+
+def joined_history(
+    first: TrainResult | None, second: TrainResult
+) -> dict[str, list[dict[str, float]]]:
+    """The two phases' histories as one: phase one's rows (B alone, :func:`feedforward_first`),
+    then phase two's with their steps counted on from phase one's last."""
+    if first is None:
+        return second.history
+    offset = first.steps
+    return {
+        part: first.history[part]
+        + [{**row, "step": row["step"] + offset} for row in second.history[part]]
+        for part in ("train", "eval")
+    }
 
 
 def step_fn(model: RecurrentCNN | SideBySide, batch: Stimuli, bf16: bool | None = None):
