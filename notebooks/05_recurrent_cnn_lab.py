@@ -613,8 +613,9 @@ if published is not None:
 # The paper trains with Adam (learning rate $10^{-4}$, batch 32) for 300,000 steps, every batch
 # freshly generated. We keep the recipe's shape (fresh batches, Adam, the same loss) and shrink
 # the budget to the profile. Training stops after `steps` steps or `train_seconds` seconds,
-# whichever comes first, so the lesson keeps its time on a slower machine and trains fewer
-# steps there (raise `CONFIG.train.max_seconds` to train longer). Fewer steps mean a lower
+# whichever comes first (the two phases below share those seconds), so the lesson keeps its
+# time on a slower machine and trains fewer steps there (raise `CONFIG.train.max_seconds` to
+# train longer). Fewer steps mean a lower
 # accuracy: the [profiles page](../book/profiles.md) lists `cpu` runs on hosts up to twice as
 # slow as the one the row was tuned on, and what they reached. It saves a checkpoint now and
 # then under `checkpoints/`; running the notebook again resumes where it stopped. Four changes
@@ -655,8 +656,8 @@ if published is not None:
 # network the paper calls **B** (bottom-up; with lateral flows it would be BL, with top-down flows
 # BT, and ours is BLT). Without flows every timestep repeats the first, so the model runs the
 # sweep once and the readout reads four copies of the same fc1 vector. `gain_and_control` builds
-# the two networks as a `SideBySide`, which trains B beside the gain network on the **very same batches**, for the same steps, with the same
-# optimiser settings. The two share nothing else: `step_fn` minimises the sum of their losses,
+# the two networks as a `SideBySide`, which trains B beside the gain network on the **very
+# same batches**, for the same steps, with the same optimiser settings. The two share nothing else: `step_fn` minimises the sum of their losses,
 # and each network's weights receive only the gradient of its own loss, so with AdamW (which
 # treats every weight on its own) each trains exactly as it would alone (a unit test checks it).
 # The B network costs little: one sweep instead of four, and no flows.
