@@ -3,8 +3,8 @@
 ``quick(row)`` keeps what decides whether a row *runs* on a device (its models, batch sizes,
 data, dtypes and code paths) and cuts what only decides how well it *learns*: training steps,
 wall-clock budgets, the other step counts of a row (ablations, tick sweeps, the clutter
-curriculum, lesson 5's phase of B alone) and the sizes of the heavy analyses (test sets, probes, perturbations) where a row
-sets them. :func:`ctm_course.notebook.start` applies it when ``$CTM_COURSE_QUICK`` is set
+curriculum, lesson 5's phase of B alone) and the sizes of the heavy analyses (test sets,
+probes, perturbations) where a row sets them. :func:`ctm_course.notebook.start` applies it when ``$CTM_COURSE_QUICK`` is set
 (:func:`ctm_course.profile.quick_mode`), so that every ``gpu`` row can be proven to run end to
 end on a lent GPU in minutes. A quick run does not learn enough for a lesson's thresholds.
 """

@@ -768,6 +768,15 @@ def hits(net, images):
     return (predict(net, images) == test_labels).float()
 
 
+def glue_difference(name, hits_a, hits_b):
+    """Glue ``<name>_points``, by how many percentage points network a is ahead
+    of network b on the same images, and ``<name>_se_points``, the standard
+    error of that paired difference."""
+    difference = hits_a - hits_b
+    glue(f"{name}_points", 100 * float(difference.mean()))
+    glue(f"{name}_se_points", 100 * float(difference.std() / len(difference) ** 0.5))
+
+
 # one pass per network and image set; the paired hits also give the
 # difference's standard error below
 hits_gain, hits_b = hits(model, test_set.images), hits(feedforward, test_set.images)
@@ -812,12 +821,7 @@ glue("paper_cluttered", PAPER["cluttered_accuracy"])
 glue("paper_clean", PAPER["clean_accuracy"])
 glue("b_cluttered_accuracy", b_cluttered_accuracy)
 glue("b_clean_accuracy", b_clean_accuracy)
-glue("recurrence_gain_points", 100 * (cluttered_accuracy - b_cluttered_accuracy))
-# the standard error of a difference of two accuracies on the same images (paired)
-glue(
-    "recurrence_se_points",
-    100 * float((hits_gain - hits_b).std() / len(test_set) ** 0.5),
-)
+glue_difference("recurrence_gain", hits_gain, hits_b)
 print(
     f"B alone: {first_steps:,} steps in {first_seconds:.0f} s; "
     f"side by side: {run.steps:,} steps in {run.seconds:.0f} s; "
@@ -883,7 +887,7 @@ glue("study_sentence", Markdown(study_sentence))  # prose, not bold text
 # the target in {glue:text}`b_cluttered_accuracy:.1%` of the cluttered images and in
 # {glue:text}`b_clean_accuracy:.1%` of their clean twins: at this budget the recurrent flows add
 # {glue:text}`recurrence_gain_points:+.1f` percentage points on the cluttered images, with a
-# standard error of {glue:text}`recurrence_se_points:.1f` points over the test images (one
+# standard error of {glue:text}`recurrence_gain_se_points:.1f` points over the test images (one
 # training seed of each network, so the spread between seeds is not in it).
 # {glue:md}`study_sentence`
 #
@@ -937,11 +941,7 @@ glue(
 glue("shipped_cluttered", shipped_cluttered)
 glue("shipped_clean", shipped_clean)
 glue("shipped_b_cluttered", shipped_b_cluttered)
-glue("shipped_gain_points", 100 * (shipped_cluttered - shipped_b_cluttered))
-glue(
-    "shipped_se_points",
-    100 * float((hits_shipped - hits_shipped_b).std() / len(test_set) ** 0.5),
-)
+glue_difference("shipped_gain", hits_shipped, hits_shipped_b)
 print(
     f"shipped pair, {shipped_info['steps']:,} steps: cluttered "
     f"{shipped_cluttered:.3f}, clean twins {shipped_clean:.3f}; feedforward control: "
@@ -963,7 +963,7 @@ plots.plot_training_lengths(
 # {glue:text}`shipped_clean:.1%` of their clean twins; its feedforward control B, trained on the
 # same batches, in {glue:text}`shipped_b_cluttered:.1%` of the cluttered images. The recurrence
 # now adds {glue:text}`shipped_gain_points:+.1f` percentage points (standard error
-# {glue:text}`shipped_se_points:.1f` over the test images; one seed); in your run it added
+# {glue:text}`shipped_gain_se_points:.1f` over the test images; one seed); in your run it added
 # {glue:text}`recurrence_gain_points:+.1f`. Training longer still, or at the paper's width, goes further: the
 # [results page](../book/results.md) lists a run at the paper's width on a GPU
 # (`python -m ctm_course.rcnn.run --profile gpu`), with its decoding of the auxiliary variables

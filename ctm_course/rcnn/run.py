@@ -4,8 +4,8 @@
 
 Trains with :func:`ctm_course.train.fit` on stimuli generated on the device (where the profile
 has a phase one, B alone first and the gain network from its weights, as in the lesson) until
-the profile's steps are done or the wall-clock budget is spent (the learning-rate schedule is a function of
-the step), then measures cluttered and clean test accuracy, decodes the auxiliary variables
+the profile's steps are done or the wall-clock budget is spent (the learning-rate schedule is a
+function of the step), then measures cluttered and clean test accuracy, decodes the auxiliary variables
 (location, scale, orientation) from every layer at every timestep with linear probes, and runs
 the perturbation analysis (functional importance of the flows into each layer, with 95 %
 bootstrap intervals over the images) twice: with the authors' swaps (their rotation and scale
@@ -174,9 +174,10 @@ def main(argv=None) -> dict:
         first_seconds, steps=steps, log_every=min(recipe.log_every, steps), **common
     )
     trained = fit(model, batches, functools.partial(step_fn, bf16=bf16), train_config)
+    images_seen = (first_steps + trained.steps) * batch_size  # both phases
     cluttered, clean = accuracy(model, test)
     print(
-        f"trained {trained.steps:,} steps ({(first_steps + trained.steps) * batch_size:,} images with "
+        f"trained {trained.steps:,} steps ({images_seen:,} images with "
         f"phase one) in {first_seconds + trained.seconds:.0f} s; "
         f"test accuracy cluttered {cluttered:.3f}, clean {clean:.3f}"
     )
@@ -198,7 +199,7 @@ def main(argv=None) -> dict:
         "feedforward_first_seconds": round(first_seconds, 1),
         "train_steps": trained.steps,
         "train_seconds": round(trained.seconds, 1),
-        "images_seen": (first_steps + trained.steps) * batch_size,
+        "images_seen": images_seen,
         "fraction_of_paper_budget": paper_budget_share(
             first_steps + trained.steps, batch_size
         ),
